@@ -1,0 +1,35 @@
+"""asyncframe: a sans-IO state machine for terminator-framed ("chat style") protocols.
+
+The public API is re-exported here; everything in underscore modules is private.
+Adapters for I/O frameworks live in :mod:`asyncframe.adapters`.
+"""
+
+from ._channel import Channel
+from ._errors import DataAfterEOF, FrameTooLong, ProtocolError, SendAfterClose
+from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
+from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
+from ._handler import Handler
+from ._producers import Producer, fifo, simple_producer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "NEED_DATA",
+    "Channel",
+    "ConnectionClosed",
+    "Data",
+    "DataAfterEOF",
+    "Event",
+    "FrameTooLong",
+    "Handler",
+    "NeedData",
+    "Producer",
+    "ProtocolError",
+    "SendAfterClose",
+    "Terminator",
+    "TerminatorSpec",
+    "fifo",
+    "find_prefix_at_end",
+    "simple_producer",
+]

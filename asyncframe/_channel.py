@@ -1,0 +1,231 @@
+"""``Channel``: the sans-IO state machine that joins the inbound and outbound halves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ._events import Event, NeedData, TerminatorSpec
+from ._framing import DEFAULT_MAX_FRAME_SIZE, Framer, normalize_terminator
+from ._producers import OutputQueue
+
+__all__ = ["Channel"]
+
+
+def _check_size(value: object, name: str, *, allow_none: bool) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value}")
+    return value
+
+
+class Channel:
+    """A terminator-framed connection as a pure state machine.
+
+    Feed it received bytes with :meth:`receive_data` and read
+    :class:`~asyncframe.Data` / :class:`~asyncframe.Terminator` /
+    :class:`~asyncframe.ConnectionClosed` events with :meth:`next_event`,
+    :meth:`events` or, for whole frames, :meth:`frames`. Queue output with
+    :meth:`push` and :meth:`push_with_producer`, and hand what
+    :meth:`data_to_send` (or :meth:`peek_output` / :meth:`consume_output`) returns
+    to your transport. A :class:`Channel` does no I/O: it runs in any framework.
+
+    :param terminator: the initial terminator, as :meth:`set_terminator` takes it.
+    :param max_frame_size: the longest frame :meth:`frames` accepts, in bytes.
+    """
+
+    __slots__ = ("_in", "_out")
+
+    def __init__(
+        self,
+        terminator: TerminatorSpec = b"\r\n",
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        spec = normalize_terminator(terminator)
+        size = _check_size(max_frame_size, "max_frame_size", allow_none=False)
+        assert size is not None
+        self._in = Framer(spec, size)
+        self._out = OutputQueue()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Channel terminator={self.terminator!r} buffered={self._in.buffered} "
+            f"eof={self._in.eof} output_items={len(self._out)} "
+            f"closing={self._out.closing}>"
+        )
+
+    # -- inbound ---------------------------------------------------------------------
+
+    @property
+    def terminator(self) -> TerminatorSpec:
+        """The current terminator.
+
+        Bytes, a tuple of bytes, ``None`` or an int. While a byte count runs this
+        reads the bytes still expected, and ``0`` once it completed (as asynchat).
+        Setting it is :meth:`set_terminator`.
+        """
+        return self._in.terminator
+
+    @terminator.setter
+    def terminator(self, terminator: TerminatorSpec) -> None:
+        self.set_terminator(terminator)
+
+    def set_terminator(self, terminator: TerminatorSpec) -> None:
+        """Set what ends the current frame, from the next unread byte on.
+
+        *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
+        (the earliest match wins, the longest at the same position), an int ``N``
+        (the next ``N`` bytes form the frame) or ``None``/``0`` (every byte is data,
+        no frame ever ends).
+        """
+        self._in._apply(normalize_terminator(terminator))
+
+    def get_terminator(self) -> TerminatorSpec:
+        """Return the current terminator (see :attr:`terminator`)."""
+        return self._in.terminator
+
+    @property
+    def max_frame_size(self) -> int:
+        """The longest frame :meth:`frames` accepts before it raises ``FrameTooLong``."""
+        return self._in.max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int) -> None:
+        size = _check_size(value, "max_frame_size", allow_none=False)
+        assert size is not None
+        self._in.max_frame_size = size
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes received from the peer; ``b""`` means the peer closed (EOF).
+
+        Nothing is parsed here: call :meth:`next_event` (or iterate :meth:`events`
+        or :meth:`frames`) to read what the bytes complete. More data after EOF
+        raises :exc:`~asyncframe.DataAfterEOF`; a repeated ``b""`` is ignored.
+        """
+        if type(data) is not bytes:
+            if isinstance(data, str):
+                raise TypeError("data must be a bytes-like object, not str (encode it first)")
+            try:
+                memoryview(data).release()
+            except TypeError:
+                raise TypeError(
+                    f"data must be a bytes-like object, not {type(data).__name__}"
+                ) from None
+        self._in.receive(data)
+
+    def next_event(self) -> Event | NeedData:
+        """Return the next event, or :data:`~asyncframe.NEED_DATA` if more bytes are needed.
+
+        Parsing happens here, so a terminator set between two calls applies from
+        the very next unread byte. After EOF has been reported this keeps
+        returning :class:`~asyncframe.ConnectionClosed`.
+        """
+        return self._in.next_event()
+
+    def events(self) -> Iterator[Event]:
+        """Iterate over the events :meth:`next_event` has to report, lazily.
+
+        Stops where :meth:`next_event` would return :data:`~asyncframe.NEED_DATA`,
+        or after yielding :class:`~asyncframe.ConnectionClosed`.
+        """
+        return self._in.events()
+
+    def frames(self) -> Iterator[bytes]:
+        """Iterate over the complete frames in the buffer, terminator excluded.
+
+        The fast path for line protocols. It stops when more data is needed;
+        after EOF an unterminated tail stays in :attr:`trailing_data`. A frame
+        longer than :attr:`max_frame_size` raises :exc:`~asyncframe.FrameTooLong`
+        after discarding it; the channel stays usable, and the next call goes on
+        after the rejected frame.
+        """
+        return self._in.frames()
+
+    @property
+    def trailing_data(self) -> bytes:
+        """After EOF, the unread bytes no terminator ended; ``b""`` before EOF."""
+        return self._in.trailing_data
+
+    @property
+    def eof(self) -> bool:
+        """True once :meth:`receive_data` was given ``b""``."""
+        return self._in.eof
+
+    @property
+    def buffered_input(self) -> int:
+        """How many received bytes have not been reported yet."""
+        return self._in.buffered
+
+    # -- outbound --------------------------------------------------------------------
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue *data* (any bytes-like object) for sending.
+
+        ``bytes`` are queued as they are; mutable buffers are copied once.
+        """
+        self._out.push(data)
+
+    def push_with_producer(self, producer: object) -> None:
+        """Queue a producer: an object whose ``more()`` returns bytes, ``b""`` when done.
+
+        Bytes-like objects and iterators (or iterables) of bytes are accepted too.
+        A producer is pulled lazily: only when output is asked for, and only as
+        much as is asked.
+        """
+        self._out.push_producer(producer)
+
+    def close_when_done(self) -> None:
+        """Ask to close once everything queued so far has been sent.
+
+        :attr:`wants_close` becomes true when that point is reached; queuing more
+        output afterwards raises :exc:`~asyncframe.SendAfterClose`.
+        """
+        self._out.close_when_done()
+
+    @property
+    def wants_close(self) -> bool:
+        """True when :meth:`close_when_done` was called and all output before it is taken."""
+        return self._out.wants_close
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close_when_done` was called."""
+        return self._out.closing
+
+    def has_output(self) -> bool:
+        """Return true if output is queued (a producer may still turn out to be empty)."""
+        return self._out.has_output()
+
+    def data_to_send(self, max_bytes: int | None = None) -> bytes:
+        """Take and return the next output, at most *max_bytes* bytes (``None``: all).
+
+        For transports that accept whatever they are given (asyncio, trio's
+        ``send_all``). Returns ``b""`` when nothing is queued. With ``None``,
+        producers are drained completely; pass *max_bytes* to bound memory.
+        """
+        size = _check_size(max_bytes, "max_bytes", allow_none=True)
+        return self._out.take(size)
+
+    def peek_output(self, max_bytes: int) -> bytes:
+        """Return up to *max_bytes* of the next output without taking it.
+
+        For sockets with partial writes: send what this returns, then call
+        :meth:`consume_output` with the number of bytes the socket accepted.
+        """
+        size = _check_size(max_bytes, "max_bytes", allow_none=False)
+        return self._out.peek(size)
+
+    def consume_output(self, n: int) -> None:
+        """Mark the first *n* bytes last returned by :meth:`peek_output` as sent."""
+        size = _check_size(n, "n", allow_none=False)
+        assert size is not None
+        self._out.consume(size)
+
+    def discard_buffers(self) -> None:
+        """Drop all pending input and output, including a pending close (emergencies only)."""
+        self._in.discard()
+        self._out.clear()

@@ -1,0 +1,45 @@
+"""The exceptions asyncframe raises for protocol-level problems."""
+
+from __future__ import annotations
+
+__all__ = ["DataAfterEOF", "FrameTooLong", "ProtocolError", "SendAfterClose"]
+
+
+class ProtocolError(Exception):
+    """Base class of the errors asyncframe raises about the byte streams it handles.
+
+    Errors about a bad argument are plain :exc:`TypeError` or :exc:`ValueError`;
+    a :exc:`ProtocolError` means the stream itself, or the order of calls, is wrong.
+    """
+
+
+class FrameTooLong(ProtocolError):
+    """A frame grew beyond the channel's ``max_frame_size``.
+
+    The offending bytes have been discarded when this is raised, so the channel
+    stays usable: catch it to skip the frame, or close the connection.
+
+    :ivar size: how many bytes the frame had reached when it was rejected.
+    :ivar max_frame_size: the limit that was exceeded.
+    :ivar complete: true if the whole frame (and its terminator) had arrived and
+        was dropped; false if the frame was still incomplete, in which case the
+        rest of it, up to and including the next terminator, will be skipped too.
+    """
+
+    def __init__(self, size: int, max_frame_size: int, *, complete: bool) -> None:
+        self.size = size
+        self.max_frame_size = max_frame_size
+        self.complete = complete
+        state = "complete frame" if complete else "unterminated frame"
+        super().__init__(
+            f"{state} of {size} bytes exceeds max_frame_size={max_frame_size}; "
+            "it was discarded (catch FrameTooLong to skip it, or close the connection)"
+        )
+
+
+class DataAfterEOF(ProtocolError, ValueError):
+    """:meth:`Channel.receive_data` was given bytes after it was told of EOF."""
+
+
+class SendAfterClose(ProtocolError, ValueError):
+    """Output was queued after :meth:`Channel.close_when_done` or after a close."""

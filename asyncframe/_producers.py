@@ -1,0 +1,297 @@
+"""The outbound half: the producer fifo, and the classic producer helpers."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from ._errors import SendAfterClose
+
+__all__ = ["OutputQueue", "Producer", "fifo", "simple_producer"]
+
+_T = TypeVar("_T")
+
+
+@runtime_checkable
+class Producer(Protocol):
+    """Anything with a ``more()`` method that returns the next bytes, ``b""`` when done."""
+
+    def more(self) -> bytes:
+        """Return the next bytes to send, or ``b""`` when there are no more."""
+        ...
+
+
+def _as_bytes(data: object, what: str) -> bytes:
+    """Return *data* as immutable bytes, or raise TypeError naming *what*."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, (str, int)):
+        hint = " (encode it first)" if isinstance(data, str) else ""
+        raise TypeError(f"{what} must be a bytes-like object, not {type(data).__name__}{hint}")
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be a bytes-like object, not {type(data).__name__}") from None
+    with view:
+        return view.tobytes()
+
+
+class simple_producer:
+    """A producer that hands out *data* in pieces of at most *buffer_size* bytes.
+
+    Unlike the classic one it never re-slices the rest of *data*, so a large
+    buffer costs linear time.
+    """
+
+    def __init__(self, data: bytes | bytearray | memoryview, buffer_size: int = 512) -> None:
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int):
+            raise TypeError(f"buffer_size must be an int, not {type(buffer_size).__name__}")
+        if buffer_size <= 0:
+            raise ValueError(f"buffer_size must be > 0, not {buffer_size}")
+        self._data = _as_bytes(data, "data")
+        self._offset = 0
+        self.buffer_size = buffer_size
+
+    @property
+    def data(self) -> bytes:
+        """The bytes not yet handed out."""
+        return self._data[self._offset :]
+
+    def more(self) -> bytes:
+        """Return the next piece of at most ``buffer_size`` bytes, ``b""`` at the end."""
+        start = self._offset
+        if start == 0 and len(self._data) <= self.buffer_size:
+            result = self._data
+        else:
+            result = self._data[start : start + self.buffer_size]
+        self._offset = start + len(result)
+        return result
+
+
+class fifo(Generic[_T]):
+    """The classic first-in first-out queue of ``asynchat``.
+
+    ``pop()`` returns ``(True, item)``, or ``(False, None)`` when the queue is empty.
+    """
+
+    def __init__(self, list: Iterable[_T] | None = None) -> None:
+        self.list: deque[_T] = deque(list) if list else deque()
+
+    def __len__(self) -> int:
+        return len(self.list)
+
+    def is_empty(self) -> bool:
+        """Return true if the queue holds nothing."""
+        return not self.list
+
+    def first(self) -> _T:
+        """Return the oldest item without removing it (:exc:`IndexError` if empty)."""
+        return self.list[0]
+
+    def push(self, data: _T) -> None:
+        """Append *data* at the end of the queue."""
+        self.list.append(data)
+
+    def pop(self) -> tuple[bool, _T | None]:
+        """Remove and return ``(True, oldest item)``, or ``(False, None)`` if empty."""
+        if self.list:
+            return (True, self.list.popleft())
+        return (False, None)
+
+
+class _IteratorProducer:
+    """Adapts an iterator of bytes-like chunks to the ``more()`` protocol."""
+
+    __slots__ = ("_it",)
+
+    def __init__(self, it: Iterator[Any]) -> None:
+        self._it = it
+
+    def more(self) -> Any:
+        return next(self._it, b"")
+
+    def __repr__(self) -> str:
+        return f"<producer over {self._it!r}>"
+
+
+class _Close:
+    """The marker ``close_when_done`` leaves in the queue."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<close when done>"
+
+
+_CLOSE = _Close()
+
+
+def as_producer(producer: object) -> Producer | bytes:
+    """Normalize what ``push_with_producer`` accepts: a producer, or bytes to queue."""
+    if isinstance(producer, (str, int)):
+        raise TypeError(
+            "producer must have a more() method, or be bytes-like or an iterator of bytes, "
+            f"not {type(producer).__name__}"
+        )
+    more = getattr(producer, "more", None)
+    if more is not None:
+        if not callable(more):
+            raise TypeError("producer.more must be callable")
+        return producer  # type: ignore[return-value]
+    try:
+        view = memoryview(producer)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        with view:
+            return view.tobytes()
+    if isinstance(producer, Iterator):
+        return _IteratorProducer(producer)
+    if isinstance(producer, Iterable):
+        return _IteratorProducer(iter(producer))
+    raise TypeError(
+        "producer must have a more() method, or be bytes-like or an iterator of bytes, "
+        f"not {type(producer).__name__}"
+    )
+
+
+class OutputQueue:
+    """The outbound fifo: plain buffers, producers and a close marker, in order.
+
+    ``_ready`` holds bytes already taken from the head of ``_fifo`` (buffers moved
+    over, producer output pulled); ``_offset`` bytes of ``_ready[0]`` were sent.
+    Producers are pulled only to fill a request, and only as much as it asks.
+    """
+
+    __slots__ = ("_closing", "_fifo", "_offset", "_ready", "_ready_len")
+
+    def __init__(self) -> None:
+        self._fifo: deque[bytes | Producer | _Close] = deque()
+        self._ready: deque[bytes] = deque()
+        self._ready_len = 0
+        self._offset = 0
+        self._closing = False
+
+    def _check_open(self, what: str) -> None:
+        if self._closing:
+            raise SendAfterClose(
+                f"{what} after close_when_done(): the channel is closing and would never send it"
+            )
+
+    def push(self, data: object) -> None:
+        self._check_open("push()")
+        chunk = _as_bytes(data, "data")
+        if chunk:
+            if self._fifo:
+                self._fifo.append(chunk)
+            else:
+                self._ready.append(chunk)
+                self._ready_len += len(chunk)
+
+    def push_producer(self, producer: object) -> None:
+        self._check_open("push_with_producer()")
+        item = as_producer(producer)
+        if isinstance(item, bytes):
+            if item:
+                self._fifo.append(item)
+        else:
+            self._fifo.append(item)
+
+    def close_when_done(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._fifo.append(_CLOSE)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def wants_close(self) -> bool:
+        """True once everything queued before ``close_when_done()`` was taken."""
+        return self._closing and not self._ready_len and self._fifo[0] is _CLOSE
+
+    def has_output(self) -> bool:
+        """True if output is ready or may come from the fifo (producers may still end empty)."""
+        return bool(self._ready_len) or (bool(self._fifo) and self._fifo[0] is not _CLOSE)
+
+    @property
+    def ready_bytes(self) -> int:
+        return self._ready_len
+
+    def _fill(self, wanted: int | None) -> None:
+        """Move bytes from the fifo into ``_ready`` until *wanted* are ready (None: all)."""
+        fifo = self._fifo
+        ready = self._ready
+        while fifo and (wanted is None or self._ready_len < wanted):
+            item = fifo[0]
+            if type(item) is bytes:
+                fifo.popleft()
+                ready.append(item)
+                self._ready_len += len(item)
+            elif item is _CLOSE:
+                return
+            else:
+                data = item.more()  # type: ignore[union-attr]
+                if not data and (data is None or isinstance(data, (bytes, bytearray, memoryview))):
+                    fifo.popleft()
+                    continue
+                chunk = _as_bytes(data, f"the result of {item!r}.more()")
+                ready.append(chunk)
+                self._ready_len += len(chunk)
+
+    def peek(self, max_bytes: int | None) -> bytes:
+        self._fill(max_bytes)
+        ready = self._ready
+        if not ready:
+            return b""
+        first = ready[0]
+        off = self._offset
+        n = self._ready_len if max_bytes is None else min(max_bytes, self._ready_len)
+        if len(first) - off >= n:
+            if off == 0 and len(first) == n:
+                return first
+            return first[off : off + n]
+        parts = [first[off:] if off else first]
+        got = len(parts[0])
+        for chunk in ready:
+            if chunk is first:
+                continue
+            if got + len(chunk) > n:
+                parts.append(chunk[: n - got])
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            if got == n:
+                break
+        return b"".join(parts)
+
+    def consume(self, n: int) -> None:
+        if n > self._ready_len:
+            raise ValueError(
+                f"consume_output(n={n}) is more than the {self._ready_len} bytes "
+                "peek_output() made ready"
+            )
+        self._ready_len -= n
+        ready = self._ready
+        off = self._offset + n
+        while ready and off >= len(ready[0]):
+            off -= len(ready.popleft())
+        self._offset = off
+
+    def take(self, max_bytes: int | None) -> bytes:
+        data = self.peek(max_bytes)
+        if data:
+            self.consume(len(data))
+        return data
+
+    def clear(self) -> None:
+        self._fifo.clear()
+        self._ready.clear()
+        self._ready_len = 0
+        self._offset = 0
+        self._closing = False
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._fifo)

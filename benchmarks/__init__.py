@@ -1,0 +1,1 @@
+"""Benchmarks of asyncframe against its peers (run with ``python -m asyncframe bench``)."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from ._events import Event, NeedData, TerminatorSpec
+from ._events import TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, Framer, normalize_terminator
 from ._producers import OutputQueue
 
@@ -22,7 +20,7 @@ def _check_size(value: object, name: str, *, allow_none: bool) -> int | None:
     return value
 
 
-class Channel:
+class Channel(Framer):
     """A terminator-framed connection as a pure state machine.
 
     Feed it received bytes with :meth:`receive_data` and read
@@ -37,8 +35,6 @@ class Channel:
     :param max_frame_size: the longest frame :meth:`frames` accepts, in bytes.
     """
 
-    __slots__ = ("_in", "_out")
-
     def __init__(
         self,
         terminator: TerminatorSpec = b"\r\n",
@@ -48,13 +44,13 @@ class Channel:
         spec = normalize_terminator(terminator)
         size = _check_size(max_frame_size, "max_frame_size", allow_none=False)
         assert size is not None
-        self._in = Framer(spec, size)
         self._out = OutputQueue()
+        super().__init__(spec, size)
 
     def __repr__(self) -> str:
         return (
-            f"<Channel terminator={self.terminator!r} buffered={self._in.buffered} "
-            f"eof={self._in.eof} output_items={len(self._out)} "
+            f"<Channel terminator={self.terminator!r} buffered={self.buffered_input} "
+            f"eof={self.eof} output_items={len(self._out)} "
             f"closing={self._out.closing}>"
         )
 
@@ -68,7 +64,7 @@ class Channel:
         reads the bytes still expected, and ``0`` once it completed (as asynchat).
         Setting it is :meth:`set_terminator`.
         """
-        return self._in.terminator
+        return self._current_terminator()
 
     @terminator.setter
     def terminator(self, terminator: TerminatorSpec) -> None:
@@ -82,83 +78,22 @@ class Channel:
         (the next ``N`` bytes form the frame) or ``None``/``0`` (every byte is data,
         no frame ever ends).
         """
-        self._in._apply(normalize_terminator(terminator))
+        self._apply(normalize_terminator(terminator))
 
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator (see :attr:`terminator`)."""
-        return self._in.terminator
+        return self._current_terminator()
 
     @property
     def max_frame_size(self) -> int:
         """The longest frame :meth:`frames` accepts before it raises ``FrameTooLong``."""
-        return self._in.max_frame_size
+        return self._max_frame_size
 
     @max_frame_size.setter
     def max_frame_size(self, value: int) -> None:
         size = _check_size(value, "max_frame_size", allow_none=False)
         assert size is not None
-        self._in.max_frame_size = size
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Add bytes received from the peer; ``b""`` means the peer closed (EOF).
-
-        Nothing is parsed here: call :meth:`next_event` (or iterate :meth:`events`
-        or :meth:`frames`) to read what the bytes complete. More data after EOF
-        raises :exc:`~asyncframe.DataAfterEOF`; a repeated ``b""`` is ignored.
-        """
-        if type(data) is not bytes:
-            if isinstance(data, str):
-                raise TypeError("data must be a bytes-like object, not str (encode it first)")
-            try:
-                memoryview(data).release()
-            except TypeError:
-                raise TypeError(
-                    f"data must be a bytes-like object, not {type(data).__name__}"
-                ) from None
-        self._in.receive(data)
-
-    def next_event(self) -> Event | NeedData:
-        """Return the next event, or :data:`~asyncframe.NEED_DATA` if more bytes are needed.
-
-        Parsing happens here, so a terminator set between two calls applies from
-        the very next unread byte. After EOF has been reported this keeps
-        returning :class:`~asyncframe.ConnectionClosed`.
-        """
-        return self._in.next_event()
-
-    def events(self) -> Iterator[Event]:
-        """Iterate over the events :meth:`next_event` has to report, lazily.
-
-        Stops where :meth:`next_event` would return :data:`~asyncframe.NEED_DATA`,
-        or after yielding :class:`~asyncframe.ConnectionClosed`.
-        """
-        return self._in.events()
-
-    def frames(self) -> Iterator[bytes]:
-        """Iterate over the complete frames in the buffer, terminator excluded.
-
-        The fast path for line protocols. It stops when more data is needed;
-        after EOF an unterminated tail stays in :attr:`trailing_data`. A frame
-        longer than :attr:`max_frame_size` raises :exc:`~asyncframe.FrameTooLong`
-        after discarding it; the channel stays usable, and the next call goes on
-        after the rejected frame.
-        """
-        return self._in.frames()
-
-    @property
-    def trailing_data(self) -> bytes:
-        """After EOF, the unread bytes no terminator ended; ``b""`` before EOF."""
-        return self._in.trailing_data
-
-    @property
-    def eof(self) -> bool:
-        """True once :meth:`receive_data` was given ``b""``."""
-        return self._in.eof
-
-    @property
-    def buffered_input(self) -> int:
-        """How many received bytes have not been reported yet."""
-        return self._in.buffered
+        self._max_frame_size = size
 
     # -- outbound --------------------------------------------------------------------
 
@@ -227,5 +162,5 @@ class Channel:
 
     def discard_buffers(self) -> None:
         """Drop all pending input and output, including a pending close (emergencies only)."""
-        self._in.discard()
+        self._discard_input()
         self._out.clear()

@@ -5,12 +5,23 @@
 not to start a terminator, so no byte is searched twice, and no frame ever
 re-slices the rest of the buffer. Consumed bytes are dropped from the front when
 new data arrives, which CPython does in constant time for a ``bytearray``.
+
+The fast path (a bytes terminator that cannot overlap itself, the line-protocol
+case) works in *batches*: a window of the buffer is split in one pass and its
+frames, or its events, are handed out from a list. While a batch is out, ``_pos``
+lags behind: it is brought up to date by :meth:`Framer._settle` from the batch
+iterator's position whenever something needs it. A terminator change clears the
+list, so the rest of the batch is never handed out and parsing resumes, lazily,
+at the next unread byte. The window doubles while batches are used up and shrinks
+back when one is dropped, so the work wasted by dropped batches stays linear.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator, Iterator
-from typing import ClassVar
+from itertools import chain, repeat
+from typing import Any, ClassVar
 
 from ._errors import DataAfterEOF, FrameTooLong
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
@@ -26,7 +37,22 @@ _BYTES = 1  # one bytes terminator
 _COUNT = 2  # a byte count still running
 _MULTI = 3  # a tuple of bytes terminators
 
+# Batch windows, in bytes of buffer.
+_MIN_WINDOW = 2048
+_MAX_WINDOW = 1 << 20
+
 _CLOSED = ConnectionClosed()
+
+# Internal construction of events whose field is known to be valid (non-empty bytes):
+# the same frozen attrs instances, without running the validator for each one.
+_new = object.__new__
+_set_data = Data.__dict__["data"].__set__
+
+
+def _make_data(data: bytes) -> Data:
+    event: Data = _new(Data)
+    _set_data(event, data)
+    return event
 
 
 def find_prefix_at_end(haystack: bytes | bytearray, needle: bytes) -> int:
@@ -59,6 +85,11 @@ def _held_back(buf: bytes | bytearray, pos: int, end: int, term: bytes) -> int:
             return n
         i = buf.find(first, i + 1, end)
     return 0
+
+
+def _overlaps_itself(term: bytes) -> bool:
+    """True if a proper prefix of *term* is also a suffix (``b"aa"``, ``b"\\r\\n.\\r\\n"``)."""
+    return any(term[:i] == term[-i:] for i in range(1, len(term)))
 
 
 def normalize_terminator(terminator: object) -> TerminatorSpec:
@@ -105,29 +136,14 @@ def normalize_terminator(terminator: object) -> TerminatorSpec:
 
 
 class Framer:
-    """The inbound state machine: bytes in, :class:`Data`/:class:`Terminator` events out."""
+    """The inbound state machine: bytes in, :class:`Data`/:class:`Terminator` events out.
+
+    :class:`~asyncframe.Channel` is a :class:`Framer` with an outbound queue; the
+    methods documented here are the inbound half of its API.
+    """
 
     #: The buffer type; a test may swap in an instrumented ``bytearray`` subclass.
     _buffer_type: ClassVar[type[bytearray]] = bytearray
-
-    __slots__ = (
-        "_buf",
-        "_count",
-        "_eof",
-        "_found",
-        "_gen",
-        "_kind",
-        "_max_len",
-        "_pos",
-        "_scan",
-        "_search",
-        "_skipping",
-        "_spec",
-        "_term",
-        "_term_event",
-        "_terms",
-        "max_frame_size",
-    )
 
     def __init__(self, terminator: TerminatorSpec, max_frame_size: int) -> None:
         self._buf = self._buffer_type()
@@ -135,19 +151,31 @@ class Framer:
         self._search = 0
         self._eof = False
         self._skipping = False
-        self._gen = 0
-        self.max_frame_size = max_frame_size
+        # The active batch: its list, an iterator over it, whether it holds frames
+        # (else events), how many of its items _pos accounts for, and its end.
+        self._lst: list[Any] | None = None
+        self._lit: Iterator[Any] | None = None
+        self._lframes = False
+        self._ltotal = 0
+        self._ldone = 0
+        self._lend = 0
+        self._window = _MIN_WINDOW
+        self._max_frame_size = max_frame_size
         self._apply(terminator)
+        # One event stream per channel; next_event() is its __next__ (see the class doc).
+        self._stream = self._event_stream()
+        self.next_event = self._stream.__next__  # type: ignore[method-assign]
 
     # -- terminator ------------------------------------------------------------------
 
     def _apply(self, spec: TerminatorSpec) -> None:
         """Install an already-normalized terminator, effective from the next unread byte."""
+        self._drop_batch()
         self._spec = spec
         self._search = self._pos
         self._skipping = False
-        self._gen += 1
         self._term = b""
+        self._batchable = False
         self._terms: tuple[bytes, ...] = ()
         self._count = 0
         if spec is None or spec == 0:
@@ -156,6 +184,7 @@ class Framer:
             self._kind = _BYTES
             self._term = spec
             self._term_event = Terminator(spec)
+            self._batchable = not _overlaps_itself(spec)
         elif isinstance(spec, int):
             self._kind = _COUNT
             self._count = spec
@@ -163,21 +192,123 @@ class Framer:
         else:
             self._kind = _MULTI
             self._terms = spec
-            self._max_len = max(map(len, spec))
             # Per alternative: the position of its next match at or after _pos (-1: none
             # seen yet), and where to continue searching for it.
             self._found = [-1] * len(spec)
             self._scan = [self._pos] * len(spec)
 
-    @property
-    def terminator(self) -> TerminatorSpec:
+    def _current_terminator(self) -> TerminatorSpec:
+        """The current terminator (a running count reads the bytes still expected)."""
         if self._kind == _COUNT:
             return self._count
         return self._spec
 
+    # -- batches ---------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Bring ``_pos`` up to date with what was taken from the active batch."""
+        it = self._lit
+        if it is None:
+            return
+        remaining: int = it.__length_hint__()  # type: ignore[attr-defined]
+        if not remaining:
+            self._pos = self._search = self._lend
+            self._lst = self._lit = None
+            if self._window < _MAX_WINDOW:
+                self._window *= 2
+            return
+        taken = self._ltotal - remaining
+        done = self._ldone
+        if taken > done:
+            lst = self._lst
+            assert lst is not None
+            tlen = len(self._term)
+            if self._lframes:
+                advance = sum(map(len, lst[done:taken])) + (taken - done) * tlen
+            else:
+                term_event = self._term_event
+                advance = sum(
+                    tlen if event is term_event else len(event.data) for event in lst[done:taken]
+                )
+            self._pos = self._search = self._pos + advance
+            self._ldone = taken
+
+    def _drop_batch(self) -> None:
+        """Settle and cancel the active batch; iterators handing it out stop."""
+        if self._lit is not None:
+            self._settle()
+            if self._lst is not None:
+                self._lst.clear()
+                self._lst = self._lit = None
+                self._window = _MIN_WINDOW
+
+    def _plan(self, frames: bool) -> bool:
+        """Start a batch of the complete frames (or their events) in the next window.
+
+        Returns false if the window holds no complete frame.
+        """
+        self._drop_batch()
+        buf = self._buf
+        pos = self._pos
+        term = self._term
+        tlen = len(term)
+        wend = pos + self._window
+        if wend > len(buf):
+            wend = len(buf)
+        last = buf.rfind(term, self._search, wend)
+        if last < 0:
+            return False
+        parts = bytes(buf[pos:last]).split(term)
+        lend = last + tlen
+        if frames and max(map(len, parts)) > self._max_frame_size:
+            limit = self._max_frame_size
+            cut = next(i for i, part in enumerate(parts) if len(part) > limit)
+            if not cut:
+                return False  # the one-frame path reports it
+            del parts[cut:]
+            lend = pos + sum(map(len, parts)) + cut * tlen
+        lst: list[Any]
+        if frames:
+            lst = parts
+        elif b"" in parts:
+            term_event = self._term_event
+            lst = []
+            for part in parts:
+                if part:
+                    lst.append(_make_data(part))
+                lst.append(term_event)
+        else:
+            n = len(parts)
+            datas = list(map(_new, repeat(Data, n)))
+            deque(map(_set_data, datas, parts), maxlen=0)
+            lst = [self._term_event] * (2 * n)
+            lst[0::2] = datas
+        self._lst = lst
+        self._lit = iter(lst)
+        self._lframes = frames
+        self._ltotal = len(lst)
+        self._ldone = 0
+        self._lend = lend
+        return True
+
     # -- input -----------------------------------------------------------------------
 
-    def receive(self, data: bytes | bytearray | memoryview) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes received from the peer; ``b""`` means the peer closed (EOF).
+
+        Nothing is parsed here: call :meth:`next_event` (or iterate :meth:`events`
+        or :meth:`frames`) to read what the bytes complete. More data after EOF
+        raises :exc:`~asyncframe.DataAfterEOF`; a repeated ``b""`` is ignored.
+        """
+        if type(data) is not bytes:
+            if isinstance(data, str):
+                raise TypeError("data must be a bytes-like object, not str (encode it first)")
+            try:
+                memoryview(data).release()
+            except TypeError:
+                raise TypeError(
+                    f"data must be a bytes-like object, not {type(data).__name__}"
+                ) from None
         if self._eof:
             if len(data):
                 raise DataAfterEOF(
@@ -188,6 +319,7 @@ class Framer:
         if not len(data):
             self._eof = True
             return
+        self._settle()
         pos = self._pos
         buf = self._buf
         if pos:
@@ -195,27 +327,35 @@ class Framer:
             del buf[:pos]
             self._pos = 0
             self._search -= pos
+            self._lend -= pos
             if self._kind == _MULTI:
                 self._found = [f - pos if f >= 0 else -1 for f in self._found]
                 self._scan = [s - pos for s in self._scan]
         buf += data
-        self._gen += 1
 
     @property
     def eof(self) -> bool:
+        """True once :meth:`receive_data` was given ``b""``."""
         return self._eof
 
     @property
-    def buffered(self) -> int:
+    def buffered_input(self) -> int:
+        """How many received bytes have not been reported yet."""
+        self._settle()
         return len(self._buf) - self._pos
 
-    def unread(self) -> bytes:
+    @property
+    def trailing_data(self) -> bytes:
+        """After EOF, the unread bytes no terminator ended; ``b""`` before EOF."""
+        if not self._eof:
+            return b""
+        self._settle()
         return bytes(self._buf[self._pos :])
 
-    def discard(self) -> None:
+    def _discard_input(self) -> None:
+        self._drop_batch()
         del self._buf[:]
-        self._pos = 0
-        self._skipping = False
+        self._pos = self._search = self._lend = 0
         self._apply(self._spec if self._kind != _COUNT else self._count)
 
     # -- matching --------------------------------------------------------------------
@@ -274,8 +414,7 @@ class Framer:
         elif kind == _MULTI:
             m = self._multi_match()
             if isinstance(m, tuple):
-                self._pos = m[0] + len(m[1])
-                self._search = self._pos
+                self._pos = self._search = m[0] + len(m[1])
                 self._skipping = False
             else:
                 self._pos = m
@@ -292,6 +431,53 @@ class Framer:
     # -- events ----------------------------------------------------------------------
 
     def next_event(self) -> Event | NeedData:
+        """Return the next event, or :data:`~asyncframe.NEED_DATA` if more bytes are needed.
+
+        Parsing happens here, so a terminator set between two calls applies from
+        the very next unread byte. After EOF has been reported this keeps
+        returning :class:`~asyncframe.ConnectionClosed`.
+        """
+        return next(self._stream)
+
+    def events(self) -> Iterator[Event]:
+        """Iterate over the events :meth:`next_event` has to report, lazily.
+
+        Stops where :meth:`next_event` would return :data:`~asyncframe.NEED_DATA`,
+        or after yielding :class:`~asyncframe.ConnectionClosed`.
+        """
+        for event in self._stream:
+            if event is NEED_DATA:
+                return
+            yield event
+            if event is _CLOSED:
+                return
+
+    def _event_stream(self) -> Generator[Event | NeedData, None, None]:
+        """The endless generator behind :meth:`next_event`.
+
+        All its state lives on ``self``, so it picks up terminator changes, new data
+        and discarded buffers whenever it is resumed.
+        """
+        while True:
+            it = self._lit
+            if it is not None and not self._lframes:
+                for event in it:  # noqa: UP028 - resumes faster than `yield from`
+                    yield event
+                if self._lit is it:
+                    self._settle()
+                continue
+            if self._batchable and not self._skipping and self._plan(frames=False):
+                # Hand the batch out at C speed to callers that look next_event up on
+                # the channel; when it runs out, the chain resumes this generator.
+                # (A caller holding an older next_event still gets every event, in
+                # order: both consume the same iterator.)
+                self.next_event = chain(self._lit, self._stream).__next__  # type: ignore[arg-type,method-assign]
+                continue
+            yield self._step()
+
+    def _step(self) -> Event | NeedData:
+        """Parse one event without batching."""
+        self._drop_batch()
         if self._skipping:
             self._skip()
             if self._skipping:
@@ -307,19 +493,19 @@ class Framer:
                     self._pos = self._search = pos + len(term)
                     return self._term_event
                 self._pos = self._search = idx
-                return Data(bytes(buf[pos:idx]))
+                return _make_data(bytes(buf[pos:idx]))
             end = len(buf)
             # Bytes before `stop` cannot start a terminator; those after could.
             stop = end if self._eof else end - _held_back(buf, pos, end, term)
             self._search = stop
             if stop > pos:
                 self._pos = stop
-                return Data(bytes(buf[pos:stop]))
+                return _make_data(bytes(buf[pos:stop]))
         elif kind == _NONE:
             end = len(buf)
             if end > pos:
                 self._pos = self._search = end
-                return Data(bytes(buf[pos:end]))
+                return _make_data(bytes(buf[pos:end]))
         elif kind == _COUNT:
             n = self._count
             if not n:
@@ -331,7 +517,7 @@ class Framer:
                 stop = pos + n if pos + n < end else end
                 self._count = n - (stop - pos)
                 self._pos = self._search = stop
-                return Data(bytes(buf[pos:stop]))
+                return _make_data(bytes(buf[pos:stop]))
         else:
             m = self._multi_match()
             if isinstance(m, tuple):
@@ -340,68 +526,90 @@ class Framer:
                     self._pos = self._search = pos + len(term)
                     return Terminator(term)
                 self._pos = self._search = start
-                return Data(bytes(buf[pos:start]))
+                return _make_data(bytes(buf[pos:start]))
             if m > pos:
                 self._pos = self._search = m
-                return Data(bytes(buf[pos:m]))
+                return _make_data(bytes(buf[pos:m]))
         return self._need_data_or_closed()
 
-    def _need_data_or_closed(self) -> Event | NeedData:
+    def _need_data_or_closed(self) -> ConnectionClosed | NeedData:
         if self._eof and self._pos >= len(self._buf):
             return _CLOSED
         return NEED_DATA
 
-    def events(self) -> Iterator[Event]:
-        next_event = self.next_event
-        while True:
-            event = next_event()
-            if event is NEED_DATA:
-                return
-            yield event
-            if event is _CLOSED:
-                return
-
     # -- frames ----------------------------------------------------------------------
 
-    def _too_long(self, size: int, complete: bool) -> FrameTooLong:
-        return FrameTooLong(size, self.max_frame_size, complete=complete)
-
     def frames(self) -> Iterator[bytes]:
+        """Iterate over the complete frames in the buffer, terminator excluded.
+
+        The fast path for line protocols. It stops when more data is needed;
+        after EOF an unterminated tail stays in :attr:`trailing_data`. A frame
+        longer than :attr:`max_frame_size` raises :exc:`~asyncframe.FrameTooLong`
+        after discarding it; the channel stays usable, and the next call goes on
+        after the rejected frame. A terminator set while iterating applies from
+        the next unread byte, as with :meth:`next_event`.
+        """
         while True:
-            if self._skipping:
-                self._skip()
-                if self._skipping:
-                    return
-            kind = self._kind
-            if kind == _BYTES:
-                if (yield from self._bytes_frames()):
-                    continue
+            it = self._lit
+            if it is not None and self._lframes:
+                for frame in it:
+                    yield frame
+                if self._lit is it:
+                    self._settle()
+                continue
+            if self._batchable and not self._skipping and self._plan(frames=True):
+                continue
+            frame = self._frame_step()
+            if frame is None:
                 return
-            if kind == _MULTI:
-                m = self._multi_match()
-                if not isinstance(m, tuple):
-                    self._check_pending(m)
-                    return
+            yield frame
+
+    def _too_long(self, size: int, complete: bool) -> FrameTooLong:
+        return FrameTooLong(size, self._max_frame_size, complete=complete)
+
+    def _frame_step(self) -> bytes | None:
+        """Take one complete frame without batching; None if more data is needed."""
+        self._drop_batch()
+        if self._skipping:
+            self._skip()
+            if self._skipping:
+                return None
+        buf = self._buf
+        pos = self._pos
+        kind = self._kind
+        if kind == _BYTES:
+            term = self._term
+            idx = buf.find(term, self._search)
+            if idx >= 0:
+                self._pos = self._search = idx + len(term)
+                if idx - pos > self._max_frame_size:
+                    raise self._too_long(idx - pos, True)
+                return bytes(buf[pos:idx])
+            end = len(buf)
+            stop = end if self._eof else end - _held_back(buf, pos, end, term)
+            self._search = stop
+            self._check_pending(stop)
+        elif kind == _MULTI:
+            m = self._multi_match()
+            if isinstance(m, tuple):
                 start, term = m
-                pos = self._pos
                 self._pos = self._search = start + len(term)
-                if start - pos > self.max_frame_size:
+                if start - pos > self._max_frame_size:
                     raise self._too_long(start - pos, True)
-                yield bytes(self._buf[pos:start])
-            elif kind == _COUNT:
-                n = self._count
-                pos = self._pos
-                if n > self.max_frame_size:
-                    self._skipping = True
-                    raise self._too_long(n, False)
-                if len(self._buf) - pos < n:
-                    return
+                return bytes(buf[pos:start])
+            self._check_pending(m)
+        elif kind == _COUNT:
+            n = self._count
+            if n > self._max_frame_size:
+                self._skipping = True
+                raise self._too_long(n, False)
+            if len(buf) - pos >= n:
                 self._pos = self._search = pos + n
                 self._apply(0)
-                yield bytes(self._buf[pos : pos + n])
-            else:
-                self._check_pending(len(self._buf))
-                return
+                return bytes(buf[pos : pos + n])
+        else:
+            self._check_pending(len(buf))
+        return None
 
     def _check_pending(self, stop: int) -> None:
         """Raise FrameTooLong if an unterminated frame outgrew ``max_frame_size``.
@@ -410,62 +618,9 @@ class Framer:
         terminator and are kept, so that the skip that follows sees them.
         """
         size = len(self._buf) - self._pos
-        if size > self.max_frame_size:
+        if size > self._max_frame_size:
             self._pos = stop
             if self._search < stop:
                 self._search = stop
             self._skipping = self._kind != _NONE
             raise self._too_long(size, False)
-
-    def _bytes_frames(self) -> Generator[bytes, None, bool]:
-        """Yield the complete frames of a bytes terminator.
-
-        The settled stretch of the buffer is split in one pass; the stretch around
-        the last match is left to ``find``, which is exact even for terminators that
-        overlap themselves (``b"\\r\\n.\\r\\n"``). Returns true if the caller should
-        look again (the terminator or the buffer changed while a frame was out),
-        false if more data is needed.
-        """
-        buf = self._buf
-        term = self._term
-        tlen = len(term)
-        gen = self._gen
-        limit = self.max_frame_size
-        pos = self._pos
-        last = buf.rfind(term, self._search)
-        if last > pos:
-            parts = bytes(buf[pos:last]).split(term)
-            parts.pop()
-            for part in parts:
-                size = len(part)
-                pos += size + tlen
-                self._pos = self._search = pos
-                if size > limit:
-                    raise self._too_long(size, True)
-                yield part
-                if self._gen != gen:
-                    return True
-        find = buf.find
-        while True:
-            idx = find(term, self._search)
-            if idx < 0:
-                break
-            pos = self._pos
-            self._pos = self._search = idx + tlen
-            if idx - pos > limit:
-                raise self._too_long(idx - pos, True)
-            yield bytes(buf[pos:idx])
-            if self._gen != gen:
-                return True
-        pos = self._pos
-        end = len(buf)
-        stop = end if self._eof else end - _held_back(buf, pos, end, term)
-        self._search = stop
-        self._check_pending(stop)
-        return False
-
-    @property
-    def trailing_data(self) -> bytes:
-        if not self._eof:
-            return b""
-        return bytes(self._buf[self._pos :])

@@ -1,0 +1,286 @@
+"""Inbound framing benchmarks of the core against its peers (design §8).
+
+Every contender gets the very same list of chunks, in one process, and does the same
+work per frame (collect the frame's bytes, count it):
+
+- ``next_event()`` loop against the stdlib ``asynchat.async_chat.handle_read``
+  (10-byte lines in 64 KiB reads; target 3x);
+- ``frames()`` against Twisted's ``LineOnlyReceiver`` and an asyncio
+  ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; target 1x);
+- one 2 MB line in 1 KiB reads, ``frames()`` against the same two peers (targets
+  100x Twisted, whose buffering is quadratic here, and 1x asyncio).
+
+Peers that are not importable are left out of the table, with a note.
+
+Run: ``python -m benchmarks.inbound [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import warnings
+from collections.abc import Callable
+
+from asyncframe import NEED_DATA, Channel, Data
+
+from .common import Result, compare, format_table
+
+__all__ = ["lines_chunks", "run"]
+
+LINE = b"abcdefgh\r\n"  # a 10-byte line
+
+
+def lines_chunks(total: int, read_size: int = 65536) -> list[bytes]:
+    """Return *total* bytes of 10-byte lines, cut into reads of *read_size* bytes."""
+    data = LINE * (total // len(LINE))
+    return [data[i : i + read_size] for i in range(0, len(data), read_size)]
+
+
+def long_line_chunks(size: int, read_size: int = 1024) -> list[bytes]:
+    """Return one *size*-byte line (terminator included), cut into *read_size* reads."""
+    data = b"x" * (size - 2) + b"\r\n"
+    return [data[i : i + read_size] for i in range(0, len(data), read_size)]
+
+
+# -- asyncframe -----------------------------------------------------------------------
+
+
+def asyncframe_next_event(chunks: list[bytes]) -> int:
+    """Frame *chunks* with a ``next_event()`` loop; return the number of frames."""
+    ch = Channel(b"\r\n")
+    parts: list[bytes] = []
+    frames = 0
+    for chunk in chunks:
+        ch.receive_data(chunk)
+        while True:
+            event = ch.next_event()
+            if event is NEED_DATA:
+                break
+            if type(event) is Data:
+                parts.append(event.data)
+            else:
+                b"".join(parts)
+                parts.clear()
+                frames += 1
+    return frames
+
+
+def asyncframe_frames(chunks: list[bytes], max_frame_size: int = 65536) -> int:
+    """Frame *chunks* with ``frames()``; return the number of frames."""
+    ch = Channel(b"\r\n", max_frame_size=max_frame_size)
+    out: list[bytes] = []
+    receive = ch.receive_data
+    frames = ch.frames
+    for chunk in chunks:
+        receive(chunk)
+        for frame in frames():
+            out.append(frame)
+    return len(out)
+
+
+# -- peers ------------------------------------------------------------------------------
+
+
+def stdlib_asynchat(chunks: list[bytes]) -> Callable[[], int] | None:
+    """Return a runner of the stdlib ``async_chat.handle_read`` over *chunks*, or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import asynchat
+    except ImportError:
+        return None
+
+    class Chat(asynchat.async_chat):
+        def __init__(self) -> None:
+            super().__init__(sock=None, map={})
+            self.set_terminator(b"\r\n")
+            self.ac_in_buffer_size = 65536
+            self.parts: list[bytes] = []
+            self.frames = 0
+            self.feed: list[bytes] = []
+
+        def recv(self, buffer_size: int) -> bytes:
+            return self.feed.pop()
+
+        def collect_incoming_data(self, data: bytes) -> None:
+            self.parts.append(data)
+
+        def found_terminator(self) -> None:
+            b"".join(self.parts)
+            self.parts.clear()
+            self.frames += 1
+
+    def runner() -> int:
+        chat = Chat()
+        chat.feed = chunks[::-1]
+        for _ in range(len(chunks)):
+            chat.handle_read()
+        return chat.frames
+
+    return runner
+
+
+def twisted_line_only(chunks: list[bytes], max_length: int = 16384) -> Callable[[], int] | None:
+    """Return a runner of Twisted's ``LineOnlyReceiver`` over *chunks*, or None."""
+    try:
+        from twisted.internet.testing import StringTransport
+        from twisted.protocols.basic import LineOnlyReceiver
+    except ImportError:
+        return None
+
+    class Lines(LineOnlyReceiver):
+        MAX_LENGTH = max_length
+
+        def connectionMade(self) -> None:
+            self.out: list[bytes] = []
+
+        def lineReceived(self, line: bytes) -> None:
+            self.out.append(line)
+
+    def runner() -> int:
+        proto = Lines()
+        proto.makeConnection(StringTransport())
+        received = proto.dataReceived
+        for chunk in chunks:
+            received(chunk)
+        return len(proto.out)
+
+    return runner
+
+
+def asyncio_readuntil(chunks: list[bytes], limit: int = 65536) -> Callable[[], int]:
+    """Return a runner of an asyncio ``StreamReader.readuntil`` loop over *chunks*."""
+
+    async def main() -> int:
+        reader = asyncio.StreamReader(limit=limit)
+        out: list[bytes] = []
+
+        async def feed() -> None:
+            for chunk in chunks:
+                reader.feed_data(chunk)
+                await asyncio.sleep(0)
+            reader.feed_eof()
+
+        feeder = asyncio.create_task(feed())
+        readuntil = reader.readuntil
+        while True:
+            try:
+                line = await readuntil(b"\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            out.append(line[:-2])
+        await feeder
+        return len(out)
+
+    loop = asyncio.new_event_loop()
+
+    def runner() -> int:
+        return loop.run_until_complete(main())
+
+    return runner
+
+
+# -- the suite --------------------------------------------------------------------------
+
+
+def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
+    """Run the inbound benchmarks and return their results."""
+    rounds = repeat if repeat is not None else (3 if quick else 5)
+    total = (1 << 19) if quick else (1 << 21)
+    long_size = 2_000_000
+    short = lines_chunks(total)
+    long = long_line_chunks(long_size)
+    expected_short = total // len(LINE)
+    results: list[Result] = []
+
+    def check(label: str, func: Callable[[], int], expected: int) -> Callable[[], int]:
+        got = func()
+        if got != expected:
+            raise AssertionError(f"{label} framed {got} frames, expected {expected}")
+        return func
+
+    ours_events = check("next_event", lambda: asyncframe_next_event(short), expected_short)
+    ours_frames = check("frames", lambda: asyncframe_frames(short), expected_short)
+    ours_long = check("frames 2MB", lambda: asyncframe_frames(long, 4 << 20), 1)
+
+    stdlib = stdlib_asynchat(short)
+    if stdlib is not None:
+        check("stdlib asynchat", stdlib, expected_short)
+        results.append(
+            compare(
+                "next_event(), 10-byte lines, 64 KiB reads",
+                ours_events,
+                "stdlib asynchat handle_read",
+                stdlib,
+                repeat=rounds,
+                target=3.0,
+            )
+        )
+    twisted = twisted_line_only(short)
+    if twisted is not None:
+        check("Twisted", twisted, expected_short)
+        results.append(
+            compare(
+                "frames(), 10-byte lines, 64 KiB reads",
+                ours_frames,
+                "Twisted LineOnlyReceiver",
+                twisted,
+                repeat=rounds,
+                target=1.0,
+            )
+        )
+    readuntil = check("asyncio", asyncio_readuntil(short), expected_short)
+    results.append(
+        compare(
+            "frames(), 10-byte lines, 64 KiB reads",
+            ours_frames,
+            "asyncio readuntil loop",
+            readuntil,
+            repeat=rounds,
+            target=1.0,
+        )
+    )
+    twisted_long = twisted_line_only(long, max_length=4 << 20)
+    if twisted_long is not None:
+        check("Twisted 2MB", twisted_long, 1)
+        results.append(
+            compare(
+                "frames(), one 2 MB line, 1 KiB reads",
+                ours_long,
+                "Twisted LineOnlyReceiver",
+                twisted_long,
+                repeat=max(1, rounds // 2),
+                target=100.0,
+            )
+        )
+    readuntil_long = check("asyncio 2MB", asyncio_readuntil(long, limit=4 << 20), 1)
+    results.append(
+        compare(
+            "frames(), one 2 MB line, 1 KiB reads",
+            ours_long,
+            "asyncio readuntil loop",
+            readuntil_long,
+            repeat=rounds,
+            target=1.0,
+        )
+    )
+    return results
+
+
+def missing_peers() -> list[str]:
+    """Name the peers that could not be imported (their rows are left out)."""
+    missing = []
+    if stdlib_asynchat([]) is None:
+        missing.append("stdlib asynchat (removed in Python 3.12)")
+    if twisted_line_only([]) is None:
+        missing.append('Twisted (pip install "asyncframe[bench]")')
+    return missing
+
+
+if __name__ == "__main__":
+    results = run(quick="--quick" in sys.argv)
+    print(format_table(results))
+    for name in missing_peers():
+        print(f"not measured: {name}")
+    sys.exit(0 if all(r.met is not False for r in results) else 1)

@@ -353,10 +353,14 @@ class Framer:
         return bytes(self._buf[self._pos :])
 
     def _discard_input(self) -> None:
+        """Drop every unread byte; the terminator (and a running count) stays as it is."""
         self._drop_batch()
         del self._buf[:]
         self._pos = self._search = self._lend = 0
-        self._apply(self._spec if self._kind != _COUNT else self._count)
+        self._skipping = False
+        if self._kind == _MULTI:
+            self._found = [-1] * len(self._terms)
+            self._scan = [0] * len(self._terms)
 
     # -- matching --------------------------------------------------------------------
 

@@ -128,9 +128,8 @@ class Handler:
         """
         channel = self.channel
         channel.receive_data(data)
-        next_event = channel.next_event
         while not self._abort:
-            event = next_event()
+            event = channel.next_event()
             if event is NEED_DATA or type(event) is ConnectionClosed:
                 return
             if type(event) is Data:

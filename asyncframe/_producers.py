@@ -109,7 +109,11 @@ class _IteratorProducer:
         self._it = it
 
     def more(self) -> Any:
-        return next(self._it, b"")
+        # An empty chunk from an iterator is not its end: only exhaustion is.
+        for chunk in self._it:
+            if len(chunk):
+                return chunk
+        return b""
 
     def __repr__(self) -> str:
         return f"<producer over {self._it!r}>"

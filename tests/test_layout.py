@@ -1,0 +1,74 @@
+"""The package layout rules of the design: a pure core, and a public API without privates."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncframe
+
+PACKAGE = Path(asyncframe.__file__).parent
+IO_MODULES = {"socket", "selectors", "select", "asyncio", "trio", "ssl", "asyncore", "asynchat"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_modules_import_no_io_module() -> None:
+    core = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if "adapters" not in p.relative_to(PACKAGE).parts and p.name != "__main__.py"
+    ]
+    assert core, "no core modules found"
+    offenders = {
+        str(p.relative_to(PACKAGE)): sorted(_imported_modules(p) & IO_MODULES) for p in core
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_the_core_loads_no_io_module() -> None:
+    code = (
+        "import sys, asyncframe\n"
+        f"loaded = sorted(m for m in {sorted(IO_MODULES)!r} if m in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""
+
+
+def test_public_api_is_exactly_all_and_has_no_private_names() -> None:
+    assert all(not name.startswith("_") for name in asyncframe.__all__)
+    assert len(set(asyncframe.__all__)) == len(asyncframe.__all__)
+    for name in asyncframe.__all__:
+        assert hasattr(asyncframe, name), name
+    design_names = {
+        "Channel", "Handler", "Data", "Terminator", "ConnectionClosed", "NEED_DATA",
+        "ProtocolError", "FrameTooLong", "fifo", "simple_producer", "find_prefix_at_end",
+    }  # fmt: skip
+    assert design_names <= set(asyncframe.__all__)
+
+
+def test_public_objects_have_docstrings() -> None:
+    objects = {name: getattr(asyncframe, name) for name in asyncframe.__all__}
+    documented = {
+        name: obj
+        for name, obj in objects.items()
+        if inspect.isclass(obj) or inspect.isfunction(obj)
+    }
+    assert "Channel" in documented
+    missing = [name for name, obj in documented.items() if not obj.__doc__]
+    assert missing == []

@@ -605,7 +605,9 @@ class Framer:
         elif kind == _COUNT:
             n = self._count
             if n > self._max_frame_size:
+                # Discard what is already here; the rest is skipped as it arrives.
                 self._skipping = True
+                self._skip()
                 raise self._too_long(n, False)
             if len(buf) - pos >= n:
                 self._pos = self._search = pos + n

@@ -1,0 +1,183 @@
+"""Hypothesis properties of the inbound state machine, checked against a naive model."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncframe import (
+    NEED_DATA,
+    Channel,
+    ConnectionClosed,
+    Data,
+    Event,
+    Terminator,
+    TerminatorSpec,
+)
+
+from .model import Frame, frame_all
+
+ALPHABET = b"ab\r\n.x"
+BYTES_TERMINATORS = [b"\n", b"\r\n", b"a", b"ab", b"aa", b"aba", b"\r\n.\r\n", b"xab"]
+
+byte_streams = st.binary(max_size=300).map(
+    lambda raw: bytes(ALPHABET[b % len(ALPHABET)] for b in raw)
+)
+bytes_terminators = st.sampled_from(BYTES_TERMINATORS)
+terminators: st.SearchStrategy[TerminatorSpec] = st.one_of(
+    bytes_terminators,
+    st.integers(min_value=0, max_value=12),
+    st.none(),
+    st.lists(bytes_terminators, min_size=1, max_size=3).map(tuple),
+)
+programs = st.lists(terminators, min_size=1, max_size=5)
+
+
+@st.composite
+def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """Split *data* at random cut points (every split is reachable)."""
+    cuts = sorted(draw(st.sets(st.integers(min_value=1, max_value=max(1, len(data) - 1)))))
+    cuts = [c for c in cuts if c < len(data)]
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run_events(
+    chunks: Sequence[bytes], program: Sequence[TerminatorSpec], *, use_events: bool
+) -> tuple[list[Frame], bytes, int]:
+    """Feed *chunks* then EOF, following *program*; return frames, tail, max held back."""
+    ch = Channel(program[0])
+    frames: list[Frame] = []
+    payload: list[bytes] = []
+    k = 0
+    held = 0
+
+    def events() -> Iterator[Event]:
+        if use_events:
+            yield from ch.events()
+            return
+        while (event := ch.next_event()) is not NEED_DATA:
+            yield event
+            if type(event) is ConnectionClosed:
+                return
+
+    def drain() -> bool:
+        """React to each event as it comes (a terminator change applies at once)."""
+        nonlocal k
+        for event in events():
+            if type(event) is Data:
+                assert event.data
+                payload.append(event.data)
+            elif type(event) is Terminator:
+                frames.append((b"".join(payload), event.terminator))
+                payload.clear()
+                k += 1
+                ch.set_terminator(program[k % len(program)])
+            else:
+                return True
+        return False
+
+    for chunk in chunks:
+        ch.receive_data(chunk)
+        drain()
+        held = max(held, ch.buffered_input)
+    ch.receive_data(b"")
+    assert drain()
+    assert ch.buffered_input == 0
+    return frames, b"".join(payload), held
+
+
+def longest(program: Sequence[TerminatorSpec]) -> int:
+    sizes = [1]
+    for term in program:
+        if isinstance(term, bytes):
+            sizes.append(len(term))
+        elif isinstance(term, tuple):
+            sizes.extend(map(len, term))
+    return max(sizes)
+
+
+@settings(max_examples=400)
+@given(data=st.data(), stream=byte_streams, program=programs, use_events=st.booleans())
+def test_events_match_the_model_for_any_chunking(
+    data: st.DataObject, stream: bytes, program: list[TerminatorSpec], use_events: bool
+) -> None:
+    chunks = data.draw(chunked(stream))
+    frames, tail, held = run_events(chunks, program, use_events=use_events)
+    assert (frames, tail) == frame_all(stream, program)
+    # Nothing lost or duplicated: payloads, matched terminators and the tail rebuild the input.
+    rebuilt = b"".join(p + (t if isinstance(t, bytes) else b"") for p, t in frames) + tail
+    assert rebuilt == stream
+    # Bounded memory: what stays unreported is at most a terminator's length minus one.
+    assert held <= longest(program) - 1
+
+
+@settings(max_examples=300)
+@given(data=st.data(), stream=byte_streams, program=programs)
+def test_chunking_invariance(
+    data: st.DataObject, stream: bytes, program: list[TerminatorSpec]
+) -> None:
+    one = run_events([stream] if stream else [], program, use_events=True)[:2]
+    many = run_events(data.draw(chunked(stream)), program, use_events=False)[:2]
+    single_bytes = run_events(
+        [stream[i : i + 1] for i in range(len(stream))], program, use_events=True
+    )[:2]
+    assert one == many == single_bytes
+
+
+def run_frames(
+    chunks: Sequence[bytes], program: Sequence[TerminatorSpec], stop_after: int
+) -> tuple[list[bytes], bytes]:
+    """Drive frames() (breaking out every *stop_after* frames), then read the trailing data."""
+    ch = Channel(program[0], max_frame_size=1 << 20)
+    frames: list[bytes] = []
+    k = 0
+    for chunk in [*chunks, b""]:
+        ch.receive_data(chunk)
+        progress = True
+        while progress:
+            progress = False
+            for n, frame in enumerate(ch.frames(), 1):
+                frames.append(frame)
+                k += 1
+                ch.set_terminator(program[k % len(program)])
+                progress = True
+                if n % stop_after == 0:
+                    break
+    return frames, ch.trailing_data
+
+
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    stream=byte_streams,
+    program=programs,
+    stop_after=st.integers(min_value=1, max_value=4),
+)
+def test_frames_match_the_model(
+    data: st.DataObject, stream: bytes, program: list[TerminatorSpec], stop_after: int
+) -> None:
+    expected, tail = frame_all(stream, program)
+    frames, trailing = run_frames(data.draw(chunked(stream)), program, stop_after)
+    assert frames == [payload for payload, _ in expected]
+    assert trailing == tail
+
+
+@settings(max_examples=200)
+@given(data=st.data(), stream=byte_streams, terminator=bytes_terminators)
+def test_frames_without_terminator_changes(
+    data: st.DataObject, stream: bytes, terminator: bytes
+) -> None:
+    ch = Channel(terminator)
+    got: list[bytes] = []
+    for chunk in data.draw(chunked(stream)):
+        ch.receive_data(chunk)
+        got.extend(ch.frames())
+    ch.receive_data(b"")
+    got.extend(ch.frames())
+    expected, tail = frame_all(stream, [terminator])
+    assert got == [p for p, _ in expected]
+    assert ch.trailing_data == tail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from ._errors import SendAfterClose
@@ -259,9 +260,7 @@ class OutputQueue:
             return first[off : off + n]
         parts = [first[off:] if off else first]
         got = len(parts[0])
-        for chunk in ready:
-            if chunk is first:
-                continue
+        for chunk in islice(ready, 1, None):
             if got + len(chunk) > n:
                 parts.append(chunk[: n - got])
                 break

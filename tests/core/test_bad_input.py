@@ -1,0 +1,103 @@
+"""Bad arguments get a TypeError/ValueError naming the argument, and change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from asyncframe import Channel, Data, Terminator
+
+
+def loaded_channel() -> Channel:
+    """A channel in the middle of things: unread input, a pending frame, queued output."""
+    ch = Channel(b"\r\n", max_frame_size=100)
+    ch.receive_data(b"one\r\ntwo\r\nthr")
+    assert ch.next_event() == Data(b"one")
+    ch.push(b"queued ")
+    ch.push_with_producer(iter([b"produced"]))
+    return ch
+
+
+def observe(ch: Channel) -> tuple[object, ...]:
+    """Everything observable, including what the channel does next."""
+    state = (ch.terminator, ch.buffered_input, ch.max_frame_size, ch.eof, ch.closing)
+    ch.receive_data(b"ee\r\n")
+    return (*state, list(ch.events()), ch.data_to_send())
+
+
+BAD_CALLS: list[tuple[str, Callable[[Channel], Any], type[Exception], str]] = [
+    ("receive str", lambda ch: ch.receive_data("text"), TypeError, "data must be a bytes-like"),
+    ("receive int", lambda ch: ch.receive_data(5), TypeError, "data must be a bytes-like"),
+    ("receive None", lambda ch: ch.receive_data(None), TypeError, "data must be a bytes-like"),
+    ("receive list", lambda ch: ch.receive_data([1, 2]), TypeError, "data must be a bytes-like"),
+    ("terminator str", lambda ch: ch.set_terminator("\r\n"), TypeError, "terminator must be bytes"),
+    ("terminator empty", lambda ch: ch.set_terminator(b""), ValueError, "terminator must not be"),
+    ("terminator negative", lambda ch: ch.set_terminator(-1), ValueError, "terminator must be a"),
+    ("terminator bool", lambda ch: ch.set_terminator(True), TypeError, "terminator must be"),
+    ("terminator float", lambda ch: ch.set_terminator(1.5), TypeError, "terminator must be"),
+    ("terminator list", lambda ch: ch.set_terminator([b"\n"]), TypeError, "terminator must be"),
+    ("terminator ()", lambda ch: ch.set_terminator(()), ValueError, "terminator must not be"),
+    ("terminator item", lambda ch: ch.set_terminator((b"\n", "x")), TypeError, r"terminator\[1\]"),
+    ("terminator empty item", lambda ch: ch.set_terminator((b"",)), ValueError, r"terminator\[0\]"),
+    ("property terminator", lambda ch: setattr(ch, "terminator", "x"), TypeError, "terminator"),
+    ("max_frame_size str", lambda ch: setattr(ch, "max_frame_size", "1"), TypeError, "max_frame"),
+    ("max_frame_size neg", lambda ch: setattr(ch, "max_frame_size", -1), ValueError, "max_frame"),
+    (
+        "push str",
+        lambda ch: ch.push("text"),
+        TypeError,
+        "data must be a bytes-like object, not str",
+    ),
+    ("push int", lambda ch: ch.push(3), TypeError, "data must be a bytes-like object, not int"),
+    ("push None", lambda ch: ch.push(None), TypeError, "data must be a bytes-like object"),
+    ("producer str", lambda ch: ch.push_with_producer("x"), TypeError, "producer must have"),
+    ("producer int", lambda ch: ch.push_with_producer(5), TypeError, "producer must have"),
+    ("producer object", lambda ch: ch.push_with_producer(object()), TypeError, "producer must"),
+    ("data_to_send neg", lambda ch: ch.data_to_send(-1), ValueError, "max_bytes must be >= 0"),
+    ("data_to_send str", lambda ch: ch.data_to_send("1"), TypeError, "max_bytes must be an int"),
+    ("peek None", lambda ch: ch.peek_output(None), TypeError, "max_bytes must be an int"),
+    ("peek neg", lambda ch: ch.peek_output(-5), ValueError, "max_bytes must be >= 0"),
+    ("consume neg", lambda ch: ch.consume_output(-1), ValueError, "n must be >= 0"),
+    ("consume float", lambda ch: ch.consume_output(1.0), TypeError, "n must be an int"),
+    ("consume too much", lambda ch: ch.consume_output(10**6), ValueError, r"consume_output\(n="),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [pytest.param(c, e, m, id=name) for name, c, e, m in BAD_CALLS],
+)
+def test_bad_call_raises_and_changes_nothing(
+    call: Callable[[Channel], Any], error: type[Exception], message: str
+) -> None:
+    untouched = loaded_channel()
+    ch = loaded_channel()
+    with pytest.raises(error, match=message):
+        call(ch)
+    assert observe(ch) == observe(untouched)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"terminator": "\n"}, TypeError, "terminator must be bytes"),
+        ({"max_frame_size": -1}, ValueError, "max_frame_size must be >= 0"),
+        ({"max_frame_size": None}, TypeError, "max_frame_size must be an int"),
+    ],
+)
+def test_bad_constructor_arguments(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        Channel(**kwargs)
+
+
+def test_bytes_like_terminators_are_accepted_and_stored_as_bytes() -> None:
+    ch = Channel(bytearray(b"\n"))
+    assert ch.terminator == b"\n"
+    ch.set_terminator((memoryview(b"\r\n"), bytearray(b"\n")))
+    assert ch.terminator == (b"\r\n", b"\n")
+    ch.receive_data(b"a\r\n")
+    assert list(ch.events()) == [Data(b"a"), Terminator(b"\r\n")]

@@ -38,7 +38,7 @@ _COUNT = 2  # a byte count still running
 _MULTI = 3  # a tuple of bytes terminators
 
 # Batch windows, in bytes of buffer.
-_MIN_WINDOW = 2048
+_MIN_WINDOW = 64
 _MAX_WINDOW = 1 << 20
 
 _CLOSED = ConnectionClosed()
@@ -158,6 +158,7 @@ class Framer:
         self._lframes = False
         self._ltotal = 0
         self._ldone = 0
+        self._lstart = 0
         self._lend = 0
         self._window = _MIN_WINDOW
         self._max_frame_size = max_frame_size
@@ -234,13 +235,17 @@ class Framer:
             self._ldone = taken
 
     def _drop_batch(self) -> None:
-        """Settle and cancel the active batch; iterators handing it out stop."""
+        """Settle and cancel the active batch; iterators handing it out stop.
+
+        The next window is sized on what the dropped batch delivered, so a protocol
+        that changes its terminator every few frames does not split far ahead.
+        """
         if self._lit is not None:
             self._settle()
             if self._lst is not None:
                 self._lst.clear()
                 self._lst = self._lit = None
-                self._window = _MIN_WINDOW
+                self._window = max(_MIN_WINDOW, 2 * (self._pos - self._lstart))
 
     def _plan(self, frames: bool) -> bool:
         """Start a batch of the complete frames (or their events) in the next window.
@@ -257,6 +262,8 @@ class Framer:
             wend = len(buf)
         last = buf.rfind(term, self._search, wend)
         if last < 0:
+            if wend < len(buf) and self._window < _MAX_WINDOW:
+                self._window *= 2  # frames are longer than the window: widen it
             return False
         parts = bytes(buf[pos:last]).split(term)
         lend = last + tlen
@@ -288,6 +295,7 @@ class Framer:
         self._lframes = frames
         self._ltotal = len(lst)
         self._ldone = 0
+        self._lstart = pos
         self._lend = lend
         return True
 
@@ -327,6 +335,7 @@ class Framer:
             del buf[:pos]
             self._pos = 0
             self._search -= pos
+            self._lstart -= pos
             self._lend -= pos
             if self._kind == _MULTI:
                 self._found = [f - pos if f >= 0 else -1 for f in self._found]

@@ -361,6 +361,11 @@ class Framer:
         self._settle()
         return bytes(self._buf[self._pos :])
 
+    def _unread(self) -> bytes:
+        """The received bytes not reported yet."""
+        self._settle()
+        return bytes(self._buf[self._pos :])
+
     def _discard_input(self) -> None:
         """Drop every unread byte; the terminator (and a running count) stays as it is."""
         self._drop_batch()

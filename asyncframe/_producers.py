@@ -215,7 +215,14 @@ class OutputQueue:
     @property
     def wants_close(self) -> bool:
         """True once everything queued before ``close_when_done()`` was taken."""
-        return self._closing and not self._ready_len and self._fifo[0] is _CLOSE
+        return (
+            self._closing and not self._ready_len and bool(self._fifo) and self._fifo[0] is _CLOSE
+        )
+
+    def finish_close(self) -> None:
+        """Take the close marker once the close it asked for has happened."""
+        if self.wants_close:
+            self._fifo.popleft()
 
     def has_output(self) -> bool:
         """True if output is ready or may come from the fifo (producers may still end empty)."""

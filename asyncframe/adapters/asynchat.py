@@ -260,6 +260,7 @@ class async_chat(asyncore.dispatcher):
         data = channel.peek_output(self.ac_out_buffer_size)
         if not data:
             if channel.wants_close:
+                channel._out.finish_close()
                 self.handle_close()
             return
         try:

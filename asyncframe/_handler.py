@@ -15,7 +15,8 @@ class Handler:
     """One side of one connection, written as callbacks; it does no I/O itself.
 
     Subclass it and override :meth:`on_connect`, :meth:`on_data`,
-    :meth:`on_terminator` and :meth:`on_close`; from them call :meth:`push`,
+    :meth:`on_terminator` and :meth:`on_close` (and :meth:`on_eof` to answer a
+    peer that half-closes); from them call :meth:`push`,
     :meth:`push_with_producer`, :meth:`set_terminator`, :meth:`close_when_done`
     or :meth:`close`. The same subclass runs unchanged on the selectors, asyncio
     and trio adapters, and in tests with :mod:`asyncframe.testing`.
@@ -52,6 +53,13 @@ class Handler:
     def on_terminator(self, terminator: bytes | int) -> None:
         """Called when the current terminator is reached (the matched bytes, or the count)."""
 
+    def on_eof(self) -> None:
+        """Called when the peer has closed its side, after the last :meth:`on_data`.
+
+        Output pushed here is still sent before the connection closes: answer an
+        unterminated last request here.
+        """
+
     def on_close(self) -> None:
         """Called once when the connection is gone, whoever closed it."""
 
@@ -76,7 +84,10 @@ class Handler:
         return self.channel.get_terminator()
 
     def close_when_done(self) -> None:
-        """Close the connection once everything queued so far has been sent."""
+        """Close the connection once everything queued so far has been sent.
+
+        Input that arrives after this call is not dispatched any more.
+        """
         self.channel.close_when_done()
         self._notify()
 
@@ -124,11 +135,12 @@ class Handler:
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         """Driver: bytes arrived (``b""`` for EOF); dispatches the events they complete.
 
-        Dispatching stops early if the protocol calls :meth:`close`.
+        Dispatching stops once the protocol calls :meth:`close` or
+        :meth:`close_when_done`: input after that point is not reported.
         """
         channel = self.channel
         channel.receive_data(data)
-        while not self._abort:
+        while not (self._abort or channel.closing):
             event = channel.next_event()
             if event is NEED_DATA or type(event) is ConnectionClosed:
                 return
@@ -138,9 +150,12 @@ class Handler:
                 self.on_terminator(event.terminator)
 
     def eof_received(self) -> None:
-        """Driver: the peer closed its side; reports any held-back tail to :meth:`on_data`."""
+        """Driver: the peer closed its side; reports any held-back tail to :meth:`on_data`,
+        then calls :meth:`on_eof` (unless the protocol is already closing)."""
         if not self.channel.eof:
             self.data_received(b"")
+            if not (self._abort or self.channel.closing):
+                self.on_eof()
 
     @property
     def peer_closed(self) -> bool:

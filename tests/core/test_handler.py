@@ -96,3 +96,28 @@ def test_default_callbacks_do_nothing() -> None:
     h.eof_received()
     h.connection_lost()
     assert h.channel.get_terminator() == b"\r\n"
+
+
+def test_on_eof_comes_after_the_last_data_and_can_still_push() -> None:
+    class Tail(Recorder):
+        def on_eof(self) -> None:
+            self.log.append("eof")
+            self.push(b"tail seen\n")
+
+    h = Tail()
+    h.data_received(b"x\nunfinished\r")
+    h.eof_received()
+    assert h.log[-3:] == [b"unfinished", b"\r", "eof"]
+    assert h.take_output() == b"ok\ntail seen\n"
+    h.eof_received()
+    assert h.log.count("eof") == 1
+
+
+def test_dispatch_stops_after_close_when_done() -> None:
+    h = Recorder()
+    h.data_received(b"QUIT\nafter\n")
+    assert b"after" not in h.log
+    assert h.take_output() == b"bye\n"
+    assert h.wants_close
+    h.eof_received()  # no on_eof for a protocol that is already closing
+    assert "eof" not in h.log

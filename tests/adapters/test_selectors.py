@@ -1,0 +1,220 @@
+"""The selectors adapter over real loopback sockets."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from asyncframe import Handler
+from asyncframe.adapters.selectors import Loop
+
+from .conftest import (
+    TIMEOUT,
+    awkward_pieces,
+    connect,
+    read_exactly,
+    read_until_eof,
+    reset,
+    wait_for,
+)
+from .handlers import LineHandler, TailReplyHandler
+
+
+class Server:
+    """A Loop serving a Handler class in its own thread; records every handler."""
+
+    def __init__(self, factory: Callable[[], Handler]) -> None:
+        self.handlers: list[Handler] = []
+
+        def make() -> Handler:
+            handler = factory()
+            self.handlers.append(handler)
+            return handler
+
+        self.loop = Loop()
+        self.host, self.port = self.loop.listen(("127.0.0.1", 0), make)
+        self.thread = threading.Thread(target=self.loop.run, kwargs={"timeout": 60})
+        self.thread.start()
+
+    def close(self) -> None:
+        self.loop.stop()
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive(), "Loop.run() did not return after stop()"
+        self.loop.close()
+
+
+@pytest.fixture
+def line_server() -> Iterator[Server]:
+    server = Server(LineHandler)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def tail_server() -> Iterator[Server]:
+    server = Server(TailReplyHandler)
+    yield server
+    server.close()
+
+
+def echo_session(port: int, seed: int, lines: int = 20) -> bytes:
+    script = b"".join(b"ECHO client %d line %d\n" % (seed, i) for i in range(lines))
+    expected = b"".join(b"client %d line %d\n" % (seed, i) for i in range(lines))
+    with connect(port) as sock:
+        for piece in awkward_pieces(script, seed):
+            sock.sendall(piece)
+        got = read_exactly(sock, len(expected))
+    assert got == expected
+    return got
+
+
+def test_many_concurrent_clients_in_awkward_pieces(line_server: Server) -> None:
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(lambda i: echo_session(line_server.port, i), range(100)))
+    assert len(results) == 100
+    assert wait_for(lambda: line_server.loop.connections == 0)
+    assert all(h.events == ["connect", "close"] for h in line_server.handlers)
+
+
+def test_one_byte_at_a_time(line_server: Server) -> None:
+    with connect(line_server.port) as sock:
+        for byte in b"ECHO hello\nBLOB 3\nxyz":
+            sock.sendall(bytes([byte]))
+        assert read_exactly(sock, 6) == b"hello\n"
+        assert read_exactly(sock, len(b"GOT 3 363\n")) == b"GOT 3 363\n"
+
+
+def test_reset_mid_frame_leaves_the_others_served(line_server: Server) -> None:
+    victim = connect(line_server.port)
+    victim.sendall(b"ECHO never finish")
+    assert wait_for(lambda: any(h.parts for h in line_server.handlers))
+    reset(victim)
+    echo_session(line_server.port, seed=7)
+    victim_handler = line_server.handlers[0]
+    assert wait_for(lambda: victim_handler.closed)
+    assert victim_handler.events == ["connect", "unterminated", "close"]
+
+
+def test_half_close_after_an_unterminated_tail(tail_server: Server) -> None:
+    with connect(tail_server.port) as sock:
+        sock.sendall(b"ECHO a\nunfinished")
+        sock.shutdown(socket.SHUT_WR)
+        assert read_until_eof(sock) == b"a\nTAIL unfinished\n"
+    handler = tail_server.handlers[0]
+    assert wait_for(lambda: handler.closed)
+    assert handler.events == ["connect", "eof", "close"]  # the tail came before on_close
+
+
+def test_close_when_done_sends_everything_first(line_server: Server) -> None:
+    with connect(line_server.port) as sock:
+        sock.sendall(b"ECHO one\nQUIT\nECHO ignored\n")
+        assert read_until_eof(sock) == b"one\nBYE\n"
+
+
+def test_backpressure_does_not_pull_a_large_producer_at_once(line_server: Server) -> None:
+    size = 50_000_000
+    with connect(line_server.port) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"BIG %d\n" % size)
+        assert wait_for(lambda: line_server.handlers and line_server.handlers[0].pulled > 0)
+        threading.Event().wait(0.5)  # the client reads nothing for a while
+        pulled_while_paused = line_server.handlers[0].pulled
+        assert pulled_while_paused < size // 5
+        data = read_exactly(sock, size + 1)
+    assert len(data) == size + 1
+    assert data.count(b"x") == size
+    assert data.endswith(b"\n")
+
+
+def test_an_exception_in_a_handler_closes_only_its_connection(
+    line_server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncframe.adapters.selectors")
+    with connect(line_server.port) as good, connect(line_server.port) as bad:
+        good.sendall(b"ECHO before\n")
+        assert read_exactly(good, 7) == b"before\n"
+        bad.sendall(b"BOOM\n")
+        assert read_until_eof(bad) == b""
+        good.sendall(b"ECHO after\n")
+        assert read_exactly(good, 6) == b"after\n"
+    assert "BOOM requested by the peer" in caplog.text
+
+
+def test_client_side_connect_and_stop() -> None:
+    class Client(LineHandler):
+        def __init__(self, loop: Loop) -> None:
+            super().__init__()
+            self.loop = loop
+
+        def on_connect(self) -> None:
+            super().on_connect()
+            self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+        def on_close(self) -> None:
+            super().on_close()
+            self.loop.stop()
+
+    with Loop() as loop:
+        _, port = loop.listen(("127.0.0.1", 0), LineHandler)
+        client = Client(loop)
+        loop.connect(("127.0.0.1", port), client)
+        loop.run(timeout=TIMEOUT)
+    # The client echoes the server's replies back as commands: "ping" -> ERR, QUIT -> BYE.
+    assert client.lines[:2] == [b"ECHO ping", b"QUIT"]
+    assert client.events[0] == "connect"
+    assert client.events[-1] == "close"
+
+
+def test_connection_refused_calls_on_close() -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    handler = LineHandler()
+    with Loop() as loop:
+        loop.connect(("127.0.0.1", port), handler)
+        loop.run(timeout=TIMEOUT)
+    assert handler.events == ["close"]
+
+
+def test_push_from_a_timer_is_sent() -> None:
+    class Ticker(LineHandler):
+        def on_connect(self) -> None:
+            super().on_connect()
+            loop.call_later(0.05, lambda: self.push(b"tick\n"))
+
+    with Loop() as loop:
+        _, port = loop.listen(("127.0.0.1", 0), Ticker)
+        thread = threading.Thread(target=loop.run, kwargs={"timeout": TIMEOUT})
+        thread.start()
+        try:
+            with connect(port) as sock:
+                assert read_exactly(sock, 5) == b"tick\n"
+        finally:
+            loop.stop()
+            thread.join(TIMEOUT)
+
+
+def test_run_returns_when_no_socket_remains() -> None:
+    with Loop() as loop:
+        loop.run(timeout=TIMEOUT)  # nothing to do: returns at once
+        assert loop.connections == 0
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="read_size must be > 0"):
+        Loop(read_size=0)
+    with pytest.raises(TypeError, match="write_size must be an int"):
+        Loop(write_size="big")  # type: ignore[arg-type]
+    with Loop() as loop:
+        with pytest.raises(TypeError, match="handler must be a Handler"):
+            loop.connect(("127.0.0.1", 1), object())  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="handler_factory must be callable"):
+            loop.listen(("127.0.0.1", 0), None)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.run()

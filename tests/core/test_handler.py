@@ -107,7 +107,7 @@ def test_on_eof_comes_after_the_last_data_and_can_still_push() -> None:
     h = Tail()
     h.data_received(b"x\nunfinished\r")
     h.eof_received()
-    assert h.log[-3:] == [b"unfinished", b"\r", "eof"]
+    assert h.log[-3:] == [b"\n", b"unfinished\r", "eof"]
     assert h.take_output() == b"ok\ntail seen\n"
     h.eof_received()
     assert h.log.count("eof") == 1

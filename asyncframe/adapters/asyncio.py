@@ -1,0 +1,339 @@
+"""asyncio adapters: run a :class:`~asyncframe.Handler`, or read framed events as a stream.
+
+Two ways in:
+
+- :func:`serve` and :func:`connect` run a :class:`~asyncframe.Handler` per connection
+  through :class:`HandlerProtocol`, an :class:`asyncio.BufferedProtocol` that honours
+  flow control: while the transport has asked to pause writing, no producer is pulled.
+- :class:`FramedStream` wraps an ``asyncio`` stream pair for ``async for event in
+  stream`` code, with the framing done by a :class:`~asyncframe.Channel`.
+
+TLS works as everywhere in asyncio: pass ``ssl=`` (and, for clients,
+``server_hostname=``) through the keyword arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+from asyncframe import (
+    DEFAULT_MAX_FRAME_SIZE,
+    NEED_DATA,
+    Channel,
+    ConnectionClosed,
+    Event,
+    Handler,
+    TerminatorSpec,
+)
+
+__all__ = ["FramedStream", "HandlerProtocol", "connect", "serve"]
+
+logger = logging.getLogger("asyncframe.adapters.asyncio")
+
+
+class HandlerProtocol(asyncio.BufferedProtocol):
+    """An asyncio protocol that runs one :class:`~asyncframe.Handler`.
+
+    Received bytes land in a reusable buffer and go straight to the handler; its
+    output is written as soon as it is queued, at most *write_size* bytes at a
+    time, and not at all while the transport has paused writing (so a large
+    producer is pulled only as fast as the peer reads). An exception raised by the
+    handler is logged and closes this connection only.
+
+    :ivar pause_count: how many times the transport asked to pause writing.
+    """
+
+    def __init__(
+        self, handler: Handler, *, read_size: int = 65536, write_size: int = 65536
+    ) -> None:
+        if not isinstance(handler, Handler):
+            raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+        self.handler = handler
+        self.read_size = read_size
+        self.write_size = write_size
+        self.pause_count = 0
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray(read_size)
+        self._view = memoryview(self._buffer)
+        self._paused = False
+        self._peer_eof = False
+        self._closed = False
+        self._in_callback = False
+        self._flush_scheduled = False
+        #: Resolved when the connection is gone.
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # -- user code, guarded ------------------------------------------------------------
+
+    def _call(self, func: Callable[[], object]) -> bool:
+        self._in_callback = True
+        try:
+            func()
+        except Exception:
+            logger.exception("handler %r raised; closing its connection", self.handler)
+            self._abort()
+            return False
+        finally:
+            self._in_callback = False
+        return True
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.abort()
+
+    def _wakeup(self) -> None:
+        # Output queued outside a callback (another task, a timer): flush it soon.
+        if not self._in_callback and not self._flush_scheduled and not self._closed:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what may be written, then close if the handler (or the peer) is done."""
+        transport = self.transport
+        if transport is None or self._closed or transport.is_closing():
+            return
+        handler = self.handler
+        if handler.wants_abort:
+            transport.abort()
+            return
+        size = self.write_size
+        while not self._paused:
+            try:
+                data = handler.take_output(size)
+            except Exception:
+                logger.exception("a producer of %r raised; closing its connection", handler)
+                transport.abort()
+                return
+            if not data:
+                break
+            transport.write(data)
+        if not self._paused and (handler.wants_close or self._peer_eof):
+            transport.close()
+
+    # -- asyncio protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the handler on the new connection."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.handler.set_wakeup(self._wakeup)
+        if self._call(self.handler.connection_made):
+            self._flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Hand asyncio the reusable receive buffer."""
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Feed the received bytes to the handler, then write its output."""
+        view = self._view[:nbytes]
+        if self._call(lambda: self.handler.data_received(view)):
+            self._flush()
+
+    def eof_received(self) -> bool:
+        """The peer closed its side: finish the handler's input and send its last output."""
+        self._peer_eof = True
+        if not self._call(self.handler.eof_received):
+            return False
+        transport = self.transport
+        if transport is not None and transport.get_extra_info("sslcontext") is not None:
+            # TLS has no half-close: the transport closes after this, so write it all now.
+            try:
+                rest = self.handler.take_output()
+            except Exception:
+                logger.exception("a producer of %r raised", self.handler)
+                return False
+            if rest:
+                transport.write(rest)
+            return False
+        self._flush()
+        return True  # keep the transport: _flush() closes it once the output is out
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: stop pulling output."""
+        self._paused = True
+        self.pause_count += 1
+
+    def resume_writing(self) -> None:
+        """The transport drained: write again."""
+        self._paused = False
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone (closed, reset or aborted): tell the handler, once."""
+        self._closed = True
+        if exc is not None:
+            logger.debug("connection lost: %r", exc)
+        try:
+            self.handler.connection_lost()
+        except Exception:
+            logger.exception("on_close of %r raised", self.handler)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def serve(
+    handler_factory: Callable[[], Handler],
+    host: str | None = None,
+    port: int = 0,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Start a server that runs ``handler_factory()`` for each connection.
+
+    Returns the :class:`asyncio.Server` (``server.sockets[0].getsockname()`` gives
+    the bound address; port 0 lets the system choose). Keyword arguments, such as
+    ``ssl=``, go to :meth:`asyncio.loop.create_server`.
+    """
+    if not callable(handler_factory):
+        raise TypeError("handler_factory must be callable (a Handler subclass, say)")
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: HandlerProtocol(handler_factory()), host, port, **kwargs
+    )
+
+
+async def connect(handler: Handler, host: str, port: int, **kwargs: Any) -> Handler:
+    """Connect to *host*:*port*, run *handler* on the connection and return it.
+
+    Keyword arguments, such as ``ssl=`` and ``server_hostname=``, go to
+    :meth:`asyncio.loop.create_connection`. ``handler.on_close()`` is called when the
+    connection ends.
+    """
+    if not isinstance(handler, Handler):
+        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    loop = asyncio.get_running_loop()
+    await loop.create_connection(lambda: HandlerProtocol(handler), host, port, **kwargs)
+    return handler
+
+
+class FramedStream:
+    """Framed events over an asyncio stream pair.
+
+    ``async for event in stream`` yields :class:`~asyncframe.Data`,
+    :class:`~asyncframe.Terminator` and, at the end, one
+    :class:`~asyncframe.ConnectionClosed`; :meth:`frames` yields whole frames.
+    The framing is a :class:`~asyncframe.Channel`'s, so :attr:`terminator` can be
+    changed between two events and applies from the next unread byte. A reset by
+    the peer ends the stream like an EOF.
+
+    :param reader: the :class:`asyncio.StreamReader` to read from.
+    :param writer: the :class:`asyncio.StreamWriter` to write to.
+    :param terminator: the initial terminator (see :meth:`asyncframe.Channel.set_terminator`).
+    :param max_frame_size: the longest frame :meth:`frames` accepts.
+    :param read_size: the most bytes read at once.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        terminator: TerminatorSpec = b"\r\n",
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        read_size: int = 65536,
+    ) -> None:
+        self.channel = Channel(terminator, max_frame_size=max_frame_size)
+        self._reader = reader
+        self._writer = writer
+        self._read_size = read_size
+        self._closed_reported = False
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        terminator: TerminatorSpec = b"\r\n",
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        **kwargs: Any,
+    ) -> FramedStream:
+        """Open a connection (keyword arguments go to :func:`asyncio.open_connection`)."""
+        reader, writer = await asyncio.open_connection(host, port, **kwargs)
+        return cls(reader, writer, terminator, max_frame_size=max_frame_size)
+
+    @property
+    def terminator(self) -> TerminatorSpec:
+        """The current terminator; assigning sets it from the next unread byte on."""
+        return self.channel.terminator
+
+    @terminator.setter
+    def terminator(self, terminator: TerminatorSpec) -> None:
+        self.channel.set_terminator(terminator)
+
+    async def _fill(self) -> None:
+        try:
+            data = await self._reader.read(self._read_size)
+        except (ConnectionError, OSError) as exc:
+            logger.debug("read failed, treated as EOF: %r", exc)
+            data = b""
+        self.channel.receive_data(data)
+
+    def __aiter__(self) -> FramedStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        """Return the next event, reading as needed; stop after ConnectionClosed."""
+        channel = self.channel
+        while True:
+            event = channel.next_event()
+            if event is NEED_DATA:
+                await self._fill()
+                continue
+            if type(event) is ConnectionClosed:
+                if self._closed_reported:
+                    raise StopAsyncIteration
+                self._closed_reported = True
+            return event
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Yield complete frames (terminator excluded) until the peer closes.
+
+        An unterminated tail left at EOF is in ``stream.channel.trailing_data``.
+        """
+        channel = self.channel
+        while True:
+            for frame in channel.frames():
+                yield frame
+            if channel.eof:
+                return
+            await self._fill()
+
+    async def receive_frame(self) -> bytes | None:
+        """Return the next complete frame, or None once the peer has closed."""
+        async for frame in self.frames():
+            return frame
+        return None
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* and wait until the transport's buffer has room again."""
+        self.channel.push(data)
+        self._writer.write(self.channel.data_to_send())
+        await self._writer.drain()
+
+    async def aclose(self) -> None:
+        """Close the connection and wait until it is closed."""
+        self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except (ConnectionError, OSError) as exc:
+            logger.debug("close: %r", exc)
+
+    async def __aenter__(self) -> FramedStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,375 @@
+"""The asyncio adapters over real loopback sockets and real event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+import trustme
+
+from asyncframe import ConnectionClosed, Data, Handler, Terminator
+from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
+
+from .conftest import TIMEOUT, awkward_pieces, reset
+from .handlers import LineHandler, TailReplyHandler
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(main(), TIMEOUT)
+
+    return asyncio.run(bounded())
+
+
+class Recording:
+    """A handler factory that remembers the handlers it made."""
+
+    def __init__(self, cls: type[LineHandler] = LineHandler) -> None:
+        self.cls = cls
+        self.handlers: list[LineHandler] = []
+
+    def __call__(self) -> LineHandler:
+        handler = self.cls()
+        self.handlers.append(handler)
+        return handler
+
+
+async def start(factory: Callable[[], Handler], **kwargs: Any) -> tuple[asyncio.Server, int]:
+    server = await serve(factory, "127.0.0.1", 0, **kwargs)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.005)
+
+
+async def echo_client(port: int, seed: int, lines: int = 20) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    script = b"".join(b"ECHO client %d line %d\n" % (seed, i) for i in range(lines))
+    expected = b"".join(b"client %d line %d\n" % (seed, i) for i in range(lines))
+    for piece in awkward_pieces(script, seed):
+        writer.write(piece)
+        await writer.drain()
+    assert await reader.readexactly(len(expected)) == expected
+    writer.close()
+    await writer.wait_closed()
+
+
+def test_many_concurrent_clients_in_awkward_pieces() -> None:
+    factory = Recording()
+
+    async def main() -> None:
+        server, port = await start(factory)
+        async with server:
+            await asyncio.gather(*(echo_client(port, i) for i in range(100)))
+            await wait_until(lambda: all(h.closed for h in factory.handlers))
+
+    run(main)
+    assert len(factory.handlers) == 100
+    assert all(h.events == ["connect", "close"] for h in factory.handlers)
+
+
+def test_one_byte_at_a_time() -> None:
+    async def main() -> bytes:
+        server, port = await start(LineHandler)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for byte in b"ECHO hello\nBLOB 3\nxyz":
+                writer.write(bytes([byte]))
+                await writer.drain()
+            got = await reader.readexactly(len(b"hello\nGOT 3 363\n"))
+            writer.close()
+            await writer.wait_closed()
+            return got
+
+    assert run(main) == b"hello\nGOT 3 363\n"
+
+
+def test_reset_mid_frame_leaves_the_others_served() -> None:
+    factory = Recording()
+
+    async def main() -> None:
+        server, port = await start(factory)
+        async with server:
+            victim = socket.create_connection(("127.0.0.1", port))
+            victim.sendall(b"ECHO never finish")
+            await wait_until(lambda: bool(factory.handlers and factory.handlers[0].parts))
+            reset(victim)
+            await echo_client(port, seed=3)
+            await wait_until(lambda: factory.handlers[0].closed)
+
+    run(main)
+    assert factory.handlers[0].events == ["connect", "unterminated", "close"]
+
+
+def test_half_close_after_an_unterminated_tail() -> None:
+    factory = Recording(TailReplyHandler)
+
+    async def main() -> bytes:
+        server, port = await start(factory)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"ECHO a\nunfinished")
+            writer.write_eof()
+            got = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            await wait_until(lambda: factory.handlers[0].closed)
+            return got
+
+    assert run(main) == b"a\nTAIL unfinished\n"
+    assert factory.handlers[0].events == ["connect", "eof", "close"]
+
+
+def test_close_when_done_sends_everything_first() -> None:
+    async def main() -> bytes:
+        server, port = await start(LineHandler)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"ECHO one\nQUIT\nECHO ignored\n")
+            got = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            return got
+
+    assert run(main) == b"one\nBYE\n"
+
+
+def test_backpressure_pauses_the_producer() -> None:
+    size = 50_000_000
+    handler = LineHandler()
+    protocols: list[HandlerProtocol] = []
+
+    def make() -> HandlerProtocol:
+        protocols.append(HandlerProtocol(handler))
+        return protocols[-1]
+
+    async def main() -> tuple[int, int, bytes]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(make, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=65536)
+            writer.write(b"BIG %d\n" % size)
+            await wait_until(lambda: handler.pulled > 0)
+            await asyncio.sleep(0.5)  # the client reads nothing for a while
+            pulled_while_paused = handler.pulled
+            data = await reader.readexactly(size + 1)
+            writer.close()
+            await writer.wait_closed()
+            return pulled_while_paused, protocols[0].pause_count, data
+
+    pulled, pauses, data = run(main)
+    assert pauses > 0
+    assert pulled < size // 5
+    assert data.count(b"x") == size
+    assert data.endswith(b"\n")
+
+
+def test_an_exception_in_a_handler_closes_only_its_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncframe.adapters.asyncio")
+
+    async def read_to_end(reader: asyncio.StreamReader) -> bytes:
+        try:
+            return await reader.read()
+        except ConnectionResetError:  # an abort may reach the peer as a reset
+            return b""
+
+    async def main() -> None:
+        server, port = await start(LineHandler)
+        async with server:
+            good_r, good_w = await asyncio.open_connection("127.0.0.1", port)
+            bad_r, bad_w = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                good_w.write(b"ECHO before\n")
+                assert await good_r.readexactly(7) == b"before\n"
+                bad_w.write(b"BOOM\nECHO unanswered\n")
+                assert await read_to_end(bad_r) == b""
+                good_w.write(b"ECHO after\n")
+                assert await good_r.readexactly(6) == b"after\n"
+            finally:
+                for writer in (good_w, bad_w):
+                    writer.close()
+                    with contextlib.suppress(ConnectionError):
+                        await writer.wait_closed()
+
+    run(main)
+    assert "BOOM requested by the peer" in caplog.text
+
+
+def test_client_side_connect_runs_the_same_handler() -> None:
+    class Client(LineHandler):
+        def on_connect(self) -> None:
+            super().on_connect()
+            self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+    async def main() -> Client:
+        server, port = await start(LineHandler)
+        async with server:
+            client = await connect(Client(), "127.0.0.1", port)
+            await wait_until(lambda: client.closed)
+            return client  # type: ignore[return-value]
+
+    client = run(main)
+    assert client.lines[:2] == [b"ECHO ping", b"QUIT"]
+    assert client.events[0] == "connect"
+    assert client.events[-1] == "close"
+
+
+def test_push_from_another_task_is_sent() -> None:
+    handlers: list[LineHandler] = []
+
+    def factory() -> LineHandler:
+        handlers.append(LineHandler())
+        return handlers[-1]
+
+    async def main() -> bytes:
+        server, port = await start(factory)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await wait_until(lambda: bool(handlers))
+            handlers[0].push(b"from elsewhere\n")
+            got = await reader.readexactly(15)
+            writer.close()
+            await writer.wait_closed()
+            return got
+
+    assert run(main) == b"from elsewhere\n"
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+def test_tls_round_trip_with_handlers(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, client_ctx = tls
+
+    class Client(LineHandler):
+        def on_connect(self) -> None:
+            super().on_connect()
+            self.push(b"ECHO ECHO secret\nECHO QUIT\n")
+
+    async def main() -> Client:
+        server, port = await start(LineHandler, ssl=server_ctx)
+        async with server:
+            client = await connect(Client(), "127.0.0.1", port, ssl=client_ctx)
+            await wait_until(lambda: client.closed)
+            return client  # type: ignore[return-value]
+
+    client = run(main)
+    assert client.lines[:2] == [b"ECHO secret", b"QUIT"]
+
+
+def test_tls_half_close_tail_is_answered(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, client_ctx = tls
+
+    async def main() -> list[object]:
+        server, port = await start(TailReplyHandler, ssl=server_ctx)
+        async with server:
+            stream = await FramedStream.connect("127.0.0.1", port, terminator=b"\n", ssl=client_ctx)
+            await stream.send(b"ECHO x\n")
+            events = []
+            async for event in stream:
+                events.append(event)
+                if event == Terminator(b"\n"):
+                    break
+            await stream.aclose()
+            return events
+
+    assert run(main) == [Data(b"x"), Terminator(b"\n")]
+
+
+def test_framed_stream_events_and_terminator_changes() -> None:
+    async def main() -> list[object]:
+        server, port = await start(LineHandler)
+        stream = await FramedStream.connect("127.0.0.1", port, terminator=b"\n")
+        async with server, stream as s:
+            await s.send(b"ECHO 5\nECHO hello\nQUIT\n")
+            got: list[object] = []
+            async for event in s:
+                got.append(event)
+                if event == Terminator(b"\n") and got[-2] == Data(b"5"):
+                    s.terminator = 5  # a header line announces a 5-byte body
+                elif event == Terminator(5):
+                    s.terminator = b"\n"
+            return got
+
+    assert run(main) == [
+        Data(b"5"),
+        Terminator(b"\n"),
+        Data(b"hello"),
+        Terminator(5),
+        Terminator(b"\n"),  # the newline after "hello" ends an empty frame
+        Data(b"BYE"),
+        Terminator(b"\n"),
+        ConnectionClosed(),
+    ]
+
+
+def test_framed_stream_frames_and_trailing_data() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"one\r\ntwo\r\ntail")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> tuple[list[bytes], bytes]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            stream = await FramedStream.connect("127.0.0.1", port)
+            frames = [frame async for frame in stream.frames()]
+            await stream.aclose()
+            return frames, stream.channel.trailing_data
+
+    assert run(main) == ([b"one", b"two"], b"tail")
+
+
+def test_a_reset_ends_a_framed_stream_like_eof() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"partial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()
+
+    async def main() -> list[object]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            stream = await FramedStream.connect("127.0.0.1", port)
+            events = [event async for event in stream]
+            await stream.aclose()
+            return events
+
+    events = run(main)
+    assert events[-1] == ConnectionClosed()
+    assert b"".join(e.data for e in events if isinstance(e, Data)) in (b"", b"partial")
+
+
+def test_bad_arguments() -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match="handler_factory must be callable"):
+            await serve(None, "127.0.0.1", 0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="handler must be a Handler"):
+            await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="handler must be a Handler"):
+            HandlerProtocol(object())  # type: ignore[arg-type]
+
+    run(main)

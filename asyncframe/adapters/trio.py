@@ -1,0 +1,302 @@
+"""trio adapters: framed streams, and Handlers run with trio's structured concurrency.
+
+- :class:`FramedStream` wraps any :class:`trio.abc.Stream` (a ``SocketStream``, an
+  ``SSLStream``, a memory stream) for ``async for event in stream`` code.
+- :func:`serve` runs a :class:`~asyncframe.Handler` per connection, with
+  :func:`trio.serve_tcp`'s conventions (``await nursery.start(serve, factory, 0)``);
+  :func:`connect` and :func:`run_handler` run one on a connection you open.
+
+Output is sent with ``send_all``, one piece at a time, so a producer is pulled only
+as fast as the peer reads. Peer faults end the connection with ``on_close()``; an
+exception raised by a handler is logged and closes its connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+try:
+    import trio
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "asyncframe.adapters.trio needs trio, an optional dependency: "
+        'pip install "asyncframe[trio]"'
+    ) from exc
+
+from asyncframe import (
+    DEFAULT_MAX_FRAME_SIZE,
+    NEED_DATA,
+    Channel,
+    ConnectionClosed,
+    Event,
+    Handler,
+    TerminatorSpec,
+)
+
+__all__ = ["FramedStream", "connect", "run_handler", "serve"]
+
+logger = logging.getLogger("asyncframe.adapters.trio")
+
+_PEER_FAULTS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+class FramedStream:
+    """Framed events over a :class:`trio.abc.Stream`.
+
+    ``async for event in stream`` yields :class:`~asyncframe.Data`,
+    :class:`~asyncframe.Terminator` and, at the end, one
+    :class:`~asyncframe.ConnectionClosed`; :meth:`frames` yields whole frames. The
+    framing is a :class:`~asyncframe.Channel`'s, so :attr:`terminator` can be
+    changed between two events and applies from the next unread byte. A broken
+    stream ends like an EOF.
+
+    :param stream: the stream to read from and write to.
+    :param terminator: the initial terminator (see :meth:`asyncframe.Channel.set_terminator`).
+    :param max_frame_size: the longest frame :meth:`frames` accepts.
+    :param receive_size: the most bytes read at once.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        terminator: TerminatorSpec = b"\r\n",
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        receive_size: int = 65536,
+    ) -> None:
+        if not isinstance(stream, trio.abc.Stream):
+            raise TypeError(f"stream must be a trio.abc.Stream, not {type(stream).__name__}")
+        self.stream = stream
+        self.channel = Channel(terminator, max_frame_size=max_frame_size)
+        self._receive_size = receive_size
+        self._closed_reported = False
+
+    @property
+    def terminator(self) -> TerminatorSpec:
+        """The current terminator; assigning sets it from the next unread byte on."""
+        return self.channel.terminator
+
+    @terminator.setter
+    def terminator(self, terminator: TerminatorSpec) -> None:
+        self.channel.set_terminator(terminator)
+
+    async def _fill(self) -> None:
+        try:
+            data = await self.stream.receive_some(self._receive_size)
+        except _PEER_FAULTS as exc:
+            logger.debug("receive failed, treated as EOF: %r", exc)
+            data = b""
+        self.channel.receive_data(data)
+
+    def __aiter__(self) -> FramedStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        """Return the next event, reading as needed; stop after ConnectionClosed."""
+        channel = self.channel
+        while True:
+            event = channel.next_event()
+            if event is NEED_DATA:
+                await self._fill()
+                continue
+            if type(event) is ConnectionClosed:
+                if self._closed_reported:
+                    raise StopAsyncIteration
+                self._closed_reported = True
+            return event
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Yield complete frames (terminator excluded) until the peer closes.
+
+        An unterminated tail left at EOF is in ``stream.channel.trailing_data``.
+        """
+        channel = self.channel
+        while True:
+            for frame in channel.frames():
+                yield frame
+            if channel.eof:
+                return
+            await self._fill()
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* (waits until the stream has taken it)."""
+        self.channel.push(data)
+        await self.stream.send_all(self.channel.data_to_send())
+
+    async def aclose(self) -> None:
+        """Close the underlying stream."""
+        await self.stream.aclose()
+
+    async def __aenter__(self) -> FramedStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _Runner:
+    """Runs one Handler on one stream: a reader task and a writer task."""
+
+    def __init__(self, handler: Handler, stream: trio.abc.Stream, size: int) -> None:
+        self.handler = handler
+        self.stream = stream
+        self.size = size
+        self.peer_eof = False
+        self.wake = trio.Event()
+        self.scope: trio.CancelScope | None = None
+
+    def _call(self, func: Callable[[], object]) -> bool:
+        try:
+            func()
+        except Exception:
+            logger.exception("handler %r raised; closing its connection", self.handler)
+            self._stop()
+            return False
+        return True
+
+    def _stop(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def wakeup(self) -> None:
+        self.wake.set()
+
+    async def reader(self) -> None:
+        handler = self.handler
+        while True:
+            try:
+                data = await self.stream.receive_some(self.size)
+            except _PEER_FAULTS as exc:
+                logger.debug("receive failed: %r", exc)
+                self._stop()
+                return
+            if not data:
+                self.peer_eof = True
+                self._call(handler.eof_received)
+                self.wake.set()
+                return
+            if not self._call(partial(handler.data_received, data)):
+                return
+            self.wake.set()
+
+    async def writer(self) -> None:
+        handler = self.handler
+        while True:
+            self.wake = trio.Event()
+            if handler.wants_abort:
+                self._stop()
+                return
+            try:
+                data = handler.take_output(self.size)
+            except Exception:
+                logger.exception("a producer of %r raised; closing its connection", handler)
+                self._stop()
+                return
+            if data:
+                try:
+                    await self.stream.send_all(data)
+                except _PEER_FAULTS as exc:
+                    logger.debug("send failed: %r", exc)
+                    self._stop()
+                    return
+                continue
+            if handler.wants_close or self.peer_eof:
+                self._stop()  # everything is out: end the reader too
+                return
+            await self.wake.wait()
+
+    async def run(self) -> None:
+        handler = self.handler
+        handler.set_wakeup(self.wakeup)
+        try:
+            if self._call(handler.connection_made):
+                async with trio.open_nursery() as nursery:
+                    self.scope = nursery.cancel_scope
+                    nursery.start_soon(self.reader)
+                    nursery.start_soon(self.writer)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(self.stream)
+            try:
+                handler.connection_lost()
+            except Exception:
+                logger.exception("on_close of %r raised", handler)
+
+
+async def run_handler(
+    handler: Handler, stream: trio.abc.Stream, *, buffer_size: int = 65536
+) -> None:
+    """Run *handler* on *stream* until the connection ends, then close the stream.
+
+    ``handler.on_close()`` is called exactly once, whatever ends the connection
+    (the peer, the handler, an error or a cancellation).
+    """
+    if not isinstance(handler, Handler):
+        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    await _Runner(handler, stream, buffer_size).run()
+
+
+async def serve(
+    handler_factory: Callable[[], Handler],
+    port: int,
+    *,
+    host: str | bytes | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``handler_factory()`` on each TCP connection (over TLS with *ssl_context*).
+
+    Conventions of :func:`trio.serve_tcp`: run it with
+    ``listeners = await nursery.start(serve, factory, 0)`` to learn the bound
+    address; cancel the nursery to stop serving and close every connection.
+    """
+    if not callable(handler_factory):
+        raise TypeError("handler_factory must be callable (a Handler subclass, say)")
+
+    async def handle(stream: trio.abc.Stream) -> None:
+        try:
+            handler = handler_factory()
+        except Exception:
+            logger.exception("handler_factory raised; dropping the connection")
+            await trio.aclose_forcefully(stream)
+            return
+        await run_handler(handler, stream)
+
+    if ssl_context is None:
+        await trio.serve_tcp(
+            handle, port, host=host, handler_nursery=handler_nursery, task_status=task_status
+        )
+    else:
+        await trio.serve_ssl_over_tcp(
+            handle,
+            port,
+            ssl_context,
+            host=host,
+            handler_nursery=handler_nursery,
+            task_status=task_status,
+        )
+
+
+async def connect(
+    handler: Handler, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> Handler:
+    """Connect to *host*:*port* (over TLS with *ssl_context*) and run *handler* until
+    the connection ends; return the handler."""
+    if not isinstance(handler, Handler):
+        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    if ssl_context is not None:
+        stream = trio.SSLStream(stream, ssl_context, server_hostname=host)
+    await run_handler(handler, stream)
+    return handler

@@ -1,0 +1,381 @@
+"""The trio adapters over real loopback sockets (and TLS), under real trio runs."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import pytest
+import trio
+import trustme
+
+from asyncframe import ConnectionClosed, Data, Handler, Terminator
+from asyncframe.adapters.trio import FramedStream, connect, run_handler, serve
+
+from .conftest import TIMEOUT, awkward_pieces, reset
+from .handlers import LineHandler, TailReplyHandler
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        with trio.fail_after(TIMEOUT):
+            return await main()
+
+    return trio.run(bounded)
+
+
+class Recording:
+    def __init__(self, cls: type[LineHandler] = LineHandler) -> None:
+        self.cls = cls
+        self.handlers: list[LineHandler] = []
+
+    def __call__(self) -> LineHandler:
+        self.handlers.append(self.cls())
+        return self.handlers[-1]
+
+
+async def start(nursery: trio.Nursery, factory: Callable[[], Handler], **kw: Any) -> int:
+    listeners = await nursery.start(partial(serve, factory, 0, host="127.0.0.1", **kw))
+    listener = getattr(listeners[0], "transport_listener", listeners[0])  # TLS wraps it
+    port: int = listener.socket.getsockname()[1]
+    return port
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await trio.sleep(0.005)
+
+
+async def read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
+    got = bytearray()
+    while len(got) < size:
+        chunk = await stream.receive_some(size - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
+
+
+async def read_to_end(stream: trio.abc.ReceiveStream) -> bytes:
+    got = bytearray()
+    try:
+        while chunk := await stream.receive_some(65536):
+            got += chunk
+    except trio.BrokenResourceError:
+        pass
+    return bytes(got)
+
+
+async def echo_client(port: int, seed: int, lines: int = 20) -> None:
+    script = b"".join(b"ECHO client %d line %d\n" % (seed, i) for i in range(lines))
+    expected = b"".join(b"client %d line %d\n" % (seed, i) for i in range(lines))
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        for piece in awkward_pieces(script, seed):
+            await stream.send_all(piece)
+        assert await read_exactly(stream, len(expected)) == expected
+
+
+def test_many_concurrent_clients_in_awkward_pieces() -> None:
+    factory = Recording()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            async with trio.open_nursery() as clients:
+                for i in range(100):
+                    clients.start_soon(echo_client, port, i)
+            await wait_until(lambda: all(h.closed for h in factory.handlers))
+            nursery.cancel_scope.cancel()
+
+    run(main)
+    assert len(factory.handlers) == 100
+    assert all(h.events == ["connect", "close"] for h in factory.handlers)
+
+
+def test_one_byte_at_a_time() -> None:
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                for byte in b"ECHO hello\nBLOB 3\nxyz":
+                    await stream.send_all(bytes([byte]))
+                got = await read_exactly(stream, len(b"hello\nGOT 3 363\n"))
+            nursery.cancel_scope.cancel()
+            return got
+
+    assert run(main) == b"hello\nGOT 3 363\n"
+
+
+def test_reset_mid_frame_leaves_the_others_served() -> None:
+    factory = Recording()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            victim = socket.create_connection(("127.0.0.1", port))
+            victim.sendall(b"ECHO never finish")
+            await wait_until(lambda: bool(factory.handlers and factory.handlers[0].parts))
+            reset(victim)
+            await echo_client(port, seed=5)
+            await wait_until(lambda: factory.handlers[0].closed)
+            nursery.cancel_scope.cancel()
+
+    run(main)
+    assert factory.handlers[0].events == ["connect", "unterminated", "close"]
+
+
+def test_half_close_after_an_unterminated_tail() -> None:
+    factory = Recording(TailReplyHandler)
+
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                await stream.send_all(b"ECHO a\nunfinished")
+                await stream.send_eof()
+                got = await read_to_end(stream)
+            await wait_until(lambda: factory.handlers[0].closed)
+            nursery.cancel_scope.cancel()
+            return got
+
+    assert run(main) == b"a\nTAIL unfinished\n"
+    assert factory.handlers[0].events == ["connect", "eof", "close"]
+
+
+def test_close_when_done_sends_everything_first() -> None:
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                await stream.send_all(b"ECHO one\nQUIT\nECHO ignored\n")
+                got = await read_to_end(stream)
+            nursery.cancel_scope.cancel()
+            return got
+
+    assert run(main) == b"one\nBYE\n"
+
+
+def test_backpressure_does_not_pull_a_large_producer_at_once() -> None:
+    size = 50_000_000
+    factory = Recording()
+
+    async def main() -> tuple[int, bytes]:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                await stream.send_all(b"BIG %d\n" % size)
+                await wait_until(lambda: bool(factory.handlers) and factory.handlers[0].pulled > 0)
+                await trio.sleep(0.5)  # the client reads nothing for a while
+                pulled = factory.handlers[0].pulled
+                data = await read_exactly(stream, size + 1)
+            nursery.cancel_scope.cancel()
+            return pulled, data
+
+    pulled, data = run(main)
+    assert pulled < size // 5
+    assert data.count(b"x") == size
+    assert data.endswith(b"\n")
+
+
+def test_an_exception_in_a_handler_closes_only_its_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncframe.adapters.trio")
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler)
+            good = await trio.open_tcp_stream("127.0.0.1", port)
+            bad = await trio.open_tcp_stream("127.0.0.1", port)
+            async with good, bad:
+                await good.send_all(b"ECHO before\n")
+                assert await read_exactly(good, 7) == b"before\n"
+                await bad.send_all(b"BOOM\nECHO unanswered\n")
+                assert await read_to_end(bad) == b""
+                await good.send_all(b"ECHO after\n")
+                assert await read_exactly(good, 6) == b"after\n"
+            nursery.cancel_scope.cancel()
+
+    run(main)
+    assert "BOOM requested by the peer" in caplog.text
+
+
+def test_cancelling_serve_closes_connections_and_calls_on_close() -> None:
+    factory = Recording()
+
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(b"ECHO hi\n")
+            assert await read_exactly(stream, 3) == b"hi\n"
+            nursery.cancel_scope.cancel()
+        got = await read_to_end(stream)
+        await stream.aclose()
+        return got
+
+    assert run(main) == b""
+    assert factory.handlers[0].events == ["connect", "close"]
+
+
+def test_client_side_connect_runs_the_same_handler() -> None:
+    class Client(LineHandler):
+        def on_connect(self) -> None:
+            super().on_connect()
+            self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+    async def main() -> Handler:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler)
+            client = await connect(Client(), "127.0.0.1", port)
+            nursery.cancel_scope.cancel()
+            return client
+
+    client = run(main)
+    assert isinstance(client, Client)
+    assert client.lines[:2] == [b"ECHO ping", b"QUIT"]
+    assert client.events[-1] == "close"
+
+
+def test_push_from_another_task_is_sent() -> None:
+    factory = Recording()
+
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                await wait_until(lambda: bool(factory.handlers))
+                factory.handlers[0].push(b"from elsewhere\n")
+                got = await read_exactly(stream, 15)
+            nursery.cancel_scope.cancel()
+            return got
+
+    assert run(main) == b"from elsewhere\n"
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+def test_tls_serve_and_connect(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_ctx, client_ctx = tls
+
+    class Client(LineHandler):
+        def on_connect(self) -> None:
+            super().on_connect()
+            self.push(b"ECHO ECHO secret\nECHO QUIT\n")
+
+    async def main() -> Handler:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler, ssl_context=server_ctx)
+            client = await connect(Client(), "127.0.0.1", port, ssl_context=client_ctx)
+            nursery.cancel_scope.cancel()
+            return client
+
+    client = run(main)
+    assert isinstance(client, Client)
+    assert client.lines[:2] == [b"ECHO secret", b"QUIT"]
+
+
+def test_framed_stream_over_ssl_with_terminator_changes(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_ctx, client_ctx = tls
+
+    async def main() -> list[object]:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, LineHandler, ssl_context=server_ctx)
+            tcp = await trio.open_tcp_stream("127.0.0.1", port)
+            stream = FramedStream(
+                trio.SSLStream(tcp, client_ctx, server_hostname="127.0.0.1"), terminator=b"\n"
+            )
+            got: list[object] = []
+            async with stream:
+                await stream.send(b"ECHO 5\nECHO hello\nQUIT\n")
+                async for event in stream:
+                    got.append(event)
+                    if event == Terminator(b"\n") and got[-2] == Data(b"5"):
+                        stream.terminator = 5
+                    elif event == Terminator(5):
+                        stream.terminator = b"\n"
+            nursery.cancel_scope.cancel()
+            return got
+
+    assert run(main) == [
+        Data(b"5"),
+        Terminator(b"\n"),
+        Data(b"hello"),
+        Terminator(5),
+        Terminator(b"\n"),
+        Data(b"BYE"),
+        Terminator(b"\n"),
+        ConnectionClosed(),
+    ]
+
+
+def test_framed_stream_frames_over_a_memory_stream() -> None:
+    async def main() -> tuple[list[bytes], bytes]:
+        left, right = trio.testing.memory_stream_pair()
+        await left.send_all(b"one\r\ntwo\r\ntail")
+        await left.aclose()
+        stream = FramedStream(right)
+        frames = [frame async for frame in stream.frames()]
+        await stream.aclose()
+        return frames, stream.channel.trailing_data
+
+    assert run(main) == ([b"one", b"two"], b"tail")
+
+
+def test_run_handler_over_a_memory_stream() -> None:
+    async def main() -> bytes:
+        left, right = trio.testing.memory_stream_pair()
+        handler = LineHandler()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_handler, handler, right)
+            await left.send_all(b"ECHO mem\nQUIT\n")
+            got = await read_to_end(left)
+        assert handler.events == ["connect", "close"]
+        return got
+
+    assert run(main) == b"mem\nBYE\n"
+
+
+def test_missing_trio_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['trio'] = None\n"
+        "try:\n"
+        "    import asyncframe.adapters.trio\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'pip install "asyncframe[trio]"' in out
+
+
+def test_bad_arguments() -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match="handler_factory must be callable"):
+            await serve(None, 0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="handler must be a Handler"):
+            await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"stream must be a trio\.abc\.Stream"):
+            FramedStream(object())  # type: ignore[arg-type]
+
+    run(main)

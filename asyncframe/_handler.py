@@ -67,8 +67,9 @@ class Handler:
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for sending (see :meth:`Channel.push`)."""
-        self.channel.push(data)
-        self._notify()
+        self.channel._out.push(data)
+        if self._wakeup is not None:
+            self._wakeup()
 
     def push_with_producer(self, producer: object) -> None:
         """Queue a producer for sending (see :meth:`Channel.push_with_producer`)."""

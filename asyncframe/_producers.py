@@ -185,6 +185,15 @@ class OutputQueue:
             )
 
     def push(self, data: object) -> None:
+        if type(data) is bytes and not self._closing:
+            # The common case, without the checks below.
+            if data:
+                if self._fifo:
+                    self._fifo.append(data)
+                else:
+                    self._ready.append(data)
+                    self._ready_len += len(data)
+            return
         self._check_open("push()")
         chunk = _as_bytes(data, "data")
         if chunk:

@@ -232,8 +232,9 @@ class async_chat(asyncore.dispatcher):
         """Queue *data* (bytes, bytearray or memoryview) and try to send."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-        if not self._channel.closing:
-            self._channel.push(data)
+        out = self._channel._out
+        if not out.closing:
+            out.push(data)
         self.initiate_send()
 
     def push_with_producer(self, producer: Any) -> None:
@@ -254,13 +255,13 @@ class async_chat(asyncore.dispatcher):
 
     def initiate_send(self) -> None:
         """Send what the socket takes of the next output; close if that was all."""
-        channel = self._channel
         if not self.connected:
             return
-        data = channel.peek_output(self.ac_out_buffer_size)
+        out = self._channel._out
+        data = out.peek(self.ac_out_buffer_size)
         if not data:
-            if channel.wants_close:
-                channel._out.finish_close()
+            if out.wants_close:
+                out.finish_close()
                 self.handle_close()
             return
         try:
@@ -269,7 +270,7 @@ class async_chat(asyncore.dispatcher):
             self.handle_error()
             return
         if sent:
-            channel.consume_output(sent)
+            out.consume(sent)
 
     def discard_buffers(self) -> None:
         """Drop pending input and output (emergencies only)."""

@@ -152,16 +152,20 @@ class _Runner:
         self.stream = stream
         self.size = size
         self.peer_eof = False
+        self.in_callback = False
         self.wake = trio.Event()
         self.scope: trio.CancelScope | None = None
 
     def _call(self, func: Callable[[], object]) -> bool:
+        self.in_callback = True
         try:
             func()
         except Exception:
             logger.exception("handler %r raised; closing its connection", self.handler)
             self._stop()
             return False
+        finally:
+            self.in_callback = False
         return True
 
     def _stop(self) -> None:
@@ -169,7 +173,9 @@ class _Runner:
             self.scope.cancel()
 
     def wakeup(self) -> None:
-        self.wake.set()
+        # Inside a callback the reader wakes the writer afterwards anyway.
+        if not self.in_callback:
+            self.wake.set()
 
     async def reader(self) -> None:
         handler = self.handler

@@ -114,6 +114,7 @@ class async_chat(asyncore.dispatcher):
     def __init__(self, sock: Any = None, map: Any = None) -> None:
         self._channel = Channel(None, max_frame_size=1 << 62)
         self._empty_terminator: Any = None
+        self._dispatching = False
         #: The classic list that :meth:`_collect_incoming_data` fills.
         self.incoming: list[bytes] = []
         #: A live view of the output queue (see :class:`_ProducerFifo`).
@@ -208,14 +209,21 @@ class async_chat(asyncore.dispatcher):
         channel.receive_data(data)
         collect = self.collect_incoming_data
         found = self.found_terminator
-        while True:
-            event = channel.next_event()
-            if event is NEED_DATA:
-                return
-            if type(event) is Data:
-                collect(event.data)
-            else:
-                found()
+        # Replies pushed by the callbacks below go out together, once they are done.
+        self._dispatching = True
+        try:
+            while True:
+                event = channel.next_event()
+                if event is NEED_DATA:
+                    break
+                if type(event) is Data:
+                    collect(event.data)
+                else:
+                    found()
+        finally:
+            self._dispatching = False
+        if self._channel._out.has_output() or self._channel.wants_close:
+            self.initiate_send()
 
     # -- output ----------------------------------------------------------------------
 
@@ -235,7 +243,8 @@ class async_chat(asyncore.dispatcher):
         out = self._channel._out
         if not out.closing:
             out.push(data)
-        self.initiate_send()
+        if not self._dispatching:
+            self.initiate_send()
 
     def push_with_producer(self, producer: Any) -> None:
         """Queue a producer (an object with ``more()``, or bytes) and try to send."""
@@ -243,7 +252,8 @@ class async_chat(asyncore.dispatcher):
             self._channel.close_when_done()
         else:
             self._queue_producer(producer)
-        self.initiate_send()
+        if not self._dispatching:
+            self.initiate_send()
 
     def close_when_done(self) -> None:
         """Close the channel once everything queued so far has been sent."""

@@ -1,0 +1,167 @@
+"""asyncframe.testing: the strategies and the drivers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncframe import Channel, ConnectionClosed, Data, Handler, Terminator, TerminatorSpec
+from asyncframe.testing import Transcript, chunkings, drive_channel, drive_handler, terminators
+
+
+@settings(max_examples=200)
+@given(data=st.data(), payload=st.binary(max_size=40))
+def test_chunkings_rejoin_to_the_data(data: st.DataObject, payload: bytes) -> None:
+    chunks = data.draw(chunkings(payload))
+    assert b"".join(chunks) == payload
+    assert all(chunks)
+
+
+def test_every_split_is_reachable() -> None:
+    seen: set[tuple[bytes, ...]] = set()
+
+    @settings(max_examples=400, database=None)
+    @given(chunks=chunkings(b"abcd"))
+    def collect(chunks: list[bytes]) -> None:
+        seen.add(tuple(chunks))
+
+    collect()
+    assert len(seen) == 8  # 2 ** (4 - 1) ways to split four bytes
+
+
+def test_chunkings_of_tiny_data() -> None:
+    @given(chunks=chunkings(b""))
+    def empty(chunks: list[bytes]) -> None:
+        assert chunks == []
+
+    @given(chunks=chunkings(b"x", max_chunks=1))
+    def one(chunks: list[bytes]) -> None:
+        assert chunks == [b"x"]
+
+    empty()
+    one()
+    with pytest.raises(TypeError, match="data must be bytes"):
+        chunkings("text")  # type: ignore[arg-type]
+
+
+@settings(max_examples=200)
+@given(term=terminators())
+def test_terminators_are_accepted_by_a_channel(term: TerminatorSpec) -> None:
+    ch = Channel(term)
+    assert ch.terminator == term
+
+
+def test_terminators_options() -> None:
+    @settings(max_examples=100)
+    @given(term=terminators(counts=False, none=False, tuples=False, alphabet=b"x"))
+    def only_bytes(term: TerminatorSpec) -> None:
+        assert isinstance(term, bytes)
+        assert term
+
+    only_bytes()
+    with pytest.raises(ValueError, match="alphabet must not be empty"):
+        terminators(alphabet=b"")
+
+
+def test_drive_channel() -> None:
+    t = drive_channel(Channel(b"\n"), [b"a\nb", b"c\nta", b"il"])
+    assert t.events == (
+        Data(b"a"),
+        Terminator(b"\n"),
+        Data(b"b"),
+        Data(b"c"),
+        Terminator(b"\n"),
+        Data(b"ta"),
+        Data(b"il"),
+        ConnectionClosed(),
+    )
+    assert t.frames() == [b"a", b"bc"]
+    assert t.tail() == b"tail"
+    assert t.output == b""
+    assert not t.closed
+
+
+def test_drive_channel_reacting_to_events() -> None:
+    def react(ch: Channel, event: object) -> None:
+        if event == Terminator(b"\n"):
+            ch.push(b"ok\n")
+            ch.set_terminator(3)
+        elif event == Terminator(3):
+            ch.close_when_done()
+
+    t = drive_channel(Channel(b"\n"), [b"LEN\nxyz"], eof=False, on_event=react)
+    assert t.frames() == [b"LEN", b"xyz"]
+    assert t.output == b"ok\n"
+    assert t.closed
+
+
+class Greeter(Handler):
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_connect(self) -> None:
+        self.push(b"hello\n")
+
+    def on_terminator(self, terminator: bytes | int) -> None:
+        self.push(b"got one\n")
+
+    def on_eof(self) -> None:
+        self.push(b"bye\n")
+
+
+def test_drive_handler_records_callbacks_and_output() -> None:
+    t = drive_handler(Greeter(), [b"a\nb", b"c\n", b"tail"])
+    assert t.events == (
+        ("connect",),
+        ("data", b"a"),
+        ("terminator", b"\n"),
+        ("data", b"b"),
+        ("data", b"c"),
+        ("terminator", b"\n"),
+        ("data", b"tail"),
+        ("eof",),
+        ("close",),
+    )
+    assert t.frames() == [b"a", b"bc"]
+    assert t.tail() == b"tail"
+    assert t.output == b"hello\ngot one\ngot one\nbye\n"
+    assert not t.closed
+    assert isinstance(t, Transcript)
+
+
+def test_drive_handler_stops_feeding_once_closed() -> None:
+    class Quitter(Handler):
+        def __init__(self) -> None:
+            super().__init__(terminator=b"\n")
+
+        def on_terminator(self, terminator: bytes | int) -> None:
+            self.push(b"bye\n")
+            self.close_when_done()
+
+    t = drive_handler(Quitter(), [b"QUIT\n", b"ignored\n"])
+    assert t.output == b"bye\n"
+    assert t.closed
+    assert ("data", b"ignored") not in t.events
+    assert t.events[-1] == ("close",)
+
+
+def test_strategies_without_hypothesis_name_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "from asyncframe.testing import drive_channel, chunkings\n"
+        "from asyncframe import Channel\n"
+        "print(drive_channel(Channel(b'\\n'), [b'a\\n']).frames())\n"
+        "try:\n"
+        "    chunkings(b'abc')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "[b'a']" in out  # the drivers work without hypothesis
+    assert 'pip install "asyncframe[test]"' in out

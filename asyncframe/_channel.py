@@ -131,6 +131,15 @@ class Channel(Framer):
         """True once :meth:`close_when_done` was called."""
         return self._out.closing
 
+    @property
+    def buffered_output(self) -> int:
+        """How many bytes are queued for sending and not taken yet.
+
+        Producers count only for what they have handed out so far: this is what the
+        queue holds in memory, the figure to watch for backpressure.
+        """
+        return self._out.buffered
+
     def has_output(self) -> bool:
         """Return true if output is queued (a producer may still turn out to be empty)."""
         return self._out.has_output()

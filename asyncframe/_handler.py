@@ -163,6 +163,15 @@ class Handler:
         """True once the peer's EOF was received."""
         return self.channel.eof
 
+    @property
+    def buffered_output(self) -> int:
+        """Driver: bytes queued for sending and not taken yet.
+
+        Adapters stop reading from a peer while this is above their high-water
+        mark, so a peer that sends without reading cannot grow it without bound.
+        """
+        return self.channel._out.buffered
+
     def take_output(self, max_bytes: int | None = None) -> bytes:
         """Driver: take the next output (see :meth:`Channel.data_to_send`)."""
         if self._abort:

@@ -169,10 +169,11 @@ class OutputQueue:
     Producers are pulled only to fill a request, and only as much as it asks.
     """
 
-    __slots__ = ("_closing", "_fifo", "_offset", "_ready", "_ready_len")
+    __slots__ = ("_closing", "_fifo", "_fifo_bytes", "_offset", "_ready", "_ready_len")
 
     def __init__(self) -> None:
         self._fifo: deque[bytes | Producer | _Close] = deque()
+        self._fifo_bytes = 0  # bytes of the plain buffers waiting in _fifo
         self._ready: deque[bytes] = deque()
         self._ready_len = 0
         self._offset = 0
@@ -190,6 +191,7 @@ class OutputQueue:
             if data:
                 if self._fifo:
                     self._fifo.append(data)
+                    self._fifo_bytes += len(data)
                 else:
                     self._ready.append(data)
                     self._ready_len += len(data)
@@ -199,6 +201,7 @@ class OutputQueue:
         if chunk:
             if self._fifo:
                 self._fifo.append(chunk)
+                self._fifo_bytes += len(chunk)
             else:
                 self._ready.append(chunk)
                 self._ready_len += len(chunk)
@@ -209,6 +212,7 @@ class OutputQueue:
         if isinstance(item, bytes):
             if item:
                 self._fifo.append(item)
+                self._fifo_bytes += len(item)
         else:
             self._fifo.append(item)
 
@@ -238,8 +242,9 @@ class OutputQueue:
         return bool(self._ready_len) or (bool(self._fifo) and self._fifo[0] is not _CLOSE)
 
     @property
-    def ready_bytes(self) -> int:
-        return self._ready_len
+    def buffered(self) -> int:
+        """Bytes queued and not taken yet (producers count only for what they handed out)."""
+        return self._ready_len + self._fifo_bytes
 
     def _fill(self, wanted: int | None) -> None:
         """Move bytes from the fifo into ``_ready`` until *wanted* are ready (None: all)."""
@@ -251,6 +256,7 @@ class OutputQueue:
                 fifo.popleft()
                 ready.append(item)
                 self._ready_len += len(item)
+                self._fifo_bytes -= len(item)
             elif item is _CLOSE:
                 return
             else:
@@ -307,6 +313,7 @@ class OutputQueue:
 
     def clear(self) -> None:
         self._fifo.clear()
+        self._fifo_bytes = 0
         self._ready.clear()
         self._ready_len = 0
         self._offset = 0

@@ -4,7 +4,8 @@ Two ways in:
 
 - :func:`serve` and :func:`connect` run a :class:`~asyncframe.Handler` per connection
   through :class:`HandlerProtocol`, an :class:`asyncio.BufferedProtocol` that honours
-  flow control: while the transport has asked to pause writing, no producer is pulled.
+  flow control both ways: while the transport has asked to pause writing, no producer
+  is pulled; while more than *high_water* bytes of output wait, the peer is not read.
 - :class:`FramedStream` wraps an ``asyncio`` stream pair for ``async for event in
   stream`` code, with the framing done by a :class:`~asyncframe.Channel`.
 
@@ -29,6 +30,7 @@ from asyncframe import (
     Handler,
     TerminatorSpec,
 )
+from asyncframe.adapters._checks import check_sizes
 
 __all__ = ["FramedStream", "HandlerProtocol", "connect", "serve"]
 
@@ -41,18 +43,30 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     Received bytes land in a reusable buffer and go straight to the handler; its
     output is written as soon as it is queued, at most *write_size* bytes at a
     time, and not at all while the transport has paused writing (so a large
-    producer is pulled only as fast as the peer reads). An exception raised by the
-    handler is logged and closes this connection only.
+    producer is pulled only as fast as the peer reads). While more than
+    *high_water* bytes of output wait to be sent, the transport stops reading, so a
+    peer that sends without reading cannot grow them without bound. An exception
+    raised by the handler is logged and closes this connection only.
 
     :ivar pause_count: how many times the transport asked to pause writing.
+    :ivar read_pause_count: how many times reading was paused for *high_water*.
     """
 
     def __init__(
-        self, handler: Handler, *, read_size: int = 65536, write_size: int = 65536
+        self,
+        handler: Handler,
+        *,
+        read_size: int = 65536,
+        write_size: int = 65536,
+        high_water: int = 1 << 20,
     ) -> None:
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+        check_sizes(read_size=read_size, write_size=write_size, high_water=high_water)
         self.handler = handler
+        self.high_water = high_water
+        self.read_pause_count = 0
+        self._reading_paused = False
         self.read_size = read_size
         self.write_size = write_size
         self.pause_count = 0
@@ -117,6 +131,17 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             transport.write(data)
         if not self._paused and (handler.wants_close or self._peer_eof):
             transport.close()
+            return
+        if self._peer_eof:
+            return
+        over = handler.buffered_output > self.high_water
+        if over and not self._reading_paused:
+            self._reading_paused = True
+            self.read_pause_count += 1
+            transport.pause_reading()
+        elif not over and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
 
     # -- asyncio protocol --------------------------------------------------------------
 
@@ -184,33 +209,42 @@ async def serve(
     handler_factory: Callable[[], Handler],
     host: str | None = None,
     port: int = 0,
+    *,
+    high_water: int = 1 << 20,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start a server that runs ``handler_factory()`` for each connection.
 
     Returns the :class:`asyncio.Server` (``server.sockets[0].getsockname()`` gives
-    the bound address; port 0 lets the system choose). Keyword arguments, such as
-    ``ssl=``, go to :meth:`asyncio.loop.create_server`.
+    the bound address; port 0 lets the system choose). *high_water* is passed to
+    :class:`HandlerProtocol`; other keyword arguments, such as ``ssl=``, go to
+    :meth:`asyncio.loop.create_server`.
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
+    check_sizes(high_water=high_water)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HandlerProtocol(handler_factory()), host, port, **kwargs
+        lambda: HandlerProtocol(handler_factory(), high_water=high_water), host, port, **kwargs
     )
 
 
-async def connect(handler: Handler, host: str, port: int, **kwargs: Any) -> Handler:
+async def connect(
+    handler: Handler, host: str, port: int, *, high_water: int = 1 << 20, **kwargs: Any
+) -> Handler:
     """Connect to *host*:*port*, run *handler* on the connection and return it.
 
-    Keyword arguments, such as ``ssl=`` and ``server_hostname=``, go to
-    :meth:`asyncio.loop.create_connection`. ``handler.on_close()`` is called when the
-    connection ends.
+    *high_water* is passed to :class:`HandlerProtocol`; other keyword arguments, such
+    as ``ssl=`` and ``server_hostname=``, go to :meth:`asyncio.loop.create_connection`.
+    ``handler.on_close()`` is called when the connection ends.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    check_sizes(high_water=high_water)
     loop = asyncio.get_running_loop()
-    await loop.create_connection(lambda: HandlerProtocol(handler), host, port, **kwargs)
+    await loop.create_connection(
+        lambda: HandlerProtocol(handler, high_water=high_water), host, port, **kwargs
+    )
     return handler
 
 

@@ -17,9 +17,10 @@
 
 Sockets are non-blocking; output is written as soon as a callback queues it and,
 when the socket's buffer is full, as soon as it has room again, so a large producer
-is pulled only as fast as the peer reads. A peer that closes its side (EOF) gets the
-rest of its output before the connection is closed; a reset, or an exception raised
-by a handler, closes that connection only.
+is pulled only as fast as the peer reads, and a peer that sends without reading
+stops being read once more than *high_water* bytes of replies wait for it. A peer
+that closes its side (EOF) gets the rest of its output before the connection is
+closed; a reset, or an exception raised by a handler, closes that connection only.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from asyncframe import Handler
+from asyncframe.adapters._checks import check_sizes
 
 __all__ = ["Loop"]
 
@@ -176,7 +178,8 @@ class _Connection:
         if flushed and (handler.wants_close or self.peer_eof):
             self.close()
             return
-        events = (0 if self.peer_eof else _READ) | (0 if flushed else _WRITE)
+        reading = not self.peer_eof and handler.buffered_output <= self.loop.high_water
+        events = (_READ if reading else 0) | (0 if flushed else _WRITE)
         if events != self.events:
             self.loop._register(self, events)
             self.events = events
@@ -205,16 +208,19 @@ class Loop:
 
     :param read_size: the most bytes read from a socket at once.
     :param write_size: the most bytes of output offered to a socket at once.
+    :param high_water: stop reading from a connection while more than this many
+        bytes of its output wait to be sent (a peer that sends without reading
+        cannot make the server buffer without bound); reading resumes once the
+        output drains below it.
     """
 
-    def __init__(self, *, read_size: int = 65536, write_size: int = 65536) -> None:
-        for name, value in (("read_size", read_size), ("write_size", write_size)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"{name} must be > 0, not {value}")
+    def __init__(
+        self, *, read_size: int = 65536, write_size: int = 65536, high_water: int = 1 << 20
+    ) -> None:
+        check_sizes(read_size=read_size, write_size=write_size, high_water=high_water)
         self.read_size = read_size
         self.write_size = write_size
+        self.high_water = high_water
         self._selector = selectors.DefaultSelector()
         self._connections: dict[int, _Connection] = {}
         self._listeners: dict[int, tuple[socket.socket, Callable[[], Handler]]] = {}

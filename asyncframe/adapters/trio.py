@@ -37,6 +37,7 @@ from asyncframe import (
     Handler,
     TerminatorSpec,
 )
+from asyncframe.adapters._checks import check_sizes
 
 __all__ = ["FramedStream", "connect", "run_handler", "serve"]
 
@@ -147,13 +148,17 @@ class FramedStream:
 class _Runner:
     """Runs one Handler on one stream: a reader task and a writer task."""
 
-    def __init__(self, handler: Handler, stream: trio.abc.Stream, size: int) -> None:
+    def __init__(
+        self, handler: Handler, stream: trio.abc.Stream, size: int, high_water: int
+    ) -> None:
         self.handler = handler
         self.stream = stream
         self.size = size
+        self.high_water = high_water
         self.peer_eof = False
         self.in_callback = False
         self.wake = trio.Event()
+        self.drained = trio.Event()
         self.scope: trio.CancelScope | None = None
 
     def _call(self, func: Callable[[], object]) -> bool:
@@ -194,6 +199,11 @@ class _Runner:
             if not self._call(partial(handler.data_received, data)):
                 return
             self.wake.set()
+            while handler.buffered_output > self.high_water:
+                # The peer sends faster than it reads: stop reading until the
+                # writer has sent enough of the output queued for it.
+                self.drained = trio.Event()
+                await self.drained.wait()
 
     async def writer(self) -> None:
         handler = self.handler
@@ -215,6 +225,8 @@ class _Runner:
                     logger.debug("send failed: %r", exc)
                     self._stop()
                     return
+                if handler.buffered_output <= self.high_water:
+                    self.drained.set()
                 continue
             if handler.wants_close or self.peer_eof:
                 self._stop()  # everything is out: end the reader too
@@ -240,16 +252,24 @@ class _Runner:
 
 
 async def run_handler(
-    handler: Handler, stream: trio.abc.Stream, *, buffer_size: int = 65536
+    handler: Handler,
+    stream: trio.abc.Stream,
+    *,
+    buffer_size: int = 65536,
+    high_water: int = 1 << 20,
 ) -> None:
     """Run *handler* on *stream* until the connection ends, then close the stream.
 
     ``handler.on_close()`` is called exactly once, whatever ends the connection
-    (the peer, the handler, an error or a cancellation).
+    (the peer, the handler, an error or a cancellation). *buffer_size* is the most
+    bytes received or sent at once; while more than *high_water* bytes of output
+    wait to be sent, the peer is not read, so a peer that sends without reading
+    cannot make the handler buffer without bound.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    await _Runner(handler, stream, buffer_size).run()
+    check_sizes(buffer_size=buffer_size, high_water=high_water)
+    await _Runner(handler, stream, buffer_size, high_water).run()
 
 
 async def serve(
@@ -259,6 +279,7 @@ async def serve(
     host: str | bytes | None = None,
     handler_nursery: trio.Nursery | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    high_water: int = 1 << 20,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``handler_factory()`` on each TCP connection (over TLS with *ssl_context*).
@@ -266,9 +287,11 @@ async def serve(
     Conventions of :func:`trio.serve_tcp`: run it with
     ``listeners = await nursery.start(serve, factory, 0)`` to learn the bound
     address; cancel the nursery to stop serving and close every connection.
+    *high_water* is passed to :func:`run_handler`.
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
+    check_sizes(high_water=high_water)
 
     async def handle(stream: trio.abc.Stream) -> None:
         try:
@@ -277,7 +300,7 @@ async def serve(
             logger.exception("handler_factory raised; dropping the connection")
             await trio.aclose_forcefully(stream)
             return
-        await run_handler(handler, stream)
+        await run_handler(handler, stream, high_water=high_water)
 
     if ssl_context is None:
         await trio.serve_tcp(

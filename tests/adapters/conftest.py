@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 
 TIMEOUT = 20.0
@@ -57,3 +58,58 @@ def awkward_pieces(data: bytes, seed: int) -> list[bytes]:
         pieces.append(data[pos : pos + size])
         pos += size
     return pieces
+
+
+class Flood:
+    """A client that sends ``ECHO`` lines as fast as it can and reads nothing until told.
+
+    Its receive and send buffers are small, so once the server stops reading, the
+    sender blocks: :meth:`wait_stalled` sees that. :meth:`drain` then reads every
+    reply and checks each line came back exactly once, in order.
+    """
+
+    def __init__(self, port: int, *, lines: int = 24_000, size: int = 1000) -> None:
+        self.payloads = [b"%06d" % i + b"y" * (size - 6) for i in range(lines)]
+        self.script = b"".join(b"ECHO " + p + b"\n" for p in self.payloads)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(("127.0.0.1", port))
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._send)
+        self.thread.start()
+
+    def _send(self) -> None:
+        view = memoryview(self.script)
+        try:
+            while self.sent < len(view):
+                self.sent += self.sock.send(view[self.sent : self.sent + 65536])
+        except BaseException as exc:  # reported by drain()
+            self.error = exc
+
+    def wait_stalled(self, quiet: float = 0.5) -> bool:
+        """Wait until the sender makes no progress for *quiet* seconds; True if it is
+        stuck before the end of its script (the server stopped reading)."""
+        deadline = time.monotonic() + TIMEOUT
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline and self.sent < len(self.script):
+            if self.sent != last:
+                last, since = self.sent, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def drain(self) -> None:
+        """Read every reply, then check them; closes the socket."""
+        expected = b"".join(p + b"\n" for p in self.payloads)
+        try:
+            got = read_exactly(self.sock, len(expected))
+        finally:
+            self.thread.join(TIMEOUT)
+            self.sock.close()
+        assert self.error is None, self.error
+        assert not self.thread.is_alive(), "the sender never finished"
+        assert got == expected

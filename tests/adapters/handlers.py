@@ -29,7 +29,7 @@ class LineHandler(Handler):
         self.lines: list[bytes] = []
         self.events: list[str] = []
         self.pulled = 0
-        self._blob_size = 0
+        self.peak_buffered = 0  # the most output ever queued (read backpressure tests)
 
     def on_connect(self) -> None:
         self.events.append("connect")
@@ -48,6 +48,7 @@ class LineHandler(Handler):
         cmd, _, arg = line.partition(b" ")
         if cmd == b"ECHO":
             self.push(arg + b"\n")
+            self.peak_buffered = max(self.peak_buffered, self.buffered_output)
         elif cmd == b"BLOB":
             self.set_terminator(int(arg))
         elif cmd == b"BIG":

@@ -16,7 +16,7 @@ import trustme
 from asyncframe import ConnectionClosed, Data, Handler, Terminator
 from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
 
-from .conftest import TIMEOUT, awkward_pieces, reset
+from .conftest import TIMEOUT, Flood, awkward_pieces, reset
 from .handlers import LineHandler, TailReplyHandler
 
 T = TypeVar("T")
@@ -173,6 +173,32 @@ def test_backpressure_pauses_the_producer() -> None:
     assert pulled < size // 5
     assert data.count(b"x") == size
     assert data.endswith(b"\n")
+
+
+def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
+    high_water = 65536
+    factory = Recording()
+    protocols: list[HandlerProtocol] = []
+
+    def make() -> HandlerProtocol:
+        protocols.append(HandlerProtocol(factory(), high_water=high_water))
+        return protocols[-1]
+
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(make, "127.0.0.1", 0)
+        async with server:
+            flood = await asyncio.to_thread(Flood, server.sockets[0].getsockname()[1])
+            stalled = await asyncio.to_thread(flood.wait_stalled)
+            await asyncio.to_thread(flood.drain)
+            assert len(factory.handlers[0].lines) == len(flood.payloads)
+            return stalled
+
+    assert run(main), "the server kept reading: replies pile up without bound"
+    handler, protocol = factory.handlers[0], protocols[0]
+    assert protocol.read_pause_count > 0
+    # Over the mark by at most what one read's worth of lines can add.
+    assert high_water < handler.peak_buffered <= high_water + protocol.read_size + 2048
 
 
 def test_an_exception_in_a_handler_closes_only_its_connection(
@@ -371,5 +397,11 @@ def test_bad_arguments() -> None:
             await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="handler must be a Handler"):
             HandlerProtocol(object())  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="high_water must be > 0"):
+            HandlerProtocol(LineHandler(), high_water=0)
+        with pytest.raises(TypeError, match="read_size must be an int"):
+            HandlerProtocol(LineHandler(), read_size=1.5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="high_water must be > 0"):
+            await serve(LineHandler, "127.0.0.1", 0, high_water=0)
 
     run(main)

@@ -15,6 +15,7 @@ from asyncframe.adapters.selectors import Loop
 
 from .conftest import (
     TIMEOUT,
+    Flood,
     awkward_pieces,
     connect,
     read_exactly,
@@ -28,7 +29,7 @@ from .handlers import LineHandler, TailReplyHandler
 class Server:
     """A Loop serving a Handler class in its own thread; records every handler."""
 
-    def __init__(self, factory: Callable[[], Handler]) -> None:
+    def __init__(self, factory: Callable[[], Handler], **loop_options: int) -> None:
         self.handlers: list[Handler] = []
 
         def make() -> Handler:
@@ -36,7 +37,7 @@ class Server:
             self.handlers.append(handler)
             return handler
 
-        self.loop = Loop()
+        self.loop = Loop(**loop_options)
         self.host, self.port = self.loop.listen(("127.0.0.1", 0), make)
         self.thread = threading.Thread(target=self.loop.run, kwargs={"timeout": 60})
         self.thread.start()
@@ -131,6 +132,22 @@ def test_backpressure_does_not_pull_a_large_producer_at_once(line_server: Server
     assert data.endswith(b"\n")
 
 
+def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
+    high_water = 65536
+    server = Server(LineHandler, high_water=high_water)
+    try:
+        flood = Flood(server.port)
+        assert flood.wait_stalled(), "the server kept reading: replies pile up without bound"
+        handler = server.handlers[0]
+        assert isinstance(handler, LineHandler)
+        # Over the mark by at most what one read's worth of lines can add.
+        assert high_water < handler.peak_buffered <= high_water + server.loop.read_size + 2048
+        flood.drain()
+        assert len(handler.lines) == len(flood.payloads)
+    finally:
+        server.close()
+
+
 def test_an_exception_in_a_handler_closes_only_its_connection(
     line_server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -211,6 +228,8 @@ def test_bad_arguments() -> None:
         Loop(read_size=0)
     with pytest.raises(TypeError, match="write_size must be an int"):
         Loop(write_size="big")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="high_water must be > 0"):
+        Loop(high_water=-1)
     with Loop() as loop:
         with pytest.raises(TypeError, match="handler must be a Handler"):
             loop.connect(("127.0.0.1", 1), object())  # type: ignore[arg-type]

@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from asyncframe import ConnectionClosed, Data, Handler, Terminator
 from asyncframe.adapters.trio import FramedStream, connect, run_handler, serve
 
-from .conftest import TIMEOUT, awkward_pieces, reset
+from .conftest import TIMEOUT, Flood, awkward_pieces, reset
 from .handlers import LineHandler, TailReplyHandler
 
 T = TypeVar("T")
@@ -184,6 +185,25 @@ def test_backpressure_does_not_pull_a_large_producer_at_once() -> None:
     assert pulled < size // 5
     assert data.count(b"x") == size
     assert data.endswith(b"\n")
+
+
+def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
+    high_water = 65536
+    factory = Recording()
+
+    async def main() -> bool:
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory, high_water=high_water)
+            flood = await trio.to_thread.run_sync(Flood, port)
+            stalled = await trio.to_thread.run_sync(flood.wait_stalled)
+            await trio.to_thread.run_sync(flood.drain)
+            assert len(factory.handlers[0].lines) == len(flood.payloads)
+            nursery.cancel_scope.cancel()
+        return stalled
+
+    assert run(main), "the server kept reading: replies pile up without bound"
+    # Over the mark by at most what one read (65536 bytes) worth of lines can add.
+    assert high_water < factory.handlers[0].peak_buffered <= high_water + 65536 + 2048
 
 
 def test_an_exception_in_a_handler_closes_only_its_connection(
@@ -377,5 +397,10 @@ def test_bad_arguments() -> None:
             await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"stream must be a trio\.abc\.Stream"):
             FramedStream(object())  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="high_water must be > 0"):
+            await serve(LineHandler, 0, high_water=0)
+        left, _ = trio.testing.memory_stream_pair()
+        with pytest.raises(TypeError, match="buffer_size must be an int"):
+            await run_handler(LineHandler(), left, buffer_size=None)  # type: ignore[arg-type]
 
     run(main)

@@ -121,3 +121,12 @@ def test_dispatch_stops_after_close_when_done() -> None:
     assert h.wants_close
     h.eof_received()  # no on_eof for a protocol that is already closing
     assert "eof" not in h.log
+
+
+def test_buffered_output_is_what_the_driver_has_not_taken() -> None:
+    handler = Recorder()
+    handler.connection_made()
+    handler.data_received(b"a\nb\n")
+    assert handler.buffered_output == len(b"ok\nok\n")
+    assert handler.take_output(4) == b"ok\no"
+    assert handler.buffered_output == 2

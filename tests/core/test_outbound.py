@@ -154,6 +154,47 @@ def test_has_output() -> None:
     assert not ch.has_output()
 
 
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40).map(lambda b: ("push", b)),
+            st.integers(0, 60).map(lambda n: ("write", n)),
+        ),
+        max_size=40,
+    )
+)
+def test_buffered_output_counts_what_was_pushed_and_not_taken(
+    ops: list[tuple[str, object]],
+) -> None:
+    ch = Channel()
+    pushed = taken = 0
+    for op, arg in ops:
+        if op == "push":
+            assert isinstance(arg, bytes)
+            ch.push(arg)
+            pushed += len(arg)
+        else:
+            assert isinstance(arg, int)
+            view = ch.peek_output(arg)
+            ch.consume_output(len(view))
+            taken += len(view)
+        assert ch.buffered_output == pushed - taken
+
+
+def test_buffered_output_counts_a_producer_only_for_what_it_handed_out() -> None:
+    ch = Channel()
+    ch.push(b"a" * 10)
+    ch.push_with_producer(iter([b"x" * 100] * 1000))
+    ch.push(b"tail")
+    assert ch.buffered_output == 14  # the producer has not been pulled
+    assert len(ch.peek_output(50)) == 50  # pulls one 100-byte chunk
+    assert ch.buffered_output == 114
+    ch.consume_output(50)
+    assert ch.buffered_output == 64
+    ch.discard_buffers()
+    assert ch.buffered_output == 0
+
+
 def test_failing_producer_propagates_and_leaves_the_fifo_consistent() -> None:
     class Flaky:
         def __init__(self) -> None:

@@ -170,7 +170,7 @@ class Handler:
         Adapters stop reading from a peer while this is above their high-water
         mark, so a peer that sends without reading cannot grow it without bound.
         """
-        return self.channel._out.buffered
+        return self.channel.buffered_output
 
     def take_output(self, max_bytes: int | None = None) -> bytes:
         """Driver: take the next output (see :meth:`Channel.data_to_send`)."""

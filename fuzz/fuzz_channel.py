@@ -15,6 +15,7 @@ after ``pip install "asyncframe[fuzz]"``.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import atheris
@@ -74,7 +75,7 @@ def test_one_input(data: bytes) -> None:
     stream = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 400))
     cuts = sorted({fdp.ConsumeIntInRange(0, max(0, len(stream))) for _ in range(8)})
     bounds = [0, *cuts, len(stream)]
-    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     for use_frames in (False, True):
         one = frame_stream([stream] if stream else [], program, use_frames)
         many = frame_stream(chunks, program, use_frames)

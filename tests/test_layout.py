@@ -26,11 +26,9 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_core_modules_import_no_io_module() -> None:
-    core = [
-        p
-        for p in PACKAGE.rglob("*.py")
-        if "adapters" not in p.relative_to(PACKAGE).parts and p.name != "__main__.py"
-    ]
+    # The command line (__main__.py) counts as core too: it only calls into
+    # asyncframe.adapters._cli, where the I/O happens.
+    core = [p for p in PACKAGE.rglob("*.py") if "adapters" not in p.relative_to(PACKAGE).parts]
     assert core, "no core modules found"
     offenders = {
         str(p.relative_to(PACKAGE)): sorted(_imported_modules(p) & IO_MODULES) for p in core

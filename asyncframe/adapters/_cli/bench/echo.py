@@ -11,7 +11,7 @@ client checks every byte. Servers:
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
 - trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split.
 
-Run: ``python -m benchmarks.echo [--quick] [--load N]``.
+Run: ``python -m asyncframe bench`` (the load run: ``python -m asyncframe bench --load 1000``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from asyncframe import Handler
 
-from .common import Result, format_table
+from .common import OnResult, Result
 
 __all__ = ["load", "run"]
 
@@ -99,7 +99,7 @@ def client_load(port: int, clients: int, lines: int) -> dict[str, Any]:
 def drive(port: int, clients: int, lines: int) -> dict[str, Any]:
     """Run :func:`client_load` in a child process and return its report."""
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.echo", "--client", str(port), str(clients), str(lines)],
+        [sys.executable, "-m", __name__, "--client", str(port), str(clients), str(lines)],
         capture_output=True,
         text=True,
         check=True,
@@ -149,7 +149,7 @@ def asyncore_server(module: Any) -> Iterator[int]:
 
     chat_map: dict[int, Any] = {}
 
-    class Echo(module.async_chat):  # type: ignore[misc,name-defined]
+    class Echo(module.async_chat):  # type: ignore[misc]
         ac_in_buffer_size = 65536
         ac_out_buffer_size = 65536
 
@@ -174,7 +174,7 @@ def asyncore_server(module: Any) -> Iterator[int]:
         def handle_accepted(self, sock: socket.socket, addr: Any) -> None:
             Echo(sock)
 
-    server = Server()
+    server: Any = Server()  # its socket is typed Optional
     port = server.socket.getsockname()[1]
     stop = threading.Event()
 
@@ -333,12 +333,14 @@ def extra_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any]]]
     ]  # fmt: skip
 
 
-def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
+def run(
+    quick: bool = False, repeat: int | None = None, on_result: OnResult | None = None
+) -> list[Result]:
     """Echo throughput of each adapter against its idiom; best of *repeat* rounds each."""
     raise_fd_limit()
     clients, lines = (20, 500) if quick else (50, 2000)
     rounds = repeat if repeat is not None else (2 if quick else 3)
-    results = []
+    results: list[Result] = []
     candidates = [(*pair, 1.0) for pair in pairs()] + [(*pair, None) for pair in extra_pairs()]
     for name, ours, idiom_name, idiom, target in candidates:
         if idiom is None:
@@ -351,10 +353,12 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
                 if report["exact"] != clients:
                     raise AssertionError(f"{name if label == 'ours' else idiom_name}: {report}")
                 best[label] = min(best.get(label, float("inf")), report["seconds"])
-        results.append(
-            Result(f"echo {clients}x{lines} lines: {name}", idiom_name, best["ours"],
-                   best["idiom"], target)
-        )  # fmt: skip
+        result = Result(
+            f"echo {clients}x{lines} lines: {name}", idiom_name, best["ours"], best["idiom"], target
+        )
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
     return results
 
 
@@ -368,16 +372,6 @@ def load(clients: int = 1000, lines: int = 20) -> dict[str, dict[str, Any]]:
     return reports
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--client"]:
-        port, clients, lines = map(int, sys.argv[2:5])
-        print(json.dumps(client_load(port, clients, lines)))
-        sys.exit(0)
-    if "--load" in sys.argv:
-        n = int(sys.argv[sys.argv.index("--load") + 1])
-        for name, report in load(n).items():
-            print(f"{name:20} {json.dumps(report)}")
-        sys.exit(0)
-    results = run(quick="--quick" in sys.argv)
-    print(format_table(results))
-    sys.exit(0 if all(r.met is not False for r in results) else 1)
+if __name__ == "__main__":  # the client process started by drive()
+    port, clients, lines = map(int, sys.argv[2:5])
+    print(json.dumps(client_load(port, clients, lines)))

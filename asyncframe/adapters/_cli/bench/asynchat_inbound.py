@@ -3,26 +3,25 @@
 Both classes read the same 64 KiB chunks of 10-byte lines from a recv() stub and
 collect each line with the classic _collect_incoming_data/_get_data pair.
 
-Run: ``python -m benchmarks.asynchat_inbound``.
+Run: ``python -m asyncframe bench``.
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from asyncframe.adapters import asynchat as dropin
 
-from .common import Result, compare, format_table
+from .common import OnResult, Result, compare
 from .inbound import lines_chunks
 
 __all__ = ["run"]
 
 
 def _runner(module: Any, chunks: list[bytes]) -> Callable[[], int]:
-    class Chat(module.async_chat):  # type: ignore[misc,name-defined]
+    class Chat(module.async_chat):  # type: ignore[misc]
         ac_in_buffer_size = 65536
 
         def __init__(self) -> None:
@@ -51,7 +50,9 @@ def _runner(module: Any, chunks: list[bytes]) -> Callable[[], int]:
     return run
 
 
-def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
+def run(
+    quick: bool = False, repeat: int | None = None, on_result: OnResult | None = None
+) -> list[Result]:
     """Time the drop-in's handle_read against the stdlib's; empty if stdlib is absent."""
     try:
         with warnings.catch_warnings():
@@ -67,19 +68,14 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
         if func() != expected:
             raise AssertionError(f"{label} async_chat framed the wrong number of lines")
     rounds = repeat if repeat is not None else (3 if quick else 5)
-    return [
-        compare(
-            "async_chat drop-in handle_read, 10-byte lines, 64 KiB reads",
-            ours,
-            "stdlib asynchat handle_read",
-            theirs,
-            repeat=rounds,
-            target=2.0,
-        )
-    ]
-
-
-if __name__ == "__main__":
-    results = run(quick="--quick" in sys.argv)
-    print(format_table(results) if results else "stdlib asynchat is not importable here")
-    sys.exit(0 if all(r.met is not False for r in results) else 1)
+    result = compare(
+        "async_chat drop-in handle_read, 10-byte lines, 64 KiB reads",
+        ours,
+        "stdlib asynchat handle_read",
+        theirs,
+        repeat=rounds,
+        target=2.0,
+    )
+    if on_result is not None:
+        on_result(result)
+    return [result]

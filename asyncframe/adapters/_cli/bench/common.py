@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Result", "compare", "format_table", "best_time"]
+__all__ = ["OnResult", "Result", "best_time", "compare", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class Result:
     def met(self) -> bool | None:
         """Whether the target ratio was met (None if there is no target)."""
         return None if self.target is None else self.ratio >= self.target
+
+
+#: A callback given each result as soon as it is measured (for progress display).
+OnResult = Callable[["Result"], None]
 
 
 def best_time(func: Callable[[], object], repeat: int) -> float:
@@ -89,6 +93,9 @@ def format_table(results: list[Result]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

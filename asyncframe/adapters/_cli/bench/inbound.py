@@ -12,19 +12,19 @@ work per frame (collect the frame's bytes, count it):
 
 Peers that are not importable are left out of the table, with a note.
 
-Run: ``python -m benchmarks.inbound [--quick]``.
+Run: ``python -m asyncframe bench``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from asyncframe import NEED_DATA, Channel, Data
 
-from .common import Result, compare, format_table
+from .common import OnResult, Result, compare
 
 __all__ = ["lines_chunks", "run"]
 
@@ -128,8 +128,9 @@ def twisted_line_only(chunks: list[bytes], max_length: int = 16384) -> Callable[
         from twisted.protocols.basic import LineOnlyReceiver
     except ImportError:
         return None
+    transport: Any = StringTransport
 
-    class Lines(LineOnlyReceiver):
+    class Lines(LineOnlyReceiver):  # type: ignore[misc,unused-ignore]
         MAX_LENGTH = max_length
 
         def connectionMade(self) -> None:
@@ -139,8 +140,8 @@ def twisted_line_only(chunks: list[bytes], max_length: int = 16384) -> Callable[
             self.out.append(line)
 
     def runner() -> int:
-        proto = Lines()
-        proto.makeConnection(StringTransport())
+        proto: Any = Lines()
+        proto.makeConnection(transport())
         received = proto.dataReceived
         for chunk in chunks:
             received(chunk)
@@ -184,8 +185,10 @@ def asyncio_readuntil(chunks: list[bytes], limit: int = 65536) -> Callable[[], i
 # -- the suite --------------------------------------------------------------------------
 
 
-def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
-    """Run the inbound benchmarks and return their results."""
+def run(
+    quick: bool = False, repeat: int | None = None, on_result: OnResult | None = None
+) -> list[Result]:
+    """Run the inbound benchmarks and return their results (each also given to *on_result*)."""
     rounds = repeat if repeat is not None else (3 if quick else 5)
     total = (1 << 19) if quick else (1 << 21)
     long_size = 2_000_000
@@ -193,6 +196,11 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
     long = long_line_chunks(long_size)
     expected_short = total // len(LINE)
     results: list[Result] = []
+
+    def add(result: Result) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
 
     def check(label: str, func: Callable[[], int], expected: int) -> Callable[[], int]:
         got = func()
@@ -207,7 +215,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
     stdlib = stdlib_asynchat(short)
     if stdlib is not None:
         check("stdlib asynchat", stdlib, expected_short)
-        results.append(
+        add(
             compare(
                 "next_event(), 10-byte lines, 64 KiB reads",
                 ours_events,
@@ -220,7 +228,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
     twisted = twisted_line_only(short)
     if twisted is not None:
         check("Twisted", twisted, expected_short)
-        results.append(
+        add(
             compare(
                 "frames(), 10-byte lines, 64 KiB reads",
                 ours_frames,
@@ -231,7 +239,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
             )
         )
     readuntil = check("asyncio", asyncio_readuntil(short), expected_short)
-    results.append(
+    add(
         compare(
             "frames(), 10-byte lines, 64 KiB reads",
             ours_frames,
@@ -244,7 +252,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
     twisted_long = twisted_line_only(long, max_length=4 << 20)
     if twisted_long is not None:
         check("Twisted 2MB", twisted_long, 1)
-        results.append(
+        add(
             compare(
                 "frames(), one 2 MB line, 1 KiB reads",
                 ours_long,
@@ -255,7 +263,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Result]:
             )
         )
     readuntil_long = check("asyncio 2MB", asyncio_readuntil(long, limit=4 << 20), 1)
-    results.append(
+    add(
         compare(
             "frames(), one 2 MB line, 1 KiB reads",
             ours_long,
@@ -276,11 +284,3 @@ def missing_peers() -> list[str]:
     if twisted_line_only([]) is None:
         missing.append('Twisted (pip install "asyncframe[bench]")')
     return missing
-
-
-if __name__ == "__main__":
-    results = run(quick="--quick" in sys.argv)
-    print(format_table(results))
-    for name in missing_peers():
-        print(f"not measured: {name}")
-    sys.exit(0 if all(r.met is not False for r in results) else 1)

@@ -1,0 +1,197 @@
+"""The ``asyncframe`` command line: ``demo``, ``serve`` and ``bench``.
+
+It lives under :mod:`asyncframe.adapters` because it runs the adapters: the core
+package outside ``adapters/`` imports no I/O module, and ``asyncframe/__main__.py``
+only calls :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+__all__ = ["main"]
+
+ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line that points at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+def _terminator(text: str) -> bytes:
+    """Parse ``--terminator``: Python-style escapes (``\\r\\n``, ``\\x00``) allowed."""
+    try:
+        value = text.encode("latin-1").decode("unicode_escape").encode("latin-1")
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(
+            f"invalid terminator {text!r}: use ASCII text and escapes such as \\r\\n or \\x00"
+        ) from None
+    if not value:
+        raise argparse.ArgumentTypeError("the terminator must not be empty")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: use 0-65535 (0 picks a free one)")
+    return port
+
+
+def _adapter_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ADAPTERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown adapter {', '.join(unknown) or repr(text)}: choose from {', '.join(ADAPTERS)}"
+        )
+    return names
+
+
+def _suite_list(text: str) -> list[str]:
+    from .bench import SUITES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SUITES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown suite {', '.join(unknown) or repr(text)}: choose from {', '.join(SUITES)}"
+        )
+    return names
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """Return the parser of the command line named *prog*."""
+    parser = _Parser(
+        prog=prog,
+        description="asyncframe: a sans-IO state machine for terminator-framed protocols.",
+        epilog=f"Run '{prog} COMMAND --help' for the options of a command.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a small protocol over loopback on every adapter",
+        description="Run one small chat protocol over loopback (127.0.0.1) on every available"
+        " adapter, print each conversation and a one-line verdict per adapter. The exit"
+        " status is 1 if any adapter fails.",
+    )
+    demo.add_argument(
+        "--adapter",
+        type=_adapter_list,
+        default=list(ADAPTERS),
+        metavar="NAMES",
+        help=f"comma-separated adapters to run (default: {','.join(ADAPTERS)})",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a line-based chat/echo server to talk to with nc or telnet",
+        description="Run a line-based chat server: each line is echoed to its sender and"
+        " relayed to the other clients; /who lists them, /quit leaves. Talk to it with"
+        " 'nc HOST PORT'. Ctrl-C stops it.",
+    )
+    serve.add_argument(
+        "--backend", choices=ADAPTERS, default="selectors", help="default: selectors"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=7777, help="port to bind (default: 7777; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--terminator",
+        type=_terminator,
+        default=b"\n",
+        metavar="BYTES",
+        help=r"line terminator, with escapes (default: \n; e.g. '\r\n')",
+    )
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark asyncframe against asynchat, Twisted, asyncio and trio",
+        description="Time asyncframe against its peers on the same input in one process and"
+        " print the ratios (peer time / asyncframe time; above 1 is faster). Peers that are"
+        " not installed are skipped. The exit status is 1 if a target was missed.",
+    )
+    bench.add_argument("--quick", action="store_true", help="smaller inputs, fewer rounds")
+    bench.add_argument(
+        "--only",
+        type=_suite_list,
+        default=None,
+        metavar="SUITES",
+        help="comma-separated suites: inbound, asynchat, echo (default: all)",
+    )
+    bench.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the ratios to a PNG file (needs matplotlib: asyncframe[bench])",
+    )
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "asyncframe",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit status."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    args = build_parser(prog).parse_args(argv)
+    where = f"{prog} {args.command}"
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(args.adapter, out)
+        if args.command == "serve":
+            if args.backend == "trio" and not _have_trio():
+                return _fail(
+                    err, where, "the trio backend needs trio: pip install 'asyncframe[trio]'"
+                )
+            from .serve import serve
+
+            return serve(args.backend, args.host, args.port, args.terminator, out)
+        if args.plot is not None and not _have_matplotlib():
+            return _fail(err, where, "--plot needs matplotlib: pip install 'asyncframe[bench]'")
+        from .bench import SUITES, run_bench
+
+        suites = args.only or list(SUITES)
+        return run_bench(suites, quick=args.quick, plot_path=args.plot, out=out, progress=err)
+    except OSError as exc:
+        return _fail(err, where, str(exc))
+    except KeyboardInterrupt:
+        return _fail(err, where, "interrupted", status=130)
+
+
+def _fail(err: TextIO, where: str, message: str, status: int = 1) -> int:
+    print(f"{where}: error: {message}", file=err)
+    return status
+
+
+def _have_trio() -> bool:
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,1 +1,0 @@
-"""Benchmarks of asyncframe against its peers (run with ``python -m asyncframe bench``)."""

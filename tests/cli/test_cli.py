@@ -1,0 +1,266 @@
+"""The command line, run as a user runs it: ``python -m asyncframe ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from asyncframe.adapters._cli import demo, main
+from asyncframe.adapters._cli.serve import MAX_LINE
+
+BACKENDS = ["selectors", "asyncio", "trio", "asynchat"]
+PROG = "python -m asyncframe"
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asyncframe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+def test_demo_passes_on_every_adapter_and_shows_the_conversation() -> None:
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = result.stdout.strip().splitlines()[-len(BACKENDS) :]
+    assert [line.split()[0] for line in verdicts] == BACKENDS
+    for line in verdicts:
+        assert "ok: 4 replies exact, closed cleanly" in line
+    assert result.stdout.count("  server> WELCOME ada") == len(BACKENDS)
+    assert result.stdout.count("  server> GOT 5 bytes, sum 15") == len(BACKENDS)
+
+
+def test_demo_fails_with_status_1_when_a_reply_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_answer = demo.answer
+
+    def wrong(line: bytes) -> tuple[bytes, int | None, bool]:
+        reply, size, quit_ = real_answer(line)
+        return reply.replace(b"WELCOME", b"GO AWAY"), size, quit_
+
+    monkeypatch.setattr(demo, "answer", wrong)
+    status = main(["demo", "--adapter", "selectors,asynchat"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "server> GO AWAY ada" in out
+    # Each of the two adapters fails under its conversation and in the summary.
+    assert out.count("FAILED: expected") == 4
+    assert "selectors  FAILED" in out
+    assert "asynchat   FAILED" in out
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+@contextmanager
+def server(backend: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Start ``serve --port 0`` on *backend*; yield the process and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncframe", "serve", "--backend", backend, "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A background process may inherit SIGINT ignored; Ctrl-C must reach this one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"asyncframe chat ({backend}) listening on 127.0.0.1:" in banner, banner
+        port = int(banner.split("127.0.0.1:")[1].split()[0])
+        assert f"try: nc 127.0.0.1 {port}" in banner
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class Client:
+    """A blocking line client with a deadline on every read."""
+
+    def __init__(self, port: int, terminator: bytes = b"\n") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.terminator = terminator
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while self.terminator not in self.buffer:
+            data = self.sock.recv(4096)
+            if not data:
+                raise EOFError(f"closed with {self.buffer!r} unterminated")
+            self.buffer += data
+        line, self.buffer = self.buffer.split(self.terminator, 1)
+        return line
+
+    def at_eof(self) -> bool:
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return True
+            self.buffer += data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(backend: str) -> None:
+    with server(backend) as (proc, port):
+        ada = Client(port)
+        assert ada.line().startswith(f"welcome guest1: asyncframe chat on {backend}".encode())
+        bob = Client(port)
+        assert bob.line().startswith(b"welcome guest2")
+        bob.send(b"/who\n")
+        assert bob.line() == b"connected: guest1 guest2"
+        # A line sent in pieces, the way telnet ends it (\r\n): echoed and relayed.
+        for piece in (b"hel", b"lo th", b"ere\r", b"\n"):
+            bob.send(piece)
+            time.sleep(0.01)
+        assert bob.line() == b"hello there"
+        assert ada.line() == b"[guest2] hello there"
+        ada.send(b"/quit\n")
+        assert ada.line() == b"bye"
+        assert ada.at_eof()
+        bob.send(b"/who\n")
+        assert bob.line() == b"connected: guest2"
+        ada.close()
+        bob.close()
+        status, out, err = stop(proc, signal.SIGINT)
+    assert (status, out.strip(), err) == (0, "stopped", "")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_closes_a_line_that_is_too_long_and_stops_on_sigterm(backend: str) -> None:
+    with server(backend, "--terminator", r"\r\n") as (proc, port):
+        flooder = Client(port, b"\r\n")
+        other = Client(port, b"\r\n")
+        assert flooder.line().startswith(b"welcome guest1")
+        assert other.line().startswith(b"welcome guest2")
+        flooder.send(b"x" * (MAX_LINE + 1))
+        assert flooder.line() == b"error: line longer than %d bytes; closing" % MAX_LINE
+        assert flooder.at_eof()
+        other.send(b"still here\r\n")  # the server goes on serving the others
+        assert other.line() == b"still here"
+        flooder.close()
+        other.close()
+        status, out, err = stop(proc, signal.SIGTERM)
+    assert (status, out.strip(), err) == (0, "stopped", "")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_reports_an_address_in_use_in_one_line(backend: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--backend", backend, "--port", str(port), timeout=30)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"{PROG} serve: error: [Errno 98]")
+    assert result.stderr.count("\n") == 1
+    assert "in use" in result.stderr
+
+
+# -- bad arguments and help --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        ((), "COMMAND"),
+        (("fly",), "invalid choice: 'fly'"),
+        (("serve", "--port", "70000"), "--port: invalid port '70000'"),
+        (("serve", "--port", "eighty"), "--port: invalid port 'eighty'"),
+        (("serve", "--terminator", ""), "--terminator: the terminator must not be empty"),
+        (("serve", "--terminator", "\u00e9\u20ac"), "--terminator: invalid terminator"),
+        (("serve", "--backend", "twisted"), "--backend: invalid choice: 'twisted'"),
+        (("demo", "--adapter", "selectors,gevent"), "--adapter: unknown adapter gevent"),
+        (("bench", "--only", "outbound"), "--only: unknown suite outbound"),
+    ],
+)
+def test_a_bad_argument_is_one_line_naming_it(args: tuple[str, ...], names: str) -> None:
+    result = run_cli(*args, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(PROG)
+    assert names in result.stderr
+    assert result.stderr.rstrip().endswith("--help)")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [(), ("demo",), ("serve",), ("bench",)])
+def test_help_everywhere(command: tuple[str, ...]) -> None:
+    result = run_cli(*command, "--help", timeout=30)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: {PROG}")
+    assert result.stderr == ""
+
+
+def test_terminator_escapes_are_decoded(capsys: pytest.CaptureFixture[str]) -> None:
+    from asyncframe.adapters._cli import _terminator
+
+    assert _terminator(r"\r\n") == b"\r\n"
+    assert _terminator(r"\x00") == b"\x00"
+    assert _terminator("END") == b"END"
+
+
+# -- bench -----------------------------------------------------------------------------
+
+
+def test_bench_prints_progress_and_a_ratio_table() -> None:
+    result = run_cli("bench", "--quick", "--only", "asynchat,inbound", timeout=300)
+    assert "Traceback" not in result.stderr
+    assert "[1/2] the async_chat drop-in against the stdlib asynchat ..." in result.stderr
+    assert "[2/2] inbound framing" in result.stderr
+    table = result.stdout.splitlines()
+    assert table[0].split()[:2] == ["benchmark", "peer"]
+    rows = [line for line in table if "x  " in line or line.endswith("ok") or "MISSED" in line]
+    assert any("asyncio readuntil loop" in row for row in rows)
+    summary = next(line for line in table if "targets met" in line)
+    met, _, total = summary.split()[:3]
+    assert result.returncode == (0 if met == total else 1)
+
+
+def test_bench_plot(tmp_path: Path) -> None:
+    target = tmp_path / "ratios.png"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        result = run_cli("bench", "--only", "asynchat", "--plot", str(target), timeout=60)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"{PROG} bench: error: --plot needs matplotlib: pip install 'asyncframe[bench]'\n"
+        )
+        assert not target.exists()
+        return
+    result = run_cli("bench", "--quick", "--only", "asynchat", "--plot", str(target))
+    assert f"plot written to {target}" in result.stdout
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,7 @@ import asyncframe
 
 project = "asyncframe"
 author = "The asyncframe developers"
-copyright = "2026, the asyncframe developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, the asyncframe developers"
 release = asyncframe.__version__
 version = release
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hypothesis import find, given, settings
-from smtp_like import SESSION, BuggyMiniSMTP, MiniSMTP
+from smtp_like import SESSION, MiniSMTP
 
 from asyncframe.testing import chunkings, drive_handler
 

@@ -98,7 +98,8 @@ def plot(results: list[Result], path: str) -> None:
     ax.barh(positions, ratios, color=colours, height=0.6)
     for y, r in zip(positions, results[::-1], strict=True):
         ax.annotate(
-            f"{r.ratio:.2f}x", (r.ratio, y), xytext=(4, 0), textcoords="offset points",
+            f"{r.ratio:.2f}x", (max(r.ratio, r.target or 0.0), y), xytext=(4, 0),
+            textcoords="offset points",
             va="center", fontsize=8,
         )  # fmt: skip
         if r.target is not None:

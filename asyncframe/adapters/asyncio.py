@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
@@ -36,11 +37,31 @@ __all__ = ["FramedStream", "HandlerProtocol", "connect", "serve"]
 
 logger = logging.getLogger("asyncframe.adapters.asyncio")
 
+_receive_buffers = threading.local()
+
+
+def _receive_buffer(size: int) -> memoryview:
+    """Return this thread's receive buffer of *size* bytes, shared by its protocols.
+
+    asyncio fills the buffer from ``get_buffer()`` and calls ``buffer_updated()``
+    straight after, which hands the bytes to a Channel that copies them; so one
+    buffer per thread (an event loop runs in one thread) serves every connection,
+    instead of *size* bytes held by each one.
+    """
+    views: dict[int, memoryview] | None = getattr(_receive_buffers, "views", None)
+    if views is None:
+        views = _receive_buffers.views = {}
+    view = views.get(size)
+    if view is None:
+        view = views[size] = memoryview(bytearray(size))
+    return view
+
 
 class HandlerProtocol(asyncio.BufferedProtocol):
     """An asyncio protocol that runs one :class:`~asyncframe.Handler`.
 
-    Received bytes land in a reusable buffer and go straight to the handler; its
+    Received bytes land in a buffer shared by the thread's connections and go
+    straight to the handler (which copies them); its
     output is written as soon as it is queued, at most *write_size* bytes at a
     time, and not at all while the transport has paused writing (so a large
     producer is pulled only as fast as the peer reads). While more than
@@ -71,8 +92,7 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         self.write_size = write_size
         self.pause_count = 0
         self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray(read_size)
-        self._view = memoryview(self._buffer)
+        self._view = _receive_buffer(read_size)
         self._paused = False
         self._peer_eof = False
         self._closed = False
@@ -154,7 +174,7 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             self._flush()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        """Hand asyncio the reusable receive buffer."""
+        """Hand asyncio the receive buffer (one per thread, shared by its protocols)."""
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:

@@ -201,6 +201,33 @@ def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
     assert high_water < handler.peak_buffered <= high_water + protocol.read_size + 2048
 
 
+def test_connections_share_one_receive_buffer() -> None:
+    # 200 open connections must not hold a 64 KiB receive buffer each (12.5 MiB).
+    import tracemalloc
+
+    async def main() -> int:
+        server, port = await start(LineHandler)
+        async with server:
+            writers = []
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                for _ in range(200):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(b"ECHO x\n")
+                    assert await reader.readline() == b"x\n"  # the server has read
+                    writers.append(writer)
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            for writer in writers:
+                writer.close()
+            return grown
+
+    grown = run(main)
+    assert grown < 200 * 65536 // 4, f"{grown} bytes for 200 connections"
+
+
 def test_an_exception_in_a_handler_closes_only_its_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -1,0 +1,94 @@
+"""The reliability script (benchmarks/reliability.py) runs, and its checks can fail.
+
+The full run (1,000 clients, a one-minute soak) is a benchmark, not a test; here a
+small run on every adapter checks that the script works end to end, and the client
+checks are shown to catch a server that loses bytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reliability.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("reliability", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reliability"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_short_run_on_every_adapter_loses_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--clients", "60", "--soak", "1.5", "--concurrency", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for adapter in ("selectors", "asyncio", "trio", "asynchat"):
+        assert f"== {adapter}" in result.stdout
+        assert "60 clients connected at once, 20 lines each: 60 exact, 0 failed, 0 bytes lost" in (
+            result.stdout
+        )
+    assert result.stdout.rstrip().endswith("verdict: 0 bytes lost, every check exact")
+
+
+def test_the_client_checks_catch_a_server_that_drops_bytes() -> None:
+    reliability = load_script()
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def lossy_echo() -> None:
+        # Reads a client's 20 lines, echoes them all but the third byte, closes.
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while data.count(b"\n") < 20:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        break
+                    data += piece
+                conn.sendall(data[:2] + data[3:])
+
+    thread = threading.Thread(target=lossy_echo)
+    thread.start()
+    try:
+        report = reliability.drive(port, clients=3, soak=0.0, concurrency=0, faults=())
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    load = report["load"]
+    assert load["exact"] == 0
+    assert load["failed"] == 3
+    assert load["lost"] == 3  # one byte per client never came back
+
+
+@pytest.mark.parametrize("bad", [["--adapters", "gevent"], ["--faults", "meteor"]])
+def test_bad_options_are_refused(bad: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *bad], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert bad[0] in result.stderr

@@ -454,6 +454,24 @@ def lines(tag: str, count: int) -> bytes:
     return b"".join(b"%s line %04d %s\n" % (tag.encode(), i, b"x" * (i % 17)) for i in range(count))
 
 
+def start_fault(driver: Driver, kind: str, tag: str, deadline: float) -> bool:
+    """Start one faulty client of *kind*; return False if enough of that kind are live."""
+    live = Counter(type(c).__name__ for c in driver.clients)
+    if kind == "reset":
+        Reset(driver, lines(tag, random.randint(0, 5)) + b"partial line, no end", deadline)
+    elif kind == "half-close":
+        HalfClose(driver, lines(tag, random.randint(0, 5)) + b"unterminated tail", deadline)
+    elif kind == "one-byte":
+        OneByte(driver, lines(tag, 3), deadline)
+    elif kind == "never-read" and live["NeverRead"] < 2:
+        NeverRead(driver, lines(tag, 1) * 80_000, deadline)  # about 2 MB
+    elif kind == "tiny-flood" and live["TinyFlood"] < 10:
+        TinyFlood(driver, lines(tag, 300), deadline)
+    else:
+        return False
+    return True
+
+
 def drive(
     port: int, clients: int, soak: float, concurrency: int, faults: tuple[str, ...] = FAULTS
 ) -> dict[str, Any]:
@@ -496,30 +514,13 @@ def drive(
                     time.monotonic() + 60)  # fmt: skip
             kinds["well-behaved"] += 1
         now = time.monotonic()
-        if now >= next_fault:
+        if faults and now >= next_fault:
             next_fault = now + 0.05
-            if not faults:
-                next_fault = end
-                continue
             kind = faults[fault_cycle % len(faults)]
             fault_cycle += 1
-            live = Counter(type(c).__name__ for c in driver.clients)
             serial += 1
-            tag = f"{kind}{serial:07d}"
-            deadline = now + 60
-            if kind == "reset":
-                Reset(driver, lines(tag, random.randint(0, 5)) + b"partial line, no end", deadline)
-            elif kind == "half-close":
-                HalfClose(driver, lines(tag, random.randint(0, 5)) + b"unterminated tail", deadline)
-            elif kind == "one-byte":
-                OneByte(driver, lines(tag, 3), deadline)
-            elif kind == "never-read" and live["NeverRead"] < 2:
-                NeverRead(driver, lines(tag, 1) * 80_000, deadline)
-            elif kind == "tiny-flood" and live["TinyFlood"] < 10:
-                TinyFlood(driver, lines(tag, 300), deadline)
-            else:
-                continue
-            kinds[kind] += 1
+            if start_fault(driver, kind, f"{kind}{serial:07d}", now + 60):
+                kinds[kind] += 1
         driver.step(0.01)
     driver.run_until_idle(90)
     checked = [c for c in driver.results if c.checked]

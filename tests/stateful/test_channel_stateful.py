@@ -98,9 +98,12 @@ class ChannelMachine(RuleBasedStateMachine):
                 if isinstance(matched, bytes):
                     options = term if isinstance(term, tuple) else (term,)
                     assert matched in options
-                    # The payload of this frame never held a complete earlier match.
+                    # No option matched earlier: none starts inside the payload and
+                    # ends before the match's last byte. (A shorter option starting
+                    # where the match starts is allowed: the longest at a position wins.)
+                    seen = bytes(self.last_payload) + matched[:-1]
                     for option in options:
-                        assert option not in bytes(self.last_payload) + matched[:-1]
+                        assert option not in seen[: len(self.last_payload) + len(option) - 1]
                     self.reported += matched
                 else:
                     assert isinstance(term, int)

@@ -38,22 +38,15 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncframe.adapters._cli._limits import raise_fd_limit
+
 ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
 FAULTS = ("reset", "half-close", "one-byte", "never-read", "tiny-flood")
-
-
-def raise_fd_limit() -> int:
-    """Raise the open-file soft limit to the hard limit; return the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # -- the server process ------------------------------------------------------------------
@@ -190,10 +183,7 @@ def serve_asynchat(
     stats: ServerStats, announce: Callable[[int, Callable[[], None]], None], stop: threading.Event
 ) -> None:
     from asyncframe.adapters import asynchat
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
+    from asyncframe.adapters._cli._dropin import Listener, asyncore
 
     chat_map: dict[int, Any] = {}
 
@@ -225,19 +215,8 @@ def serve_asynchat(
                 stats.closed += 1
             super().close()
 
-    class Listener(asyncore.dispatcher):
-        def __init__(self) -> None:
-            super().__init__(map=chat_map)
-            self.create_socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.set_reuse_addr()
-            self.bind(("127.0.0.1", 0))
-            self.listen(4096)
-
-        def handle_accepted(self, sock: socket.socket, addr: Any) -> None:
-            Echo(sock)
-
-    listener: Any = Listener()
-    announce(listener.socket.getsockname()[1], lambda: None)
+    listener = Listener(("127.0.0.1", 0), chat_map, Echo, backlog=4096)
+    announce(listener.address[1], lambda: None)
     # poll(), not select(): more than 1,024 descriptors are open at once.
     while not stop.is_set():
         asyncore.loop(timeout=0.05, map=chat_map, use_poll=True, count=1)

@@ -8,8 +8,9 @@ only calls :func:`main`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 __all__ = ["main"]
@@ -47,26 +48,39 @@ def _port(text: str) -> int:
     return port
 
 
-def _adapter_list(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ADAPTERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown adapter {', '.join(unknown) or repr(text)}: choose from {', '.join(ADAPTERS)}"
-        )
-    return names
+def _names(kind: str, choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
+    """Return an argparse type for a comma-separated list of *kind* names from ``choices()``.
+
+    *choices* is called only when the option is given, so it may import lazily.
+    """
+
+    def parse(text: str) -> list[str]:
+        allowed = choices()
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {', '.join(unknown) or repr(text)}:"
+                f" choose from {', '.join(allowed)}"
+            )
+        return names
+
+    return parse
 
 
-def _suite_list(text: str) -> list[str]:
+def _suites() -> list[str]:
     from .bench import SUITES
 
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SUITES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown suite {', '.join(unknown) or repr(text)}: choose from {', '.join(SUITES)}"
-        )
-    return names
+    return list(SUITES)
+
+
+def importable(module: str) -> bool:
+    """Return whether *module* (an optional dependency) can be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -88,7 +102,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--adapter",
-        type=_adapter_list,
+        type=_names("adapter", lambda: ADAPTERS),
         default=list(ADAPTERS),
         metavar="NAMES",
         help=f"comma-separated adapters to run (default: {','.join(ADAPTERS)})",
@@ -126,7 +140,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="smaller inputs, fewer rounds")
     bench.add_argument(
         "--only",
-        type=_suite_list,
+        type=_names("suite", _suites),
         default=None,
         metavar="SUITES",
         help="comma-separated suites: inbound, asynchat, echo (default: all)",
@@ -157,14 +171,14 @@ def main(
 
             return run_demo(args.adapter, out)
         if args.command == "serve":
-            if args.backend == "trio" and not _have_trio():
+            if args.backend == "trio" and not importable("trio"):
                 return _fail(
                     err, where, "the trio backend needs trio: pip install 'asyncframe[trio]'"
                 )
             from .serve import serve
 
             return serve(args.backend, args.host, args.port, args.terminator, out)
-        if args.plot is not None and not _have_matplotlib():
+        if args.plot is not None and not importable("matplotlib"):
             return _fail(err, where, "--plot needs matplotlib: pip install 'asyncframe[bench]'")
         from .bench import SUITES, run_bench
 
@@ -179,19 +193,3 @@ def main(
 def _fail(err: TextIO, where: str, message: str, status: int = 1) -> int:
     print(f"{where}: error: {message}", file=err)
     return status
-
-
-def _have_trio() -> bool:
-    try:
-        import trio  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _have_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -16,7 +16,6 @@ written the asynchat way. Every run is checked against the expected replies.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -55,6 +54,20 @@ def blob_reply(blob: bytes) -> bytes:
     return b"GOT %d bytes, sum %d" % (len(blob), sum(blob))
 
 
+def on_frame(frame: bytes, blob: bool) -> tuple[bytes, int | bytes | None, bool]:
+    """The server's move on a complete frame (a *blob* or a request line).
+
+    Returns the bytes to send, the terminator to switch to (None: keep it) and
+    whether to close once the reply is out.
+    """
+    if blob:
+        return blob_reply(frame) + b"\r\n", b"\r\n", False
+    reply, size, quit_ = answer(frame)
+    if size is not None:
+        return b"", size, False
+    return reply + b"\r\n", None, quit_
+
+
 class DemoServer(Handler):
     """The server side of the demo protocol, as a Handler."""
 
@@ -68,15 +81,11 @@ class DemoServer(Handler):
     def on_terminator(self, terminator: bytes | int) -> None:
         frame = b"".join(self._parts)
         self._parts.clear()
-        if isinstance(terminator, int):  # a blob is complete
-            self.push(blob_reply(frame) + b"\r\n")
-            self.set_terminator(b"\r\n")
-            return
-        reply, size, quit_ = answer(frame)
-        if size is not None:
-            self.set_terminator(size)
-            return
-        self.push(reply + b"\r\n")
+        reply, switch_to, quit_ = on_frame(frame, blob=isinstance(terminator, int))
+        if reply:
+            self.push(reply)
+        if switch_to is not None:
+            self.set_terminator(switch_to)
         if quit_:
             self.close_when_done()
 
@@ -155,12 +164,10 @@ def _on_trio() -> list[bytes]:
 def _on_asynchat() -> list[bytes]:
     from asyncframe.adapters import asynchat
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
+    from ._dropin import Listener, asyncore
 
     class ChatServer(asynchat.async_chat):
-        def __init__(self, sock: object, map_: dict[int, object]) -> None:
+        def __init__(self, sock: object, map_: dict[int, Any]) -> None:
             super().__init__(sock, map=map_)
             self.set_terminator(b"\r\n")
             self.parts: list[bytes] = []
@@ -171,31 +178,16 @@ def _on_asynchat() -> list[bytes]:
         def found_terminator(self) -> None:
             frame = b"".join(self.parts)
             self.parts.clear()
-            if isinstance(self.get_terminator(), int):
-                self.push(blob_reply(frame) + b"\r\n")
-                self.set_terminator(b"\r\n")
-                return
-            reply, size, quit_ = answer(frame)
-            if size is not None:
-                self.set_terminator(size)
-                return
-            self.push(reply + b"\r\n")
+            reply, switch_to, quit_ = on_frame(frame, blob=isinstance(self.get_terminator(), int))
+            if reply:
+                self.push(reply)
+            if switch_to is not None:
+                self.set_terminator(switch_to)
             if quit_:
                 self.close_when_done()
 
-    class Listener(asyncore.dispatcher):
-        def __init__(self, map_: dict[int, object]) -> None:
-            super().__init__(map=map_)
-            self.map = map_
-            self.create_socket()
-            self.bind(("127.0.0.1", 0))
-            self.listen(5)
-
-        def handle_accepted(self, sock: object, addr: object) -> None:
-            ChatServer(sock, self.map)
-
     class ChatClient(asynchat.async_chat):
-        def __init__(self, address: tuple[str, int], map_: dict[int, object]) -> None:
+        def __init__(self, address: tuple[str, int], map_: dict[int, Any]) -> None:
             super().__init__(map=map_)
             self.set_terminator(b"\r\n")
             self.parts: list[bytes] = []
@@ -219,9 +211,9 @@ def _on_asynchat() -> list[bytes]:
             self.done = True
             self.close()
 
-    map_: dict[int, object] = {}
-    listener: Any = Listener(map_)  # its socket is typed Optional
-    client = ChatClient(listener.socket.getsockname()[:2], map_)
+    map_: dict[int, Any] = {}
+    listener = Listener(("127.0.0.1", 0), map_, lambda sock: ChatServer(sock, map_), backlog=5)
+    client = ChatClient(listener.address, map_)
     deadline = time.monotonic() + TIMEOUT
     try:
         while not client.done and time.monotonic() < deadline:
@@ -232,11 +224,9 @@ def _on_asynchat() -> list[bytes]:
 
 
 def _trio_missing() -> str | None:
-    try:
-        import trio  # noqa: F401
-    except ImportError:
-        return "trio is not installed (pip install 'asyncframe[trio]')"
-    return None
+    from . import importable
+
+    return None if importable("trio") else "trio is not installed (pip install 'asyncframe[trio]')"
 
 
 ADAPTERS: dict[str, tuple[Callable[[], list[bytes]], Callable[[], str | None]]] = {

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import itertools
 import signal
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 from asyncframe import Handler
 
-__all__ = ["BACKENDS", "MAX_LINE", "ChatHandler", "Room", "serve"]
+__all__ = ["MAX_LINE", "ChatHandler", "Room", "serve"]
 
-BACKENDS = ("selectors", "asyncio", "trio", "asynchat")
 #: The longest line the chat accepts, in bytes (terminator excluded).
 MAX_LINE = 4096
 
@@ -81,28 +79,52 @@ class Room:
         return True
 
 
-class _Line:
-    """The bytes of the line being received, capped at :data:`MAX_LINE`."""
+class _Member:
+    """One connection in the room, whatever runs it: its name, the line it is sending
+    (capped at :data:`MAX_LINE`), and what to do with each complete line."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        room: Room,
+        backend: str,
+        push: Callable[[bytes], None],
+        close_when_done: Callable[[], None],
+    ) -> None:
+        self.room = room
+        self._push = push
+        self._close_when_done = close_when_done
         self.parts: list[bytes] = []
         self.size = 0
+        self.done = False
+        self.name = room.join(push)
+        push(room.greeting(self.name, backend))
 
-    def add(self, data: bytes) -> bool:
-        """Append *data*; return False once the line is too long."""
+    def data(self, data: bytes) -> None:
+        """Collect part of the current line; leave with an error once it is too long."""
+        if self.done:
+            return
         self.size += len(data)
         if self.size > MAX_LINE:
             self.parts.clear()
-            return False
+            self.leave(self.room.too_long())
+            return
         self.parts.append(data)
-        return True
 
-    def take(self) -> bytes:
-        """Return the line and start the next one."""
+    def end_of_line(self) -> None:
+        """Act on the line collected so far, and start the next one."""
         line = b"".join(self.parts)
         self.parts.clear()
         self.size = 0
-        return line
+        if not self.done and not self.room.handle_line(self.name, line):
+            self.leave(b"")
+
+    def leave(self, last_words: bytes) -> None:
+        """Leave the room: send *last_words* (if any), then close once output is out."""
+        self.done = True
+        self.room.leave(self.name)
+        if last_words:
+            self._push(last_words)
+        self._close_when_done()
 
 
 class ChatHandler(Handler):
@@ -112,39 +134,27 @@ class ChatHandler(Handler):
         super().__init__(terminator=room.terminator)
         self.room = room
         self.backend = backend
-        self.name = ""
-        self._line = _Line()
-        self._done = False
+        self._member: _Member | None = None
 
     def on_connect(self) -> None:
-        self.name = self.room.join(self.push)
-        self.push(self.room.greeting(self.name, self.backend))
+        self._member = _Member(self.room, self.backend, self.push, self.close_when_done)
 
     def on_data(self, data: bytes) -> None:
-        if not self._done and not self._line.add(data):
-            self._leave(self.room.too_long())
+        assert self._member is not None
+        self._member.data(data)
 
     def on_terminator(self, terminator: bytes | int) -> None:
-        self._finish_line()
+        assert self._member is not None
+        self._member.end_of_line()
 
     def on_eof(self) -> None:
-        if self._line.size:  # a last line without its terminator
-            self._finish_line()
+        assert self._member is not None
+        if self._member.size:  # a last line without its terminator
+            self._member.end_of_line()
 
     def on_close(self) -> None:
-        self.room.leave(self.name)
-
-    def _finish_line(self) -> None:
-        line = self._line.take()
-        if not self._done and not self.room.handle_line(self.name, line):
-            self._leave(b"")
-
-    def _leave(self, last_words: bytes) -> None:
-        self._done = True
-        self.room.leave(self.name)
-        if last_words:
-            self.push(last_words)
-        self.close_when_done()
+        if self._member is not None:
+            self.room.leave(self._member.name)
 
 
 # -- one runner per backend: serve *room* on (host, port) until stopped --------------------
@@ -208,60 +218,33 @@ def _serve_trio(room: Room, host: str, port: int, ready: Ready) -> None:
 def _serve_asynchat(room: Room, host: str, port: int, ready: Ready) -> None:
     from asyncframe.adapters import asynchat
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
+    from ._dropin import Listener, asyncore
 
     class ChatChannel(asynchat.async_chat):
         def __init__(self, sock: Any, map_: dict[int, Any]) -> None:
             super().__init__(sock, map=map_)
             self.set_terminator(room.terminator)
-            self.line = _Line()
-            self.done = False
-            self.name = room.join(self.push)
-            self.push(room.greeting(self.name, "asynchat"))
+            self.member = _Member(room, "asynchat", self.push, self.close_when_done)
 
         def collect_incoming_data(self, data: bytes) -> None:
-            if not self.done and not self.line.add(data):
-                self.leave(room.too_long())
+            self.member.data(data)
 
         def found_terminator(self) -> None:
-            line = self.line.take()
-            if not self.done and not room.handle_line(self.name, line):
-                self.leave(b"")
-
-        def leave(self, last_words: bytes) -> None:
-            self.done = True
-            room.leave(self.name)
-            if last_words:
-                self.push(last_words)
-            self.close_when_done()
+            self.member.end_of_line()
 
         def handle_close(self) -> None:
-            if self.line.size and not self.done:  # a last line without its terminator
-                self.found_terminator()
+            if self.member.size and not self.member.done:  # a last line without its terminator
+                self.member.end_of_line()
                 self.initiate_send()
-            room.leave(self.name)
+            room.leave(self.member.name)
             self.close()
-
-    class Listener(asyncore.dispatcher):
-        def __init__(self, map_: dict[int, Any]) -> None:
-            super().__init__(map=map_)
-            self.map_ = map_
-            self.create_socket()
-            self.set_reuse_addr()
-            self.bind((host, port))
-            self.listen(128)
-
-        def handle_accepted(self, sock: Any, addr: Any) -> None:
-            ChatChannel(sock, self.map_)
 
     stopping: list[int] = []
     map_: dict[int, Any] = {}
     with _sigterm(lambda signum, frame: stopping.append(signum)):
         try:
-            listener: Any = Listener(map_)  # its socket is typed Optional
-            ready(*listener.socket.getsockname()[:2])
+            listener = Listener((host, port), map_, lambda sock: ChatChannel(sock, map_))
+            ready(*listener.address)
             while not stopping:
                 asyncore.loop(timeout=0.2, map=map_, count=1)
         finally:

@@ -45,18 +45,18 @@ def run_bench(
     are also drawn to that PNG file.
     """
     results: list[Result] = []
+
+    def show(result: Result) -> None:
+        print(
+            f"      {result.name} vs {result.peer}: {result.ratio:.2f}x ({_verdict(result)})",
+            file=progress,
+            flush=True,
+        )
+
     started = time.perf_counter()
     for number, name in enumerate(suites, 1):
         title, run = SUITES[name]
         print(f"[{number}/{len(suites)}] {title} ...", file=progress, flush=True)
-
-        def show(result: Result) -> None:
-            print(
-                f"      {result.name} vs {result.peer}: {result.ratio:.2f}x ({_verdict(result)})",
-                file=progress,
-                flush=True,
-            )
-
         suite_results = run(quick=quick, on_result=show)
         if not suite_results:
             print("      nothing to compare with here (peer not installed)", file=progress)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import selectors
 import socket
 import subprocess
@@ -33,17 +32,10 @@ from typing import Any
 
 from asyncframe import Handler
 
+from .._limits import raise_fd_limit
 from .common import OnResult, Result
 
 __all__ = ["load", "run"]
-
-
-def raise_fd_limit() -> int:
-    """Raise this process's open-file limit to its hard limit; return the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # -- the client load (runs in its own process) -----------------------------------------
@@ -143,9 +135,7 @@ def selectors_server() -> Iterator[int]:
 
 @contextmanager
 def asyncore_server(module: Any) -> Iterator[int]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
+    from .._dropin import Listener, asyncore
 
     chat_map: dict[int, Any] = {}
 
@@ -163,19 +153,7 @@ def asyncore_server(module: Any) -> Iterator[int]:
         def found_terminator(self) -> None:
             self.push(self._get_data() + b"\n")
 
-    class Server(asyncore.dispatcher):
-        def __init__(self) -> None:
-            super().__init__(map=chat_map)
-            self.create_socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.set_reuse_addr()
-            self.bind(("127.0.0.1", 0))
-            self.listen(2048)
-
-        def handle_accepted(self, sock: socket.socket, addr: Any) -> None:
-            Echo(sock)
-
-    server: Any = Server()  # its socket is typed Optional
-    port = server.socket.getsockname()[1]
+    port = Listener(("127.0.0.1", 0), chat_map, Echo, backlog=2048).address[1]
     stop = threading.Event()
 
     def serve() -> None:

@@ -1,5 +1,5 @@
 """``python -m asyncframe``: the command line (demo, serve, bench)."""
 
-from asyncframe.adapters._cli import main
+from asyncframe._cli import main
 
 raise SystemExit(main(prog="python -m asyncframe"))

@@ -18,7 +18,7 @@ the bytes such clients sent and never got back, and must be 0. The report gives
 connections served, bytes in and out on both sides, server errors logged, and the
 server's peak RSS.
 
-Run: ``python benchmarks/reliability.py [--clients 1000] [--soak 60]
+Run, from a checkout: ``python -m benchmarks.reliability [--clients 1000] [--soak 60]
 [--adapters selectors,asyncio,trio,asynchat]``. The exit status is 1 if a byte was
 lost or corrupted, or a checked client failed.
 """
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncframe.adapters._cli._limits import raise_fd_limit
+from benchmarks._support import REPO_ROOT, raise_fd_limit
 
 ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
 FAULTS = ("reset", "half-close", "one-byte", "never-read", "tiny-flood")
@@ -183,7 +183,7 @@ def serve_asynchat(
     stats: ServerStats, announce: Callable[[int, Callable[[], None]], None], stop: threading.Event
 ) -> None:
     from asyncframe.adapters import asynchat
-    from asyncframe.adapters._cli._dropin import Listener, asyncore
+    from benchmarks._support import Listener, asyncore
 
     chat_map: dict[int, Any] = {}
 
@@ -527,7 +527,8 @@ def run_adapter(
 ) -> dict[str, Any]:
     """Start the server for *adapter* in a child process, drive it, collect both reports."""
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", adapter],
+        [sys.executable, "-m", "benchmarks.reliability", "--serve", adapter],
+        cwd=REPO_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

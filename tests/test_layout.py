@@ -25,14 +25,60 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
+#: The pure core, by name: these import no I/O module and never the adapters or the CLI.
+CORE = {
+    "__init__.py",
+    "_channel.py",
+    "_errors.py",
+    "_events.py",
+    "_framing.py",
+    "_handler.py",
+    "_producers.py",
+}
+#: Everything else in the package, and why it is not core.
+NOT_CORE = {
+    "__main__.py",  # runs the command line
+    "testing.py",  # drives adapters over real sockets in its conformance checks
+}
+NOT_CORE_PACKAGES = {"adapters", "_cli"}
+
+
+def _asyncframe_imports(path: Path) -> set[str]:
+    """The asyncframe subpackages and modules *path* imports, relative or absolute."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                names.add(module.split(".")[0])
+                names.update(alias.name for alias in node.names if not module)
+            elif module.startswith("asyncframe."):
+                names.add(module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names.update(
+                alias.name.split(".")[1]
+                for alias in node.names
+                if alias.name.startswith("asyncframe.")
+            )
+    return names
+
+
+def test_every_module_is_classified() -> None:
+    top = {p.name for p in PACKAGE.glob("*.py")}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert top == CORE | NOT_CORE
+    assert packages == NOT_CORE_PACKAGES
+
+
 def test_core_modules_import_no_io_module() -> None:
-    # The command line (__main__.py) counts as core too: it only calls into
-    # asyncframe.adapters._cli, where the I/O happens.
-    core = [p for p in PACKAGE.rglob("*.py") if "adapters" not in p.relative_to(PACKAGE).parts]
-    assert core, "no core modules found"
-    offenders = {
-        str(p.relative_to(PACKAGE)): sorted(_imported_modules(p) & IO_MODULES) for p in core
-    }
+    offenders = {name: sorted(_imported_modules(PACKAGE / name) & IO_MODULES) for name in CORE}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_core_modules_never_import_adapters_cli_or_testing() -> None:
+    forbidden = NOT_CORE_PACKAGES | {"testing", "__main__"}
+    offenders = {name: sorted(_asyncframe_imports(PACKAGE / name) & forbidden) for name in CORE}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

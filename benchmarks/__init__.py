@@ -1,4 +1,4 @@
-"""``python -m asyncframe bench``: asyncframe against its peers, side by side (design §8).
+"""asyncframe against its peers, side by side: ``python -m benchmarks`` from a checkout.
 
 Three suites, each comparing asyncframe with a peer on the same input in this
 process (the echo suite drives every server from the same client process):

@@ -1,4 +1,4 @@
-"""Loopback echo throughput of each adapter against its framework's own idiom (design §8),
+"""Loopback echo throughput of each adapter against its framework's own idiom,
 and a load run of many concurrent clients with every line checked.
 
 The client load runs in a separate process (a selectors-based multiplexed client), so
@@ -11,7 +11,7 @@ client checks every byte. Servers:
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
 - trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split.
 
-Run: ``python -m asyncframe bench`` (the load run: ``python -m asyncframe bench --load 1000``).
+Run: ``python -m benchmarks --only echo`` from a checkout.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from asyncframe import Handler
 
-from .._limits import raise_fd_limit
+from ._support import REPO_ROOT, raise_fd_limit
 from .common import OnResult, Result
 
 __all__ = ["load", "run"]
@@ -91,7 +91,8 @@ def client_load(port: int, clients: int, lines: int) -> dict[str, Any]:
 def drive(port: int, clients: int, lines: int) -> dict[str, Any]:
     """Run :func:`client_load` in a child process and return its report."""
     out = subprocess.run(
-        [sys.executable, "-m", __name__, "--client", str(port), str(clients), str(lines)],
+        [sys.executable, "-m", "benchmarks.echo", "--client", str(port), str(clients), str(lines)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -135,7 +136,7 @@ def selectors_server() -> Iterator[int]:
 
 @contextmanager
 def asyncore_server(module: Any) -> Iterator[int]:
-    from .._dropin import Listener, asyncore
+    from ._support import Listener, asyncore
 
     chat_map: dict[int, Any] = {}
 

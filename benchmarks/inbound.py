@@ -1,4 +1,4 @@
-"""Inbound framing benchmarks of the core against its peers (design §8).
+"""Inbound framing benchmarks of the core against its peers.
 
 Every contender gets the very same list of chunks, in one process, and does the same
 work per frame (collect the frame's bytes, count it):
@@ -12,7 +12,7 @@ work per frame (collect the frame's bytes, count it):
 
 Peers that are not importable are left out of the table, with a note.
 
-Run: ``python -m asyncframe bench``.
+Run: ``python -m benchmarks --only inbound`` from a checkout.
 """
 
 from __future__ import annotations

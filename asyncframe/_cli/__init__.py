@@ -1,8 +1,8 @@
-"""The ``asyncframe`` command line: ``demo``, ``serve`` and ``bench``.
+"""The ``asyncframe`` command line: ``demo`` and ``serve``.
 
-It lives under :mod:`asyncframe.adapters` because it runs the adapters: the core
-package outside ``adapters/`` imports no I/O module, and ``asyncframe/__main__.py``
-only calls :func:`main`.
+It runs the adapters, so the core modules never import it; ``asyncframe/__main__.py``
+only calls :func:`main`. The benchmarks live in the repository (``python -m benchmarks``
+from a checkout); ``bench`` here only says so.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from typing import NoReturn, TextIO
 __all__ = ["main"]
 
 ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
+
+BENCH_POINTER = (
+    "The benchmarks are not installed with asyncframe: they live in its repository. "
+    "From a checkout, run: pip install -e '.[bench]' && python -m benchmarks --help"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,12 +71,6 @@ def _names(kind: str, choices: Callable[[], Sequence[str]]) -> Callable[[str], l
         return names
 
     return parse
-
-
-def _suites() -> list[str]:
-    from .bench import SUITES
-
-    return list(SUITES)
 
 
 def importable(module: str) -> bool:
@@ -130,25 +129,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help=r"line terminator, with escapes (default: \n; e.g. '\r\n')",
     )
 
-    bench = commands.add_parser(
+    commands.add_parser(
         "bench",
-        help="benchmark asyncframe against asynchat, Twisted, asyncio and trio",
-        description="Time asyncframe against its peers on the same input in one process and"
-        " print the ratios (peer time / asyncframe time; above 1 is faster). Peers that are"
-        " not installed are skipped. The exit status is 1 if a target was missed.",
-    )
-    bench.add_argument("--quick", action="store_true", help="smaller inputs, fewer rounds")
-    bench.add_argument(
-        "--only",
-        type=_names("suite", _suites),
-        default=None,
-        metavar="SUITES",
-        help="comma-separated suites: inbound, asynchat, echo (default: all)",
-    )
-    bench.add_argument(
-        "--plot",
-        metavar="FILE.png",
-        help="also draw the ratios to a PNG file (needs matplotlib: asyncframe[bench])",
+        help="say how to run the benchmarks (they live in the repository)",
+        description=BENCH_POINTER,
     )
     return parser
 
@@ -178,12 +162,8 @@ def main(
             from .serve import serve
 
             return serve(args.backend, args.host, args.port, args.terminator, out)
-        if args.plot is not None and not importable("matplotlib"):
-            return _fail(err, where, "--plot needs matplotlib: pip install 'asyncframe[bench]'")
-        from .bench import SUITES, run_bench
-
-        suites = args.only or list(SUITES)
-        return run_bench(suites, quick=args.quick, plot_path=args.plot, out=out, progress=err)
+        print(BENCH_POINTER, file=err)
+        return 2
     except OSError as exc:
         return _fail(err, where, str(exc))
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The reliability script (benchmarks/reliability.py) runs, and its checks can fail.
+"""The reliability run (``python -m benchmarks.reliability``) works, and its checks can fail.
 
 The full run (1,000 clients, a one-minute soak) is a benchmark, not a test; here a
 small run on every adapter checks that the script works end to end, and the client
@@ -7,31 +7,22 @@ checks are shown to catch a server that loses bytes.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import threading
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reliability.py"
+from benchmarks import reliability
+from benchmarks._support import REPO_ROOT
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reliability", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reliability"] = module
-    spec.loader.exec_module(module)
-    return module
+COMMAND = [sys.executable, "-m", "benchmarks.reliability"]
 
 
 def test_a_short_run_on_every_adapter_loses_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--clients", "60", "--soak", "1.5", "--concurrency", "20"],
+        [*COMMAND, "--clients", "60", "--soak", "1.5", "--concurrency", "20"],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,
@@ -46,7 +37,6 @@ def test_a_short_run_on_every_adapter_loses_nothing() -> None:
 
 
 def test_the_client_checks_catch_a_server_that_drops_bytes() -> None:
-    reliability = load_script()
     import socket
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -88,7 +78,7 @@ def test_the_client_checks_catch_a_server_that_drops_bytes() -> None:
 @pytest.mark.parametrize("bad", [["--adapters", "gevent"], ["--faults", "meteor"]])
 def test_bad_options_are_refused(bad: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), *bad], capture_output=True, text=True, timeout=30
+        [*COMMAND, *bad], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert bad[0] in result.stderr

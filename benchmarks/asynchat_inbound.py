@@ -1,9 +1,9 @@
-"""The asynchat drop-in's handle_read against the stdlib one (design §8: target 2x).
+"""The asynchat drop-in's handle_read against the stdlib one (target: 2x).
 
 Both classes read the same 64 KiB chunks of 10-byte lines from a recv() stub and
 collect each line with the classic _collect_incoming_data/_get_data pair.
 
-Run: ``python -m asyncframe bench``.
+Run: ``python -m benchmarks --only asynchat`` from a checkout.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The package layout rules of the design: a pure core, and a public API without privates."""
+"""The package layout: a pure core that imports no I/O, and a public API without privates."""
 
 from __future__ import annotations
 
@@ -104,11 +104,11 @@ def test_public_api_is_exactly_all_and_has_no_private_names() -> None:
     assert len(set(asyncframe.__all__)) == len(asyncframe.__all__)
     for name in asyncframe.__all__:
         assert hasattr(asyncframe, name), name
-    design_names = {
+    documented_names = {
         "Channel", "Handler", "Data", "Terminator", "ConnectionClosed", "NEED_DATA",
         "ProtocolError", "FrameTooLong", "fifo", "simple_producer", "find_prefix_at_end",
     }  # fmt: skip
-    assert design_names <= set(asyncframe.__all__)
+    assert documented_names <= set(asyncframe.__all__)
 
 
 def test_public_objects_have_docstrings() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import nox
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The supported Pythons are the ones pyproject.toml's classifiers name.
+PYTHONS = nox.project.python_versions(nox.project.load_toml("pyproject.toml"))
 SOURCES = ["asyncframe", "tests", "benchmarks", "fuzz", "docs", "noxfile.py", ".ci"]
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]

@@ -38,6 +38,18 @@ def test_the_version_is_written_once() -> None:
     assert re.search(r'^path = "asyncframe/__init__.py"$', pyproject, flags=re.M)
 
 
+def test_ci_and_nox_test_the_pythons_the_classifiers_name() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    classified = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    supported = re.search(r'^SUPPORTED="(.*)"$', ci, flags=re.M)
+    assert supported is not None
+    assert supported.group(1).split() == classified
+    assert f'requires-python = ">={classified[0]}"' in pyproject
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    assert "PYTHONS = nox.project.python_versions(" in noxfile
+
+
 def test_installed_metadata_agrees_with_the_package() -> None:
     assert importlib.metadata.version("asyncframe") == VERSION
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
+from asyncframe import __version__
+
 __all__ = ["main"]
 
 ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
@@ -89,6 +91,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="asyncframe: a sans-IO state machine for terminator-framed protocols.",
         epilog=f"Run '{prog} COMMAND --help' for the options of a command.",
     )
+    parser.add_argument("--version", action="version", version=f"asyncframe {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

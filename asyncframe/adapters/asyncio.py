@@ -215,6 +215,11 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone (closed, reset or aborted): tell the handler, once."""
         self._closed = True
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            # Python 3.10's TLS transport is not marked closed when the peer ends the
+            # connection, and warns when collected; closing it now only marks it closed.
+            transport.close()
         if exc is not None:
             logger.debug("connection lost: %r", exc)
         try:

@@ -175,6 +175,7 @@ def test_backpressure_pauses_the_producer() -> None:
     assert data.endswith(b"\n")
 
 
+@pytest.mark.slow
 def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
     high_water = 65536
     factory = Recording()

@@ -132,6 +132,7 @@ def test_backpressure_does_not_pull_a_large_producer_at_once(line_server: Server
     assert data.endswith(b"\n")
 
 
+@pytest.mark.slow
 def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
     high_water = 65536
     server = Server(LineHandler, high_water=high_water)

@@ -187,6 +187,7 @@ def test_backpressure_does_not_pull_a_large_producer_at_once() -> None:
     assert data.endswith(b"\n")
 
 
+@pytest.mark.slow
 def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
     high_water = 65536
     factory = Recording()

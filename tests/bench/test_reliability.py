@@ -19,6 +19,7 @@ from benchmarks._support import REPO_ROOT
 COMMAND = [sys.executable, "-m", "benchmarks.reliability"]
 
 
+@pytest.mark.slow
 def test_a_short_run_on_every_adapter_loses_nothing() -> None:
     result = subprocess.run(
         [*COMMAND, "--clients", "60", "--soak", "1.5", "--concurrency", "20"],

@@ -13,6 +13,7 @@ from benchmarks._support import REPO_ROOT
 from benchmarks.common import Result
 
 
+@pytest.mark.slow
 def test_a_quick_run_prints_progress_and_a_ratio_table() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "asynchat,inbound"],

@@ -86,6 +86,7 @@ def drain_frames(ch: Channel) -> None:
     ],
     ids=["crlf", "all-cr", "long-prefixes", "self-overlap", "tuple", "count"],
 )
+@pytest.mark.slow
 @pytest.mark.parametrize("read", [drain_events, drain_frames], ids=["events", "frames"])
 def test_one_large_frame_fed_one_byte_at_a_time(
     terminator: TerminatorSpec, data: bytes, read: Callable[[Channel], None]

@@ -81,6 +81,8 @@ class async_chat(asyncore.dispatcher):
         # The data handed to collect_incoming_data() while it runs: asynchat still
         # counts it in ac_in_buffer and in a running count.
         self._inflight = b""
+        # A terminator set inside collect_incoming_data(), applied once it returns.
+        self._pending: tuple[Any] | None = None
         #: The classic list that :meth:`_collect_incoming_data` fills.
         self.incoming: list[bytes] = []
         #: The output queue: bytes-like items, producers, and None (close when done).
@@ -120,6 +122,14 @@ class async_chat(asyncore.dispatcher):
             term = term.encode(self.encoding)
         elif isinstance(term, int) and term < 0:
             raise ValueError("the number of received bytes must be positive")
+        if self._inflight:
+            # Inside collect_incoming_data(): asynchat has already decided where this
+            # data ends, so the new terminator takes effect after it (see handle_read).
+            self._pending = (term,)
+        else:
+            self._apply_terminator(term)
+
+    def _apply_terminator(self, term: Any) -> None:
         # The channel's 0 is an empty frame; asynchat's falsy terminators mean "none".
         spec: TerminatorSpec = term if term else None
         if spec is True:
@@ -130,9 +140,13 @@ class async_chat(asyncore.dispatcher):
 
     def get_terminator(self) -> Any:
         """Return the terminator; a running count reads the bytes still expected."""
+        if self._pending is not None:
+            return self._pending[0]
         if self._counting:
-            # asynchat subtracts a chunk from the count after collect_incoming_data().
-            return (self._channel.terminator or 0) + len(self._inflight)
+            # asynchat subtracts a chunk from the count after collect_incoming_data();
+            # the channel has, and reads 0 or None once the count is complete.
+            left = self._channel.terminator
+            return (left if isinstance(left, int) else 0) + len(self._inflight)
         return self._term
 
     @property
@@ -185,15 +199,42 @@ class async_chat(asyncore.dispatcher):
             if event is NEED_DATA:
                 break
             if type(event) is Data:
-                self._inflight = event.data
-                self.collect_incoming_data(event.data)
+                data = event.data
+                self._inflight = data
+                self.collect_incoming_data(data)
                 self._inflight = b""
+                if self._pending is not None and self._set_while_collecting(len(data)):
+                    break
             else:
                 if self._counting:
                     # asynchat reads 0 once a count has completed.
                     self._counting = False
                     self._term = 0
                 self.found_terminator()
+
+    def _set_while_collecting(self, size: int) -> bool:
+        """Apply a terminator set inside collect_incoming_data() as asynchat does.
+
+        asynchat had found where the collected *size* bytes end before the call: at
+        a terminator, which it consumes and reports with found_terminator() before
+        the new one applies; or at the end of what it could frame, where it stops
+        until the next read. A running count is reduced by *size* from the new
+        value; a completed one ignores the change. Returns true to stop framing.
+        """
+        assert self._pending is not None
+        (term,) = self._pending
+        self._pending = None
+        channel = self._channel
+        if self._counting:
+            if channel.terminator:
+                self._apply_terminator(term - size)
+            return False
+        event = channel.next_event()
+        self._apply_terminator(term)
+        if event is NEED_DATA:
+            return True
+        self.found_terminator()
+        return False
 
     # -- output ----------------------------------------------------------------------
 

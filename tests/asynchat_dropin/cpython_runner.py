@@ -38,7 +38,7 @@ def main(module_name: str, which: str) -> dict[str, Any]:
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2)
     result = runner.run(suite)
     chat = sys.modules.get("asynchat")
-    problems = [(str(test), text) for test, text in result.failures + result.errors]
+    problems = [(test.id(), text) for test, text in result.failures + result.errors]
     return {
         "module": module_name,
         "which": which,
@@ -56,6 +56,7 @@ def main(module_name: str, which: str) -> dict[str, Any]:
         - len(result.unexpectedSuccesses),
         "asynchat_module": getattr(chat, "__name__", None),
         "chats_created": created["ours"],
+        "not_passed": sorted(test_id for test_id, _ in problems),
         "problems": problems[:20],
     }
 

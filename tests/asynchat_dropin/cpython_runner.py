@@ -2,15 +2,20 @@
 
 ``python tests/asynchat_dropin/cpython_runner.py MODULE ours|stdlib`` imports
 ``test.MODULE`` (``test_asynchat``, ``test_smtpd``, ``test_smtplib``, ``test_ftplib``,
-``test_poplib``) and runs its tests. With ``ours``, ``sys.modules["asynchat"]`` is
-:mod:`asyncframe.adapters.asynchat` before the module (or ``smtpd``) imports it, and
-every ``async_chat`` the suite creates is counted, so the caller can check that the
-suite's servers really ran on the drop-in. The last line of output is a JSON report.
+``test_poplib``), or the test file at the path MODULE, and runs its tests. With
+``ours``, :mod:`asyncframe.adapters.asynchat` stands in for ``asynchat`` before the
+tests (or their ``smtpd``) import it: as ``sys.modules["asynchat"]`` and, where
+Python 3.12+ keeps private copies for its tests, as ``test.support.asynchat`` (with
+``test.support.asyncore`` the ``asyncore`` the drop-in runs on, so that the servers
+share one socket map). Every ``async_chat`` of the drop-in the suite creates is
+counted, so the caller can check that the suite's servers really ran on it. The
+last line of output is a JSON report.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 import unittest
@@ -31,13 +36,22 @@ def main(module_name: str, which: str) -> dict[str, Any]:
 
         ours.async_chat.__init__ = counting_init  # type: ignore[method-assign]
         sys.modules["asynchat"] = ours
+        if importlib.util.find_spec("test.support.asynchat") is not None:
+            sys.modules["test.support.asynchat"] = ours
+            sys.modules["test.support.asyncore"] = ours.asyncore
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        module = importlib.import_module(f"test.{module_name}")
+        if module_name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location("asynchat_suite", module_name)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(f"test.{module_name}")
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2)
     result = runner.run(suite)
-    chat = sys.modules.get("asynchat")
+    chat = sys.modules.get("test.support.asynchat", sys.modules.get("asynchat"))
     problems = [(test.id(), text) for test, text in result.failures + result.errors]
     return {
         "module": module_name,

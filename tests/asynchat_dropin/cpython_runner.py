@@ -43,7 +43,8 @@ def main(module_name: str, which: str) -> dict[str, Any]:
         warnings.simplefilter("ignore", DeprecationWarning)
         if module_name.endswith(".py"):
             spec = importlib.util.spec_from_file_location("asynchat_suite", module_name)
-            assert spec is not None and spec.loader is not None
+            assert spec is not None
+            assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:

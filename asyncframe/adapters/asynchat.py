@@ -83,6 +83,9 @@ class async_chat(asyncore.dispatcher):
         self._inflight = b""
         # A terminator set inside collect_incoming_data(), applied once it returns.
         self._pending: tuple[Any] | None = None
+        self._framed = False
+        self._frame_term = b""
+        self._by_frames = False
         #: The classic list that :meth:`_collect_incoming_data` fills.
         self.incoming: list[bytes] = []
         #: The output queue: bytes-like items, producers, and None (close when done).
@@ -137,6 +140,10 @@ class async_chat(asyncore.dispatcher):
         self._channel.set_terminator(spec)
         self._term = term
         self._counting = bool(term) and isinstance(term, int)
+        # Bytes and counts are framed whole where they can be; _frame_term is what
+        # ends such a frame (ac_in_buffer shows it while the frame is collected).
+        self._framed = isinstance(spec, (bytes, bytearray, memoryview, int))
+        self._frame_term = bytes(spec) if isinstance(spec, (bytes, bytearray, memoryview)) else b""
 
     def get_terminator(self) -> Any:
         """Return the terminator; a running count reads the bytes still expected."""
@@ -166,7 +173,12 @@ class async_chat(asyncore.dispatcher):
         terminator); inside :meth:`collect_incoming_data` it still starts with the
         data being collected, as in asynchat.
         """
-        return self._inflight + self._channel._unread()
+        unread = self._channel._unread()
+        if not self._inflight:
+            return unread
+        if self._by_frames:  # the frame's terminator is consumed already
+            return self._inflight + self._frame_term + unread
+        return self._inflight + unread
 
     @ac_in_buffer.setter
     def ac_in_buffer(self, data: bytes) -> None:
@@ -194,40 +206,70 @@ class async_chat(asyncore.dispatcher):
         # asynchat, what the buffer still holds is framed all the same.
         # The callbacks are looked up on each call, as asynchat does: a protocol may
         # swap them from inside one another.
-        while True:
-            event = channel.next_event()
-            if event is NEED_DATA:
-                break
-            if type(event) is Data:
-                data = event.data
-                self._inflight = data
-                self.collect_incoming_data(data)
-                self._inflight = b""
-                if self._pending is not None and self._set_while_collecting(len(data)):
+        try:
+            while True:
+                if self._framed:
+                    # Whole frames first (the fast path); a terminator changed by a
+                    # callback applies from the next unread byte, as in asynchat.
+                    self._by_frames = True
+                    for frame in channel.frames():
+                        counted = self._counting
+                        if frame:  # asynchat reports no empty data
+                            self._inflight = frame
+                            self.collect_incoming_data(frame)
+                            self._inflight = b""
+                            if self._pending is not None:
+                                self._set_while_collecting(len(frame), True)
+                        if counted:
+                            # asynchat reads 0 once a count has completed.
+                            self._counting = False
+                            self._term = 0
+                        self.found_terminator()
+                    self._by_frames = False
+                # What no complete frame holds: data up to a held-back partial
+                # terminator, a part of a count, or everything under no terminator.
+                event = channel.next_event()
+                if event is NEED_DATA:
                     break
-            else:
-                if self._counting:
-                    # asynchat reads 0 once a count has completed.
-                    self._counting = False
-                    self._term = 0
-                self.found_terminator()
+                if type(event) is Data:
+                    data = event.data
+                    self._inflight = data
+                    self.collect_incoming_data(data)
+                    self._inflight = b""
+                    if self._pending is not None and self._set_while_collecting(len(data), False):
+                        break
+                else:
+                    if self._counting:
+                        self._counting = False
+                        self._term = 0
+                    self.found_terminator()
+        finally:
+            self._inflight = b""
+            self._by_frames = False
+            if self._pending is not None:  # a callback raised after setting it
+                self._apply_terminator(self._pending[0])
+                self._pending = None
 
-    def _set_while_collecting(self, size: int) -> bool:
+    def _set_while_collecting(self, size: int, framed: bool) -> bool:
         """Apply a terminator set inside collect_incoming_data() as asynchat does.
 
         asynchat had found where the collected *size* bytes end before the call: at
         a terminator, which it consumes and reports with found_terminator() before
-        the new one applies; or at the end of what it could frame, where it stops
-        until the next read. A running count is reduced by *size* from the new
-        value; a completed one ignores the change. Returns true to stop framing.
+        the new one applies (*framed*: the channel has consumed it too); or at the
+        end of what it could frame, where it stops until the next read. A running
+        count is reduced by *size* from the new value; a completed one ignores the
+        change. Returns true to stop framing.
         """
         assert self._pending is not None
         (term,) = self._pending
         self._pending = None
         channel = self._channel
         if self._counting:
-            if channel.terminator:
+            if channel.terminator and not framed:
                 self._apply_terminator(term - size)
+            return False
+        if framed:
+            self._apply_terminator(term)
             return False
         event = channel.next_event()
         self._apply_terminator(term)

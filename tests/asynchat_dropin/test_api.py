@@ -177,3 +177,20 @@ def test_many_short_frames_in_one_read_stay_linear(
         chat.handle_read()
     assert chat.log.count(("found", b"\r\n")) == 6000
     assert CountingBuffer.work <= 10 * len(data)
+
+
+def test_simple_producer_takes_bytes_like_data_only() -> None:
+    with pytest.raises(TypeError, match="data"):
+        asynchat.simple_producer("text")  # type: ignore[arg-type]
+    assert asynchat.simple_producer(bytearray(b"abc"), buffer_size=2).more() == b"ab"
+
+
+def test_framing_uses_the_terminator_set_not_an_overridden_getter(
+    pair: tuple[Collector, socket.socket],
+) -> None:
+    chat, theirs = pair
+    chat.get_terminator = lambda: b"X"  # type: ignore[method-assign]
+    chat.set_terminator(b"\r\n")
+    theirs.sendall(b"aXb\r\n")
+    chat.handle_read()
+    assert chat.log == [b"aXb", ("found", b"X")]

@@ -44,14 +44,17 @@ def find_prefix_at_end(haystack: Any, needle: Any) -> int:
     return 0
 
 
-def _unlimited_channel() -> Channel:
-    """A channel in raw mode whose frames may be of any length, as asynchat's were."""
-    no_limit: Any = None
+def _no_frame_limit() -> Any:
+    """The ``max_frame_size`` that lets a frame be of any length, as asynchat's were."""
     try:
-        return Channel(None, max_frame_size=no_limit)
+        Channel(None, max_frame_size=None)  # type: ignore[arg-type,unused-ignore]
     except TypeError:
         # A core that takes only an int limit: one no read can reach.
-        return Channel(None, max_frame_size=1 << 62)
+        return 1 << 62
+    return None
+
+
+_NO_FRAME_LIMIT = _no_frame_limit()
 
 
 class async_chat(asyncore.dispatcher):
@@ -72,7 +75,7 @@ class async_chat(asyncore.dispatcher):
     encoding: ClassVar[str] = "latin-1"
 
     def __init__(self, sock: Any = None, map: Any = None) -> None:
-        self._channel = _unlimited_channel()
+        self._channel = Channel(None, max_frame_size=_NO_FRAME_LIMIT)
         # The terminator as asynchat reports it (0, None and b"" all mean "none"; the
         # channel gets None for each). While a count runs, _counting is true and the
         # channel holds the bytes still expected.

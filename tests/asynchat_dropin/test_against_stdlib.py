@@ -126,6 +126,10 @@ def make(
                 term = self.get_terminator()
                 if what == "data" and isinstance(term, int) and term:
                     return  # a count changed mid-chunk: asynchat's arithmetic on it is garbage
+            self.act(kind, value)
+
+        def act(self, kind: str, value: Any) -> None:
+            if kind == "term":
                 self.set_terminator(value)
             elif kind == "push":
                 self.push(value)
@@ -133,6 +137,8 @@ def make(
                 self.push_with_producer(Producer(value, self.log))
             elif kind == "simple":
                 self.push_with_producer(module.simple_producer(value, buffer_size=5))
+            elif kind == "bytes-producer":
+                self.push_with_producer(value)
             elif kind == "close_when_done":
                 self.close_when_done()
             elif kind == "close":
@@ -278,16 +284,7 @@ def test_same_sends_outside_callbacks(items: list[tuple[str, Any]], accept: list
     for module in (classic, ours):
         chat = make(module, [], [*accept, 3], b"\n", [])
         for kind, value in items:
-            if kind == "push":
-                chat.push(value)
-            elif kind == "producer":
-                chat.push_with_producer(Producer(value, chat.log))
-            elif kind == "simple":
-                chat.push_with_producer(module.simple_producer(value, buffer_size=5))
-            elif kind == "bytes-producer":
-                chat.push_with_producer(value)
-            else:
-                chat.close_when_done()
+            chat.act(kind, value)
             chat.log.append(("queued", fifo_view(chat.producer_fifo)))
         for _ in range(2000):
             if not chat.writable() or chat.sock_.closed:

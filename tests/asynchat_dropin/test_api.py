@@ -36,8 +36,8 @@ def pair() -> Iterator[tuple[Collector, socket.socket]]:
 
 
 def test_defaults() -> None:
-    assert asynchat.async_chat.ac_in_buffer_size == 4096
-    assert asynchat.async_chat.ac_out_buffer_size == 4096
+    assert asynchat.async_chat.ac_in_buffer_size == 65536
+    assert asynchat.async_chat.ac_out_buffer_size == 65536
     assert asynchat.async_chat.use_encoding == 0
     assert asynchat.async_chat.encoding == "latin-1"
     chat = asynchat.async_chat()
@@ -113,20 +113,20 @@ def test_handle_read_ignores_blocking_io_error(pair: tuple[Collector, socket.soc
     assert chat.log == []
 
 
-def test_producer_fifo_view(pair: tuple[Collector, socket.socket]) -> None:
+def test_producer_fifo_is_the_classic_deque(pair: tuple[Collector, socket.socket]) -> None:
     chat, _ = pair
     chat.connected = False  # keep initiate_send from sending while we look
     assert not chat.producer_fifo
     chat.push(b"one")
     chat.producer_fifo.append(b"two")
-    chat.push_with_producer(asynchat.simple_producer(b"three"))
+    producer = asynchat.simple_producer(b"three")
+    chat.push_with_producer(producer)
     chat.close_when_done()
-    assert len(chat.producer_fifo) == 4
-    assert list(chat.producer_fifo)[:2] == [b"one", b"two"]
-    assert list(chat.producer_fifo)[-1] is None
+    assert list(chat.producer_fifo) == [b"one", b"two", producer, None]
     assert chat.writable()
     chat.producer_fifo.clear()
     assert not chat.producer_fifo
+    chat.incoming.append(b"x")
     chat.discard_buffers()
     assert chat.incoming == []
 
@@ -144,7 +144,6 @@ def test_use_encoding_encodes_text_output(pair: tuple[Collector, socket.socket])
 
     chat.push_with_producer("café ")
     chat.push_with_producer(TextProducer())
-    chat.refill_buffer()
     for _ in range(10):
         chat.initiate_send()
     assert theirs.recv(100) == "café é!".encode("latin-1")
@@ -178,3 +177,20 @@ def test_many_short_frames_in_one_read_stay_linear(
         chat.handle_read()
     assert chat.log.count(("found", b"\r\n")) == 6000
     assert CountingBuffer.work <= 10 * len(data)
+
+
+def test_simple_producer_takes_bytes_like_data_only() -> None:
+    with pytest.raises(TypeError, match="data"):
+        asynchat.simple_producer("text")  # type: ignore[arg-type]
+    assert asynchat.simple_producer(bytearray(b"abc"), buffer_size=2).more() == b"ab"
+
+
+def test_framing_uses_the_terminator_set_not_an_overridden_getter(
+    pair: tuple[Collector, socket.socket],
+) -> None:
+    chat, theirs = pair
+    chat.get_terminator = lambda: b"X"  # type: ignore[method-assign]
+    chat.set_terminator(b"\r\n")
+    theirs.sendall(b"aXb\r\n")
+    chat.handle_read()
+    assert chat.log == [b"aXb", ("found", b"X")]

@@ -36,6 +36,10 @@ def normalize_terminator(terminator: object) -> TerminatorSpec:
 
     Raises :exc:`TypeError` or :exc:`ValueError` naming ``terminator``.
     """
+    if type(terminator) is bytes and terminator:  # the common cases first
+        return terminator
+    if type(terminator) is int and terminator >= 0:
+        return terminator
     if terminator is None:
         return None
     if isinstance(terminator, bool):

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, NoReturn
 
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
-from ._readers import CountReader, Reader, Scan, make_reader
+from ._readers import READERS, CountReader, Reader, terminator_event
 from ._receivebuffer import ReceiveBuffer
 
 __all__ = ["Inbound"]
@@ -43,7 +43,6 @@ __all__ = ["Inbound"]
 _CLOSED = ConnectionClosed()
 _EMPTY: Iterator[Any] = iter(())
 _UNLIMITED = sys.maxsize
-_UNSET = object()
 _MIN_WINDOW = 64
 _MAX_WINDOW = 1 << 20
 
@@ -85,7 +84,7 @@ class Inbound:
         self._batch_start = 0
         self._batch_end = 0
         self._window = _MIN_WINDOW
-        self._spec: object = _UNSET
+        self._term = b""
         self._install(terminator)
 
     # -- terminator ------------------------------------------------------------------
@@ -93,26 +92,30 @@ class Inbound:
     def _install(self, spec: TerminatorSpec) -> None:
         """Make a normalized terminator current, from the next unread byte on."""
         if (
-            spec == self._spec
-            and type(spec) is not int
+            type(spec) is bytes
+            and spec == self._term
             and not self._skipping
             and self._broken is None
         ):
             return  # the same delimiter again: nothing changes, a batch may stay out
-        self._settle()
-        reader = make_reader(spec)
-        self._reader: Reader = reader
-        self._spec = spec
+        if self._batch is not None:
+            self._settle()
+        self._reader: Reader = READERS[type(spec)](spec)
+        self._term = spec if type(spec) is bytes else b""  # batches need a bytes terminator
         self._skipping = False
         self._streak = 0  # frames ended since the terminator was set
-        self._term = spec if type(spec) is bytes else b""  # batched when set
-        self._term_event = Terminator(spec) if type(spec) is bytes else None
-        self._declared = spec if type(reader) is CountReader else 0
         self._set_limit()
 
     def _set_limit(self) -> None:
+        """The payload limit of the current reader; -1 for a count declared over it."""
         size = self._max_frame_size
-        self._limit = size if size is not None and self._reader.limited else _UNLIMITED
+        reader = self._reader
+        if size is None or not reader.limited:
+            self._limit = _UNLIMITED
+        elif type(reader) is CountReader and reader.count > size:
+            self._limit = -1  # fails at once, at the next read
+        else:
+            self._limit = size
 
     def _current_terminator(self) -> TerminatorSpec:
         """The current terminator (a running count reads the bytes still expected)."""
@@ -143,7 +146,8 @@ class Inbound:
                     "a closed stream cannot receive more data"
                 )
             return
-        self._check_usable()
+        if self._broken is not None:
+            raise ProtocolError(self._broken)
         if not len(data):
             self._eof = True
             return
@@ -177,7 +181,7 @@ class Inbound:
         self._settle()
         self._buf.clear()
         self._frame_len = 0
-        self._spec = _UNSET  # a fresh reader for the empty buffer
+        self._term = b""  # a fresh reader for the empty buffer
         self._skipping = False
         self._install(spec)
 
@@ -232,11 +236,13 @@ class Inbound:
         term = self._term
         start = buf.start
         first = bytes(data[start:pay_end])
-        wend = min(term_end + window, len(data))
+        limit = self._limit
+        # A window no longer than the limit cannot hold a frame over it.
+        span = window if window <= limit else max(limit, _MIN_WINDOW)
+        wend = min(term_end + span, len(data))
         parts = bytes(data[term_end:wend]).split(term)
         end = wend - len(parts.pop())  # the unfinished tail stays unread
-        if parts and max(map(len, parts)) > self._limit:
-            limit = self._limit
+        if wend - term_end > limit and parts and max(map(len, parts)) > limit:
             cut = next(i for i, part in enumerate(parts) if len(part) > limit)
             del parts[cut:]
             end = term_end + sum(map(len, parts)) + cut * len(term)
@@ -247,7 +253,7 @@ class Inbound:
         if frames:
             lst = parts
         elif b"" in parts:
-            term_event = self._term_event
+            term_event = self._reader.event  # type: ignore[union-attr]
             lst = []
             for part in parts:
                 if part:
@@ -257,7 +263,7 @@ class Inbound:
             n = len(parts)
             datas = list(map(_new, repeat(Data, n)))
             deque(map(_set_data, datas, parts), maxlen=0)
-            lst = [self._term_event] * (2 * n)
+            lst = [self._reader.event] * (2 * n)  # type: ignore[union-attr]
             lst[0::2] = datas
         it = iter(lst)
         item = next(it)
@@ -276,40 +282,43 @@ class Inbound:
 
     # -- the parsing path --------------------------------------------------------------
 
-    def _check_usable(self) -> None:
-        if self._broken is not None:
-            raise ProtocolError(self._broken)
-
     def _parse(self, frames: bool, window: int = 0) -> Any:
         """The one parsing path: the next event, or the next whole frame (None: need data).
 
-        An exception other than :exc:`FrameTooLong` raised in here (even
-        ``KeyboardInterrupt``) leaves the channel in an error state: every later
-        call raises :exc:`ProtocolError` saying why.
+        It skips what is left of a rejected frame, asks the reader where the
+        payload ends and whether the terminator is decided, applies the frame limit,
+        then consumes one event's bytes (or one frame's). An exception other than
+        :exc:`FrameTooLong` raised in here (even ``KeyboardInterrupt``) leaves the
+        channel in an error state: every later call raises :exc:`ProtocolError`.
         """
-        self._check_usable()
-        deferred = self._deferred
-        if deferred is not None:
-            self._deferred = None
-            raise deferred
+        if self._broken is not None or self._deferred is not None:
+            self._raise_pending()
         try:
-            self._settle()
-            found = self._step()
-            buf = self._buf
-            if found is None:
+            if self._batch is not None:
+                self._settle()
+            if self._skipping and not self._skip():
                 return None if frames else self._idle()
-            pay_end, term_end, event = found
+            buf = self._buf
+            data = buf.data
+            start = buf.start
+            pay_end, term_end, event = self._reader.scan(data, start, len(data), self._eof)
+            total = self._frame_len + pay_end - start
+            if total > self._limit:
+                self._reject(total, pay_end, term_end)
             if term_end >= 0 and self._streak and self._term and not self._frame_len:
                 return self._plan(pay_end, term_end, frames, window or self._window)
             if frames:
                 if term_end < 0:
                     return None
-                frame = buf.take(pay_end)
+                frame = bytes(data[start:pay_end])
                 self._frame_done(term_end)
                 return frame
-            if pay_end > buf.start:
-                self._frame_len += pay_end - buf.start
-                return _make_data(buf.take(pay_end))
+            if pay_end > start:
+                self._frame_len = total
+                buf.start = pay_end
+                item: Data = _new(Data)
+                _set_data(item, bytes(data[start:pay_end]))
+                return item
             if term_end < 0:
                 return self._idle()
             self._frame_done(term_end)
@@ -320,25 +329,20 @@ class Inbound:
             self._break(exc)
             raise
 
-    def _step(self) -> Scan | None:
-        """Scan the unread bytes; apply the frame limit; None while a skip needs data."""
-        if self._skipping and not self._skip():
-            return None
-        buf = self._buf
-        data = buf.data
-        start = buf.start
-        found = self._reader.scan(data, start, len(data), self._eof)
-        total = self._frame_len + found[0] - start
-        limit = self._limit
-        if total > limit or self._declared > limit:
-            self._reject(total, found)
-        return found
+    def _raise_pending(self) -> None:
+        if self._broken is not None:
+            raise ProtocolError(self._broken)
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            raise deferred
 
-    def _reject(self, total: int, found: Scan) -> NoReturn:
+    def _reject(self, total: int, pay_end: int, term_end: int) -> NoReturn:
         """Drop the frame over the limit (or skip it as it arrives) and raise FrameTooLong."""
-        pay_end, term_end, event = found
-        limit = self._limit
-        size = self._declared if self._declared > limit else total
+        limit = self._max_frame_size
+        assert limit is not None
+        reader = self._reader
+        size = reader.count if type(reader) is CountReader and reader.count > limit else total
         complete = term_end >= 0
         if complete:
             self._frame_done(term_end)
@@ -352,7 +356,7 @@ class Inbound:
         """Discard a rejected frame's bytes through its terminator; True once it is gone."""
         buf = self._buf
         data = buf.data
-        pay_end, term_end, event = self._reader.scan(data, buf.start, len(data), self._eof)
+        pay_end, term_end, _ = self._reader.scan(data, buf.start, len(data), self._eof)
         if term_end < 0:
             buf.start = pay_end
             return False

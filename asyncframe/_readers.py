@@ -81,32 +81,44 @@ def held_back(data: bytes | bytearray, lo: int, end: int, term: bytes) -> int:
     return _advance(term, 0, data[first:end])[1]
 
 
-class _Search:
-    """The search state of one terminator string in one buffer.
+def terminator_event(value: bytes | int) -> Terminator:
+    """The :class:`Terminator` event for *value*, shared (events are immutable)."""
+    event = _EVENTS.get(value)
+    if event is None:
+        event = Terminator(value)
+        if len(_EVENTS) < 1024:  # bounded: terminators set by a peer cannot grow it
+            _EVENTS[value] = event
+    return event
+
+
+_EVENTS: dict[bytes | int, Terminator] = {}
+
+
+class BytesReader:
+    """A bytes terminator: the payload up to the first match, then the match.
 
     Invariant: no match starts before :attr:`at`, and ``data[at:at + held]`` is a
-    proper prefix of the terminator (the bytes held back when the last search ended).
+    proper prefix of the terminator (the bytes held back when the last scan ended).
     """
 
     __slots__ = ("at", "event", "held", "term")
+    limited = True
 
     def __init__(self, term: bytes) -> None:
         self.term = term
-        self.event = Terminator(term)
+        self.event = terminator_event(term)
         self.at = -1
         self.held = 0
 
-    def find(self, data: bytearray, start: int, end: int) -> int:
-        """Return where the first match at or after *start* begins, or ``-1``.
-
-        After ``-1``, :attr:`at` is where the held-back bytes begin.
-        """
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
         at = self.at
         held = self.held
         if at < start:
             at = start
             held = 0
         seen = at + held
+        if seen == end:  # nothing new since the last scan: its answer stands
+            return (end if eof else at), -1, None
         term = self.term
         if end - seen >= held:
             # One find over the held-back and the new bytes: at most twice the new ones.
@@ -114,7 +126,7 @@ class _Search:
             if found >= 0:
                 self.at = found
                 self.held = 0
-                return found
+                return found, found + len(term), self.event
             held = held_back(data, at, end, term)
         else:
             # Fewer new bytes than held back: continue the automaton on the new ones only.
@@ -123,34 +135,13 @@ class _Search:
                 found = seen + stop - len(term)
                 self.at = found
                 self.held = 0
-                return found
+                return found, found + len(term), self.event
         self.at = end - held
         self.held = held
-        return -1
+        return (end if eof else end - held), -1, None
 
     def rebase(self, shift: int) -> None:
         self.at -= shift
-
-
-class BytesReader:
-    """A bytes terminator: the payload up to the first match, then the match."""
-
-    __slots__ = ("search", "term")
-    limited = True
-
-    def __init__(self, term: bytes) -> None:
-        self.term = term
-        self.search = _Search(term)
-
-    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
-        search = self.search
-        found = search.find(data, start, end)
-        if found >= 0:
-            return found, found + len(self.term), search.event
-        return (end if eof else search.at), -1, None
-
-    def rebase(self, shift: int) -> None:
-        self.search.rebase(shift)
 
     def spec(self, start: int) -> TerminatorSpec:
         return self.term
@@ -159,40 +150,37 @@ class BytesReader:
 class TupleReader:
     """A tuple of bytes terminators: the earliest match wins, the longest at a position."""
 
-    __slots__ = ("searches", "terms")
+    __slots__ = ("readers", "terms")
     limited = True
 
     def __init__(self, terms: tuple[bytes, ...]) -> None:
         self.terms = terms
-        self.searches = [_Search(term) for term in terms]
+        self.readers = [BytesReader(term) for term in terms]
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
-        best = -1
-        best_search: _Search | None = None
+        best: Scan | None = None
         # Where the earliest held-back prefix begins: a match there could still
         # complete, earlier than (or as early as and longer than) any found one.
         pending = end
-        for search in self.searches:
-            found = search.find(data, start, end)
-            if found >= 0:
-                if (
-                    best_search is None
-                    or found < best
-                    or (found == best and len(search.term) > len(best_search.term))
-                ):
-                    best = found
-                    best_search = search
-            elif search.at < pending:
-                pending = search.at
+        for reader in self.readers:
+            found = reader.scan(data, start, end, False)
+            if found[1] < 0:
+                pending = min(pending, found[0])
+            elif (
+                best is None
+                or found[0] < best[0]
+                or (found[0] == best[0] and found[1] > best[1])  # the longest at a position
+            ):
+                best = found
         if eof:
             pending = end
-        if best_search is not None and best < pending:
-            return best, best + len(best_search.term), best_search.event
-        return (pending if best_search is None or pending < best else best), -1, None
+        if best is not None and best[0] < pending:
+            return best
+        return (pending if best is None else min(pending, best[0])), -1, None
 
     def rebase(self, shift: int) -> None:
-        for search in self.searches:
-            search.rebase(shift)
+        for reader in self.readers:
+            reader.rebase(shift)
 
     def spec(self, start: int) -> TerminatorSpec:
         return self.terms
@@ -206,7 +194,7 @@ class CountReader:
 
     def __init__(self, count: int) -> None:
         self.count = count
-        self.event = Terminator(count)
+        self.event = terminator_event(count)
         self.stop = -1  # where the count ends in the buffer, fixed by the first scan
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
@@ -227,7 +215,7 @@ class CountReader:
 
 
 class RawReader:
-    """No terminator: every byte is payload, and no frame limit applies."""
+    """No terminator: every byte is payload, and no frame limit applies (stateless)."""
 
     __slots__ = ()
     limited = False
@@ -242,6 +230,8 @@ class RawReader:
         return None
 
 
+RAW = RawReader()
+
 Reader = BytesReader | TupleReader | CountReader | RawReader
 
 #: The reader factory for each kind of (normalized) terminator.
@@ -249,7 +239,7 @@ READERS: dict[type, Callable[[TerminatorSpec], Reader]] = {
     bytes: BytesReader,  # type: ignore[dict-item]
     tuple: TupleReader,  # type: ignore[dict-item]
     int: CountReader,  # type: ignore[dict-item]
-    type(None): lambda spec: RawReader(),
+    type(None): lambda spec: RAW,
 }
 
 

@@ -55,7 +55,7 @@ def _reset() -> None:
     CountingBuffer.work = 0
 
 
-SIZE = 200_000  # large enough that quadratic work would be 10^10
+SIZE = 100_000  # large enough that quadratic work would be 10^10
 HUGE = 128 * 1024
 
 

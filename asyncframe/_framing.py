@@ -51,9 +51,7 @@ def normalize_terminator(terminator: object) -> TerminatorSpec:
     if isinstance(terminator, (bytes, bytearray, memoryview)):
         value = bytes(terminator)
         if not value:
-            raise ValueError(
-                "terminator must not be empty; use None to receive every byte as data"
-            )
+            raise ValueError("terminator must not be empty; use None to receive every byte as data")
         return value
     if isinstance(terminator, tuple):
         if not terminator:

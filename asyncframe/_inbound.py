@@ -35,7 +35,7 @@ from typing import Any, ClassVar, NoReturn
 
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
-from ._readers import READERS, CountReader, Reader, terminator_event
+from ._readers import READERS, CountReader, Reader
 from ._receivebuffer import ReceiveBuffer
 
 __all__ = ["Inbound"]
@@ -194,7 +194,7 @@ class Inbound:
         if lst is None:
             return buf.start, self._frame_len
         it = self._frames_it if self._batch_frames else self._events_it
-        left: int = it.__length_hint__()  # type: ignore[attr-defined]
+        left: int = it.__length_hint__()  # type: ignore[union-attr]
         if not left:
             return buf.start, self._frame_len
         taken = len(lst) - left
@@ -430,7 +430,7 @@ class Inbound:
         with :meth:`next_event`.
         """
         while True:
-            for frame in self._frames_it:  # noqa: UP028 - resumes faster than `yield from`
+            for frame in self._frames_it:
                 yield frame
             frame = self._parse(True)
             if frame is None:

@@ -33,7 +33,10 @@ CORE = {
     "_events.py",
     "_framing.py",
     "_handler.py",
+    "_inbound.py",
     "_producers.py",
+    "_readers.py",
+    "_receivebuffer.py",
 }
 #: Everything else in the package, and why it is not core.
 NOT_CORE = {

@@ -323,15 +323,20 @@ def test_repr_mentions_the_state() -> None:
 
 def test_next_event_enforces_the_frame_limit_on_an_endless_line() -> None:
     ch = Channel(b"\n", max_frame_size=1024)
-    reported = 0
     chunk = b"x" * 4096
-    with pytest.raises(FrameTooLong) as info:
+
+    reported: list[bytes] = []
+
+    def feed_endless_line() -> None:
         for _ in range(1280):  # 5 MiB, if nothing stopped it
             ch.receive_data(chunk)
             for event in ch.events():
                 assert type(event) is Data
-                reported += len(event.data)
-    assert reported <= 1024  # the Data already returned for the frame stays within the limit
+                reported.append(event.data)
+
+    with pytest.raises(FrameTooLong) as info:
+        feed_endless_line()
+    assert 0 < sum(map(len, reported)) <= 1024  # the Data already returned for the frame stays within the limit
     assert not info.value.complete
     assert info.value.size > 1024
     # The rest of the line is skipped as it arrives; memory stays bounded.
@@ -430,17 +435,16 @@ class _InterruptedChannel(Channel):
 def test_an_exception_while_parsing_leaves_a_clear_error_state(read: str) -> None:
     ch = _InterruptedChannel(b"\n")
     ch.receive_data(b"a\nb\n")
+    reads = {
+        "next_event": ch.next_event,
+        "events": lambda: list(ch.events()),
+        "frames": lambda: list(ch.frames()),
+        "complete_frames": ch.complete_frames,
+    }
     _Interrupting.armed = True
     try:
         with pytest.raises(KeyboardInterrupt):
-            if read == "next_event":
-                ch.next_event()
-            elif read == "events":
-                list(ch.events())
-            elif read == "frames":
-                list(ch.frames())
-            else:
-                ch.complete_frames()
+            reads[read]()
     finally:
         _Interrupting.armed = False
     for call in (ch.next_event, lambda: list(ch.events()), lambda: list(ch.frames())):
@@ -467,3 +471,38 @@ def test_a_channel_holds_no_reference_cycle() -> None:
     finally:
         if was_enabled:
             gc.enable()
+
+
+# -- complete_frames: every complete frame of the buffer as one list ---------------------
+
+
+def test_complete_frames_returns_what_frames_yields() -> None:
+    data = b"one\ntwo\n\nthree\npart"
+    ch = Channel(b"\n")
+    ch.receive_data(data)
+    assert ch.complete_frames() == [b"one", b"two", b"", b"three"]
+    assert ch.complete_frames() == []
+    assert ch.buffered_input == 4
+    ch.receive_data(b"ial\n")
+    assert ch.complete_frames() == [b"partial"]
+
+
+def test_complete_frames_stops_before_a_frame_over_the_limit() -> None:
+    ch = Channel(b"\n", max_frame_size=4)
+    ch.receive_data(b"ok\nfine\ntoolong\nnext\n")
+    assert ch.complete_frames() == [b"ok", b"fine"]
+    with pytest.raises(FrameTooLong) as info:
+        ch.complete_frames()
+    assert info.value.complete
+    assert ch.complete_frames() == [b"next"]
+
+
+def test_complete_frames_with_a_tuple_and_a_count() -> None:
+    ch = Channel((b"\n", b"\r\n"))
+    ch.receive_data(b"a\r\nb\nc")
+    assert ch.complete_frames() == [b"a", b"b"]
+    ch.terminator = 2
+    assert ch.complete_frames() == []  # one byte of two
+    ch.receive_data(b"de")
+    assert ch.complete_frames() == [b"cd"]  # a count is one frame, then no terminator
+    assert ch.terminator is None

@@ -85,8 +85,10 @@ def run_events(
                     if type(event) is Data:
                         assert event.data
                         payload.append(event.data)
-                        assert limit is None or ch.terminator is None or (
-                            sum(map(len, payload)) <= limit
+                        assert (
+                            limit is None
+                            or ch.terminator is None
+                            or (sum(map(len, payload)) <= limit)
                         )
                     elif type(event) is Terminator:
                         frames.append((b"".join(payload), event.terminator))
@@ -207,7 +209,9 @@ def payloads(outcomes: list[Frame | str]) -> list[bytes | str]:
 # FrameTooLong outcomes whatever the chunking, on next_event() and on frames().
 limit_programs = st.one_of(
     st.lists(bytes_terminators, min_size=1, max_size=3),
-    st.lists(st.lists(bytes_terminators, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3),
+    st.lists(
+        st.lists(bytes_terminators, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3
+    ),
     st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=3).filter(any),
 )
 

@@ -115,7 +115,8 @@ class ChannelMachine(RuleBasedStateMachine):
             try:
                 event = self.ch.next_event()
             except FrameTooLong:
-                assert term is not None and self.limit is not None
+                assert term is not None
+                assert self.limit is not None
                 self.reject()
                 return
             if event is NEED_DATA:
@@ -173,7 +174,8 @@ class ChannelMachine(RuleBasedStateMachine):
                 if n == stop_after:
                     break
         except FrameTooLong:
-            assert term is not None and self.limit is not None
+            assert term is not None
+            assert self.limit is not None
             self.reject()
         # frames() never leaves a partly reported frame behind.
 

@@ -323,12 +323,12 @@ def test_repr_mentions_the_state() -> None:
 
 def test_next_event_enforces_the_frame_limit_on_an_endless_line() -> None:
     ch = Channel(b"\n", max_frame_size=1024)
-    chunk = b"x" * 4096
+    chunk = b"x" * 512
 
     reported: list[bytes] = []
 
     def feed_endless_line() -> None:
-        for _ in range(1280):  # 5 MiB, if nothing stopped it
+        for _ in range(10240):  # 5 MiB, if nothing stopped it
             ch.receive_data(chunk)
             for event in ch.events():
                 assert type(event) is Data

@@ -28,6 +28,7 @@ def _imported_modules(path: Path) -> set[str]:
 #: The pure core, by name: these import no I/O module and never the adapters or the CLI.
 CORE = {
     "__init__.py",
+    "_batch.py",
     "_channel.py",
     "_errors.py",
     "_events.py",

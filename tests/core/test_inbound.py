@@ -336,7 +336,8 @@ def test_next_event_enforces_the_frame_limit_on_an_endless_line() -> None:
 
     with pytest.raises(FrameTooLong) as info:
         feed_endless_line()
-    assert 0 < sum(map(len, reported)) <= 1024  # the Data already returned for the frame stays within the limit
+    # The Data already returned for the frame stays within the limit.
+    assert 0 < sum(map(len, reported)) <= 1024
     assert not info.value.complete
     assert info.value.size > 1024
     # The rest of the line is skipped as it arrives; memory stays bounded.

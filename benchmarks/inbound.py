@@ -6,7 +6,8 @@ work per frame (collect the frame's bytes, count it):
 - ``next_event()`` loop against the stdlib ``asynchat.async_chat.handle_read``
   (10-byte lines in 64 KiB reads; target 3x);
 - ``frames()`` against Twisted's ``LineOnlyReceiver`` and an asyncio
-  ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; target 1x);
+  ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; targets 1.25x
+  Twisted, 1x asyncio);
 - ``complete_frames()`` (every complete frame of a read as one list, for batch
   dispatch) against Twisted, on the same lines (no target: for the record);
 - length-prefixed frames (a ``b"%d\r\n"`` header, then a byte count for the

@@ -9,7 +9,7 @@ work per frame (collect the frame's bytes, count it):
   ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; targets 1.25x
   Twisted, 1x asyncio);
 - ``complete_frames()`` (every complete frame of a read as one list, for batch
-  dispatch) against Twisted, on the same lines (no target: for the record);
+  dispatch) against ``list(frames())`` and Twisted, on the same lines (no target);
 - length-prefixed frames (a ``b"%d\r\n"`` header, then a byte count for the
   payload, every frame; 8- and 50-byte payloads in 64 KiB reads), ``next_event()``
   and ``frames()`` against the stdlib ``asynchat`` (target 1.5x);

@@ -14,16 +14,21 @@ class ProtocolError(Exception):
 
 
 class FrameTooLong(ProtocolError):
-    """A frame grew beyond the channel's ``max_frame_size``.
+    """A frame's payload grew beyond the channel's ``max_frame_size``.
 
-    The offending bytes have been discarded when this is raised, so the channel
+    The offending bytes have been discarded when this is raised, and the rest of
+    the frame (through its terminator) is skipped as it arrives, so the channel
     stays usable: catch it to skip the frame, or close the connection.
 
-    :ivar size: how many bytes the frame had reached when it was rejected.
+    :ivar size: for a bytes or tuple terminator, the payload bytes of the frame
+        known when it was rejected (complete or not): more than
+        ``max_frame_size``, and for an unterminated frame how many more depends on
+        how the input was split; for a byte count, the declared count.
     :ivar max_frame_size: the limit that was exceeded.
     :ivar complete: true if the whole frame (and its terminator) had arrived and
         was dropped; false if the frame was still incomplete, in which case the
-        rest of it, up to and including the next terminator, will be skipped too.
+        rest of it, up to and including the next terminator (or the rest of the
+        count), will be skipped too.
     """
 
     def __init__(self, size: int, max_frame_size: int, *, complete: bool) -> None:

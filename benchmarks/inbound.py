@@ -6,9 +6,16 @@ work per frame (collect the frame's bytes, count it):
 - ``next_event()`` loop against the stdlib ``asynchat.async_chat.handle_read``
   (10-byte lines in 64 KiB reads; target 3x);
 - ``frames()`` against Twisted's ``LineOnlyReceiver`` and an asyncio
-  ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; target 1x);
+  ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; targets 1.25x
+  Twisted, 1x asyncio);
+- ``complete_frames()`` (every complete frame of a read as one list, for batch
+  dispatch) against ``list(frames())`` and Twisted, on the same lines (no target);
+- length-prefixed frames (a ``b"%d\r\n"`` header, then a byte count for the
+  payload, every frame; 8- and 50-byte payloads in 64 KiB reads), ``next_event()``
+  and ``frames()`` against the stdlib ``asynchat`` (target 1.5x);
 - one 2 MB line in 1 KiB reads, ``frames()`` against the same two peers (targets
-  100x Twisted, whose buffering is quadratic here, and 1x asyncio).
+  100x Twisted, whose buffering is quadratic here, and 1x asyncio), and
+  ``next_event()`` against the stdlib ``asynchat`` (target 1x).
 
 Peers that are not importable are left out of the table, with a note.
 
@@ -37,6 +44,13 @@ def lines_chunks(total: int, read_size: int = 65536) -> list[bytes]:
     return [data[i : i + read_size] for i in range(0, len(data), read_size)]
 
 
+def prefixed_chunks(total: int, payload: int, read_size: int = 65536) -> list[bytes]:
+    """Return about *total* bytes of length-prefixed frames of *payload* bytes, in reads."""
+    frame = b"%d\r\n" % payload + b"p" * payload
+    data = frame * (total // len(frame))
+    return [data[i : i + read_size] for i in range(0, len(data), read_size)]
+
+
 def long_line_chunks(size: int, read_size: int = 1024) -> list[bytes]:
     """Return one *size*-byte line (terminator included), cut into *read_size* reads."""
     data = b"x" * (size - 2) + b"\r\n"
@@ -46,9 +60,9 @@ def long_line_chunks(size: int, read_size: int = 1024) -> list[bytes]:
 # -- asyncframe -----------------------------------------------------------------------
 
 
-def asyncframe_next_event(chunks: list[bytes]) -> int:
+def asyncframe_next_event(chunks: list[bytes], max_frame_size: int = 65536) -> int:
     """Frame *chunks* with a ``next_event()`` loop; return the number of frames."""
-    ch = Channel(b"\r\n")
+    ch = Channel(b"\r\n", max_frame_size=max_frame_size)
     parts: list[bytes] = []
     frames = 0
     for chunk in chunks:
@@ -64,6 +78,66 @@ def asyncframe_next_event(chunks: list[bytes]) -> int:
                 parts.clear()
                 frames += 1
     return frames
+
+
+def asyncframe_prefixed_next_event(chunks: list[bytes]) -> int:
+    """Frame length-prefixed *chunks* with a ``next_event()`` loop; return the payloads."""
+    ch = Channel(b"\r\n")
+    receive = ch.receive_data
+    next_event = ch.next_event
+    set_terminator = ch.set_terminator
+    parts: list[bytes] = []
+    header = True
+    frames = 0
+    for chunk in chunks:
+        receive(chunk)
+        while True:
+            event = next_event()
+            if event is NEED_DATA:
+                break
+            if type(event) is Data:
+                parts.append(event.data)
+                continue
+            frame = b"".join(parts)
+            parts.clear()
+            if header:
+                set_terminator(int(frame))
+            else:
+                frames += 1
+                set_terminator(b"\r\n")
+            header = not header
+    return frames
+
+
+def asyncframe_prefixed_frames(chunks: list[bytes]) -> int:
+    """Frame length-prefixed *chunks* with ``frames()``; return the payloads."""
+    ch = Channel(b"\r\n")
+    receive = ch.receive_data
+    set_terminator = ch.set_terminator
+    out: list[bytes] = []
+    header = True
+    for chunk in chunks:
+        receive(chunk)
+        for frame in ch.frames():
+            if header:
+                set_terminator(int(frame))
+            else:
+                out.append(frame)
+                set_terminator(b"\r\n")
+            header = not header
+    return len(out)
+
+
+def asyncframe_complete_frames(chunks: list[bytes]) -> int:
+    """Frame *chunks* with ``complete_frames()``; return the number of frames."""
+    ch = Channel(b"\r\n")
+    out: list[bytes] = []
+    receive = ch.receive_data
+    complete_frames = ch.complete_frames
+    for chunk in chunks:
+        receive(chunk)
+        out += complete_frames()
+    return len(out)
 
 
 def asyncframe_frames(chunks: list[bytes], max_frame_size: int = 65536) -> int:
@@ -82,8 +156,11 @@ def asyncframe_frames(chunks: list[bytes], max_frame_size: int = 65536) -> int:
 # -- peers ------------------------------------------------------------------------------
 
 
-def stdlib_asynchat(chunks: list[bytes]) -> Callable[[], int] | None:
-    """Return a runner of the stdlib ``async_chat.handle_read`` over *chunks*, or None."""
+def stdlib_asynchat(chunks: list[bytes], prefixed: bool = False) -> Callable[[], int] | None:
+    """Return a runner of the stdlib ``async_chat.handle_read`` over *chunks*, or None.
+
+    With *prefixed*, the frames are length-prefixed: a header line, then a count.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -98,6 +175,7 @@ def stdlib_asynchat(chunks: list[bytes]) -> Callable[[], int] | None:
             self.ac_in_buffer_size = 65536
             self.parts: list[bytes] = []
             self.frames = 0
+            self.header = True
             self.feed: list[bytes] = []
 
         def recv(self, buffer_size: int) -> bytes:
@@ -107,9 +185,16 @@ def stdlib_asynchat(chunks: list[bytes]) -> Callable[[], int] | None:
             self.parts.append(data)
 
         def found_terminator(self) -> None:
-            b"".join(self.parts)
+            frame = b"".join(self.parts)
             self.parts.clear()
-            self.frames += 1
+            if not prefixed:
+                self.frames += 1
+            elif self.header:
+                self.set_terminator(int(frame))
+            else:
+                self.frames += 1
+                self.set_terminator(b"\r\n")
+            self.header = not self.header
 
     def runner() -> int:
         chat = Chat()
@@ -210,68 +295,113 @@ def run(
 
     ours_events = check("next_event", lambda: asyncframe_next_event(short), expected_short)
     ours_frames = check("frames", lambda: asyncframe_frames(short), expected_short)
+    ours_list = check("complete_frames", lambda: asyncframe_complete_frames(short), expected_short)
     ours_long = check("frames 2MB", lambda: asyncframe_frames(long, 4 << 20), 1)
+    ours_long_events = check("next_event 2MB", lambda: asyncframe_next_event(long, 4 << 20), 1)
 
-    stdlib = stdlib_asynchat(short)
-    if stdlib is not None:
-        check("stdlib asynchat", stdlib, expected_short)
-        add(
-            compare(
-                "next_event(), 10-byte lines, 64 KiB reads",
-                ours_events,
-                "stdlib asynchat handle_read",
-                stdlib,
-                repeat=rounds,
-                target=3.0,
-            )
-        )
-    twisted = twisted_line_only(short)
-    if twisted is not None:
-        check("Twisted", twisted, expected_short)
-        add(
-            compare(
-                "frames(), 10-byte lines, 64 KiB reads",
-                ours_frames,
-                "Twisted LineOnlyReceiver",
-                twisted,
-                repeat=rounds,
-                target=1.0,
-            )
-        )
-    readuntil = check("asyncio", asyncio_readuntil(short), expected_short)
-    add(
-        compare(
-            "frames(), 10-byte lines, 64 KiB reads",
-            ours_frames,
-            "asyncio readuntil loop",
-            readuntil,
-            repeat=rounds,
-            target=1.0,
-        )
+    def row(
+        name: str,
+        ours: Callable[[], int],
+        peer: str,
+        theirs: Callable[[], int] | None,
+        target: float | None,
+        expected: int,
+        rounds_: int = rounds,
+    ) -> None:
+        if theirs is None:
+            return
+        check(peer, theirs, expected)
+        add(compare(name, ours, peer, theirs, repeat=rounds_, target=target))
+
+    lines = "10-byte lines, 64 KiB reads"
+    row(
+        f"next_event(), {lines}",
+        ours_events,
+        "stdlib asynchat handle_read",
+        stdlib_asynchat(short),
+        3.0,
+        expected_short,
     )
-    twisted_long = twisted_line_only(long, max_length=4 << 20)
-    if twisted_long is not None:
-        check("Twisted 2MB", twisted_long, 1)
-        add(
-            compare(
-                "frames(), one 2 MB line, 1 KiB reads",
-                ours_long,
-                "Twisted LineOnlyReceiver",
-                twisted_long,
-                repeat=max(1, rounds // 2),
-                target=100.0,
-            )
+    row(
+        f"frames(), {lines}",
+        ours_frames,
+        "Twisted LineOnlyReceiver",
+        twisted_line_only(short),
+        1.25,
+        expected_short,
+    )
+    row(
+        f"frames(), {lines}",
+        ours_frames,
+        "asyncio readuntil loop",
+        asyncio_readuntil(short),
+        1.0,
+        expected_short,
+    )
+    row(
+        f"complete_frames(), {lines}",
+        ours_list,
+        "list(frames()) of asyncframe",
+        lambda: asyncframe_frames(short),
+        None,
+        expected_short,
+    )
+    row(
+        f"complete_frames(), {lines}",
+        ours_list,
+        "Twisted LineOnlyReceiver",
+        twisted_line_only(short),
+        None,
+        expected_short,
+    )
+    for size in (8, 50):
+        chunks = prefixed_chunks(total, size)
+        expected = sum(map(len, chunks)) // len(b"%d\r\n" % size + b"p" * size)
+        peer = stdlib_asynchat(chunks, prefixed=True)
+        name = f"length-prefixed {size}-byte payloads, 64 KiB reads"
+        row(
+            f"next_event(), {name}",
+            check(
+                "prefixed next_event", lambda c=chunks: asyncframe_prefixed_next_event(c), expected
+            ),
+            "stdlib asynchat handle_read",
+            peer,
+            1.5,
+            expected,
         )
-    readuntil_long = check("asyncio 2MB", asyncio_readuntil(long, limit=4 << 20), 1)
-    add(
-        compare(
-            "frames(), one 2 MB line, 1 KiB reads",
-            ours_long,
-            "asyncio readuntil loop",
-            readuntil_long,
-            repeat=rounds,
-            target=1.0,
+        row(
+            f"frames(), {name}",
+            check("prefixed frames", lambda c=chunks: asyncframe_prefixed_frames(c), expected),
+            "stdlib asynchat handle_read",
+            peer,
+            1.5,
+            expected,
         )
+    big = "one 2 MB line, 1 KiB reads"
+    row(
+        f"next_event(), {big}",
+        ours_long_events,
+        "stdlib asynchat handle_read",
+        stdlib_asynchat(long),
+        1.0,
+        1,
+    )
+    row(
+        f"frames(), {big}",
+        ours_long,
+        "Twisted LineOnlyReceiver",
+        twisted_line_only(long, max_length=4 << 20),
+        100.0,
+        1,
+        max(1, rounds // 2),
+    )
+    row(
+        f"frames(), {big}",
+        ours_long,
+        "asyncio readuntil loop",
+        asyncio_readuntil(long, limit=4 << 20),
+        1.0,
+        1,
     )
     return results
 

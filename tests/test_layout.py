@@ -28,12 +28,16 @@ def _imported_modules(path: Path) -> set[str]:
 #: The pure core, by name: these import no I/O module and never the adapters or the CLI.
 CORE = {
     "__init__.py",
+    "_batch.py",
     "_channel.py",
     "_errors.py",
     "_events.py",
     "_framing.py",
     "_handler.py",
+    "_inbound.py",
     "_producers.py",
+    "_readers.py",
+    "_receivebuffer.py",
 }
 #: Everything else in the package, and why it is not core.
 NOT_CORE = {

@@ -61,16 +61,16 @@ def main() -> None:
     w, h, y = 0.235, 0.17, 0.80
     box(ax, 0.16, y, w, h, "delimited", "terminator: bytes, or a tuple of bytes\n"
         "Data ... Data, Terminator(matched)\nthen the next frame", INBOUND)  # fmt: skip
-    box(ax, 0.50, y, w, h, "counting", "terminator: N > 0\nData ... (N bytes in all),"
+    box(ax, 0.50, y, w, h, "counting", "terminator: N >= 0\nData ... (N bytes in all),"
         " Terminator(N)\n(.terminator shows bytes still due)", INBOUND)  # fmt: skip
-    box(ax, 0.84, y, w, h, "raw", "terminator: None or 0\nData ... Data\n"
+    box(ax, 0.84, y, w, h, "raw", "terminator: None\nData ... Data\n"
         "no Terminator ever", INBOUND)  # fmt: skip
     box(ax, 0.50, 0.455, 0.36, 0.13, "ended", "receive_data(b\"\") was called and every byte\n"
         "was reported: ConnectionClosed, forever", ENDED)  # fmt: skip
 
     arrow(ax, (0.285, 0.835), (0.375, 0.835), "set_terminator(N)", offset=(0, 0.03))
     arrow(ax, (0.375, 0.765), (0.285, 0.765), 'set_terminator(b"…")', offset=(0, -0.03))
-    arrow(ax, (0.625, 0.80), (0.715, 0.80), "after N bytes:\nterminator\nreads 0",
+    arrow(ax, (0.625, 0.80), (0.715, 0.80), "after N bytes:\nterminator\nreads None",
           offset=(0, 0.075))  # fmt: skip
     arrow(ax, (0.84, 0.895), (0.16, 0.895), "set_terminator(b\"…\") or set_terminator(N):"
           " from any state, at any time", bend=0.12, offset=(0, 0.095))  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from asyncframe import (
@@ -12,6 +15,7 @@ from asyncframe import (
     DataAfterEOF,
     Event,
     FrameTooLong,
+    ProtocolError,
     Terminator,
 )
 
@@ -63,8 +67,8 @@ def test_count_terminator() -> None:
     assert ch.terminator == 2  # still expected, as asynchat shows it
     ch.receive_data(b"defgh")
     assert drain(ch) == [Data(b"de"), Terminator(5), Data(b"fgh")]
-    assert ch.terminator == 0
-    assert ch.get_terminator() == 0
+    assert ch.terminator is None  # a completed count gives way to "no terminator"
+    assert ch.get_terminator() is None
 
 
 def test_count_terminator_in_one_piece() -> None:
@@ -73,12 +77,29 @@ def test_count_terminator_in_one_piece() -> None:
     assert drain(ch) == [Data(b"abc"), Terminator(3)]
 
 
-def test_none_and_zero_terminators_report_everything_as_data() -> None:
-    for terminator in (None, 0):
-        ch = Channel(terminator)
-        ch.receive_data(b"a\r\nb")
-        assert drain(ch) == [Data(b"a\r\nb")]
-        assert ch.terminator == terminator
+def test_none_terminator_reports_everything_as_data() -> None:
+    ch = Channel(None)
+    ch.receive_data(b"a\r\nb")
+    assert drain(ch) == [Data(b"a\r\nb")]
+    assert ch.terminator is None
+
+
+def test_zero_count_is_an_empty_frame_at_once() -> None:
+    ch = Channel(0)
+    assert ch.next_event() == Terminator(0)  # no byte needed
+    assert ch.terminator is None
+    ch.receive_data(b"abc")
+    assert drain(ch) == [Data(b"abc")]
+    ch = Channel(b"\n")
+    ch.receive_data(b"SETB k 0\nGET k\n")
+    got = []
+    for frame in ch.frames():
+        got.append(frame)
+        if frame.startswith(b"SETB"):
+            ch.terminator = int(frame.split()[2])
+        else:
+            ch.terminator = b"\n"
+    assert got == [b"SETB k 0", b"", b"GET k"]
 
 
 def test_tuple_terminator_earliest_then_longest() -> None:
@@ -228,9 +249,11 @@ def test_frame_too_long_when_unterminated_skips_through_the_terminator() -> None
 def test_frame_too_long_for_a_count() -> None:
     ch = Channel(10, max_frame_size=4)
     ch.receive_data(b"0123456789after")
-    with pytest.raises(FrameTooLong):
+    with pytest.raises(FrameTooLong) as info:
         list(ch.frames())
-    assert ch.terminator == 0
+    assert info.value.size == 10  # the declared count
+    assert info.value.complete
+    assert ch.terminator is None
     assert ch.buffered_input == 5  # the ten counted bytes are gone
     ch.terminator = 4
     assert list(ch.frames()) == [b"afte"]
@@ -245,7 +268,7 @@ def test_frames_with_tuple_and_count_terminators() -> None:
     ch.terminator = 3
     ch.receive_data(b"xyzw")
     assert list(ch.frames()) == [b"xyz"]
-    assert ch.terminator == 0
+    assert ch.terminator is None
 
 
 @pytest.mark.parametrize("terminator", [b"aa", b"\r\n.\r\n", b"abab"])
@@ -293,3 +316,194 @@ def test_repr_mentions_the_state() -> None:
     ch.receive_data(b"abc")
     assert "terminator=b'\\n'" in repr(ch)
     assert "buffered=3" in repr(ch)
+
+
+# -- the frame limit on every reading API ------------------------------------------------
+
+
+def test_next_event_enforces_the_frame_limit_on_an_endless_line() -> None:
+    ch = Channel(b"\n", max_frame_size=1024)
+    chunk = b"x" * 512
+
+    reported: list[bytes] = []
+
+    def feed_endless_line() -> None:
+        for _ in range(10240):  # 5 MiB, if nothing stopped it
+            ch.receive_data(chunk)
+            for event in ch.events():
+                assert type(event) is Data
+                reported.append(event.data)
+
+    with pytest.raises(FrameTooLong) as info:
+        feed_endless_line()
+    # The Data already returned for the frame stays within the limit.
+    assert 0 < sum(map(len, reported)) <= 1024
+    assert not info.value.complete
+    assert info.value.size > 1024
+    # The rest of the line is skipped as it arrives; memory stays bounded.
+    ch.receive_data(chunk)
+    assert list(ch.events()) == []
+    assert ch.buffered_input == 0
+    ch.receive_data(b"tail\nnext\n")
+    assert list(ch.events()) == [Data(b"next"), Terminator(b"\n")]
+
+
+def test_events_raises_frame_too_long_for_a_complete_frame_and_goes_on() -> None:
+    ch = Channel(b"\n", max_frame_size=4)
+    ch.receive_data(b"ok\ntoolong\nfine\n")
+    events = ch.events()
+    assert next(events) == Data(b"ok")
+    assert next(events) == Terminator(b"\n")
+    with pytest.raises(FrameTooLong) as info:
+        next(events)
+    assert info.value.complete
+    assert info.value.size == 7
+    assert list(ch.events()) == [Data(b"fine"), Terminator(b"\n")]
+
+
+@pytest.mark.parametrize("split", range(1, 10))
+def test_held_back_bytes_never_count_against_the_limit(split: int) -> None:
+    data = b"01234567\r\n"  # a payload of exactly max_frame_size bytes
+    for read in ("frames", "events"):
+        ch = Channel(b"\r\n", max_frame_size=8)
+        got: list[object] = []
+        for chunk in (data[:split], data[split:]):
+            ch.receive_data(chunk)
+            got.extend(ch.frames() if read == "frames" else ch.events())
+        if read == "frames":
+            assert got == [b"01234567"]
+        else:
+            assert b"".join(e.data for e in got if type(e) is Data) == b"01234567"  # type: ignore[attr-defined]
+            assert got[-1] == Terminator(b"\r\n")
+
+
+def test_a_count_over_the_limit_fails_at_once() -> None:
+    ch = Channel(b"\n", max_frame_size=16)
+    ch.terminator = 1000
+    with pytest.raises(FrameTooLong) as info:
+        ch.next_event()  # no byte of it has arrived yet
+    assert info.value.size == 1000  # the declared count
+    assert not info.value.complete
+    ch.receive_data(b"x" * 999)
+    assert ch.next_event() is NEED_DATA  # skipped as it arrives
+    ch.receive_data(b"xrest")
+    assert list(ch.events()) == [Data(b"rest")]
+    assert ch.terminator is None
+
+
+def test_the_limit_can_be_lifted_and_none_has_no_limit() -> None:
+    ch = Channel(b"\n", max_frame_size=None)
+    ch.receive_data(b"x" * 200_000 + b"\n")
+    assert list(ch.frames()) == [b"x" * 200_000]
+    ch.max_frame_size = 4
+    ch.terminator = None  # a raw stream is not a frame: no limit applies
+    ch.receive_data(b"y" * 100)
+    assert list(ch.events()) == [Data(b"y" * 100)]
+
+
+# -- next_event is an ordinary method; errors; no reference cycle ------------------------
+
+
+def test_a_subclass_next_event_is_called_by_events() -> None:
+    class Upper(Channel):
+        def next_event(self):  # type: ignore[no-untyped-def]
+            event = super().next_event()
+            return Data(event.data.upper()) if type(event) is Data else event
+
+    ch = Upper(b"\n")
+    ch.receive_data(b"abc\n")
+    assert ch.next_event() == Data(b"ABC")
+    ch.receive_data(b"def\n")
+    assert list(ch.events()) == [Terminator(b"\n"), Data(b"DEF"), Terminator(b"\n")]
+
+
+class _Interrupting(bytearray):
+    """A buffer whose searches raise KeyboardInterrupt while armed."""
+
+    armed = False
+
+    def find(self, *args: object) -> int:  # type: ignore[override]
+        if _Interrupting.armed:
+            raise KeyboardInterrupt
+        return super().find(*args)  # type: ignore[arg-type]
+
+
+class _InterruptedChannel(Channel):
+    _buffer_type = _Interrupting
+
+
+@pytest.mark.parametrize("read", ["next_event", "events", "frames", "complete_frames"])
+def test_an_exception_while_parsing_leaves_a_clear_error_state(read: str) -> None:
+    ch = _InterruptedChannel(b"\n")
+    ch.receive_data(b"a\nb\n")
+    reads = {
+        "next_event": ch.next_event,
+        "events": lambda: list(ch.events()),
+        "frames": lambda: list(ch.frames()),
+        "complete_frames": ch.complete_frames,
+    }
+    _Interrupting.armed = True
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reads[read]()
+    finally:
+        _Interrupting.armed = False
+    for call in (ch.next_event, lambda: list(ch.events()), lambda: list(ch.frames())):
+        with pytest.raises(ProtocolError, match="KeyboardInterrupt"):
+            call()
+    with pytest.raises(ProtocolError, match="interrupted"):
+        ch.receive_data(b"more")
+
+
+def test_a_channel_holds_no_reference_cycle() -> None:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        ch = Channel(b"\n")
+        ch.receive_data(b"a\nb\nc\nd\n" * 100 + b"partial")
+        assert ch.next_event() == Data(b"a")
+        frames = ch.frames()
+        next(frames)  # a batch is out
+        del frames
+        ch.push(b"out")
+        ref = weakref.ref(ch)
+        del ch
+        assert ref() is None  # freed at once, without the cyclic collector
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# -- complete_frames: every complete frame of the buffer as one list ---------------------
+
+
+def test_complete_frames_returns_what_frames_yields() -> None:
+    data = b"one\ntwo\n\nthree\npart"
+    ch = Channel(b"\n")
+    ch.receive_data(data)
+    assert ch.complete_frames() == [b"one", b"two", b"", b"three"]
+    assert ch.complete_frames() == []
+    assert ch.buffered_input == 4
+    ch.receive_data(b"ial\n")
+    assert ch.complete_frames() == [b"partial"]
+
+
+def test_complete_frames_stops_before_a_frame_over_the_limit() -> None:
+    ch = Channel(b"\n", max_frame_size=4)
+    ch.receive_data(b"ok\nfine\ntoolong\nnext\n")
+    assert ch.complete_frames() == [b"ok", b"fine"]
+    with pytest.raises(FrameTooLong) as info:
+        ch.complete_frames()
+    assert info.value.complete
+    assert ch.complete_frames() == [b"next"]
+
+
+def test_complete_frames_with_a_tuple_and_a_count() -> None:
+    ch = Channel((b"\n", b"\r\n"))
+    ch.receive_data(b"a\r\nb\nc")
+    assert ch.complete_frames() == [b"a", b"b"]
+    ch.terminator = 2
+    assert ch.complete_frames() == []  # one byte of two
+    ch.receive_data(b"de")
+    assert ch.complete_frames() == [b"cd"]  # a count is one frame, then no terminator
+    assert ch.terminator is None

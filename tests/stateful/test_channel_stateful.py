@@ -5,19 +5,25 @@ Inbound, the model keeps every byte received and the channel's reported stream
 (payload plus matched terminator bytes); what is reported plus what is still
 buffered must always be exactly what was received. Outbound, the model keeps the
 bytes pushed (producers expanded) and what was taken; taking must follow it.
+
+The channel runs with a small frame limit (or none). Once a frame was rejected
+(FrameTooLong, its bytes skipped) the exact accounting gives way to a weaker one:
+what is reported still comes from the received bytes, in order; and no reported
+frame, nor the Data of one frame, is ever over the limit.
 """
 
 from __future__ import annotations
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from asyncframe import (
     NEED_DATA,
     Channel,
     ConnectionClosed,
     Data,
+    FrameTooLong,
     SendAfterClose,
     Terminator,
     TerminatorSpec,
@@ -40,6 +46,9 @@ class ChannelMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.ch = Channel(b"\n")
+        self.limit: int | None = None
+        self.rejected = False  # a frame was rejected: exact accounting is off
+        self.cursor = 0  # where the reported bytes were last found in `received`
         self.received = bytearray()  # every byte given to receive_data (since a discard)
         self.reported = bytearray()  # payload and matched terminator bytes reported
         self.eof = False
@@ -51,6 +60,24 @@ class ChannelMachine(RuleBasedStateMachine):
         self.last_payload = bytearray()  # payload since the last event boundary
 
     # -- inbound -----------------------------------------------------------------------
+
+    @initialize(limit=st.one_of(st.none(), st.integers(min_value=1, max_value=16)))
+    def set_limit(self, limit: int | None) -> None:
+        self.ch = Channel(b"\n", max_frame_size=limit)
+        self.limit = limit
+
+    def report(self, data: bytes) -> None:
+        """Record reported bytes; after a rejection, find them in order in what was received."""
+        if self.rejected:
+            found = bytes(self.received).find(data, self.cursor)
+            assert found >= 0, "reported bytes that were not received (in this order)"
+            self.cursor = found + len(data)
+        self.reported += data
+
+    def reject(self) -> None:
+        self.rejected = True
+        self.last_payload.clear()
+        self.cursor = max(self.cursor, len(self.reported))
 
     @precondition(lambda self: not self.eof)
     @rule(data=chunks)
@@ -85,14 +112,22 @@ class ChannelMachine(RuleBasedStateMachine):
     def read_events(self, count: int) -> None:
         for _ in range(count):
             term = self.ch.terminator
-            event = self.ch.next_event()
+            try:
+                event = self.ch.next_event()
+            except FrameTooLong:
+                assert term is not None
+                assert self.limit is not None
+                self.reject()
+                return
             if event is NEED_DATA:
                 assert not self.eof or self.ch.buffered_input > 0 or self.closed_seen
                 return
             if type(event) is Data:
                 assert event.data
-                self.reported += event.data
+                self.report(event.data)
                 self.last_payload += event.data
+                if self.limit is not None and term is not None:
+                    assert len(self.last_payload) <= self.limit
             elif type(event) is Terminator:
                 matched = event.terminator
                 if isinstance(matched, bytes):
@@ -102,9 +137,10 @@ class ChannelMachine(RuleBasedStateMachine):
                     # ends before the match's last byte. (A shorter option starting
                     # where the match starts is allowed: the longest at a position wins.)
                     seen = bytes(self.last_payload) + matched[:-1]
-                    for option in options:
-                        assert option not in seen[: len(self.last_payload) + len(option) - 1]
-                    self.reported += matched
+                    if not self.rejected:
+                        for option in options:
+                            assert option not in seen[: len(self.last_payload) + len(option) - 1]
+                    self.report(matched)
                 else:
                     assert isinstance(term, int)
                 self.last_payload.clear()
@@ -114,24 +150,40 @@ class ChannelMachine(RuleBasedStateMachine):
                 self.closed_seen = True
                 assert self.ch.buffered_input == 0
 
-    @rule()
-    def read_frames(self) -> None:
+    @rule(stop_after=st.integers(min_value=1, max_value=4))
+    def read_frames(self, stop_after: int) -> None:
+        """Read whole frames, breaking out of frames() after *stop_after* of them."""
         term = self.ch.terminator
-        for frame in self.ch.frames():
-            self.reported += bytes(self.last_payload[:0]) + frame
-            if isinstance(term, bytes):
-                # frames() consumed the terminator after the frame.
-                self.reported += term
-            elif isinstance(term, tuple):
-                rest = bytes(self.received[len(self.reported) :])
-                matched = max((t for t in term if rest.startswith(t)), key=len)
-                self.reported += matched
-            self.last_payload.clear()
-            term = self.ch.terminator
+        try:
+            for n, frame in enumerate(self.ch.frames(), 1):
+                if self.limit is not None:
+                    assert len(frame) <= self.limit
+                self.report(bytes(self.last_payload[:0]) + frame)
+                if isinstance(term, bytes):
+                    # frames() consumed the terminator after the frame.
+                    self.report(term)
+                elif isinstance(term, tuple):
+                    if self.rejected:
+                        rest = bytes(self.received[self.cursor :])
+                    else:
+                        rest = bytes(self.received[len(self.reported) :])
+                    matched = max((t for t in term if rest.startswith(t)), key=len)
+                    self.report(matched)
+                self.last_payload.clear()
+                term = self.ch.terminator
+                if n == stop_after:
+                    break
+        except FrameTooLong:
+            assert term is not None
+            assert self.limit is not None
+            self.reject()
         # frames() never leaves a partly reported frame behind.
 
     @invariant()
     def reported_plus_buffered_is_received(self) -> None:
+        if self.rejected:
+            assert self.ch.buffered_input <= len(self.received) - self.cursor
+            return
         buffered = self.ch.buffered_input
         assert len(self.reported) + buffered == len(self.received)
         assert self.received.startswith(self.reported)
@@ -184,7 +236,10 @@ class ChannelMachine(RuleBasedStateMachine):
     def discard(self) -> None:
         self.ch.discard_buffers()
         # Input: what was buffered is gone; the model forgets it.
-        del self.received[len(self.reported) :]
+        if self.rejected:
+            self.received = bytearray(self.received[: self.cursor])
+        else:
+            del self.received[len(self.reported) :]
         self.pushed = bytearray(self.taken)
         self.closing = False
         self.last_payload.clear()

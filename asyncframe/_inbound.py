@@ -1,0 +1,329 @@
+"""The inbound half of a channel: received bytes in, events or whole frames out.
+
+Every reading API stands on one parsing path, :meth:`Inbound._parse`: it asks the
+current reader (``_readers``) where the payload ends and whether the terminator is
+decided, applies the frame limit, and then reports one
+event (:meth:`next_event`, :meth:`events`) or one whole frame (:meth:`frames`).
+
+The one fast path, the *batch*, lives in ``_batch`` with its invariants.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any, ClassVar, NoReturn
+
+from ._batch import EMPTY, MIN_WINDOW, Batching, new_data
+from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
+from ._events import NEED_DATA, ConnectionClosed, Event, NeedData, TerminatorSpec
+from ._readers import READERS, CountReader, Reader
+from ._receivebuffer import ReceiveBuffer
+
+__all__ = ["Inbound"]
+
+_CLOSED = ConnectionClosed()
+_UNLIMITED = sys.maxsize
+
+
+class Inbound(Batching):
+    """The inbound state machine: bytes in, :class:`Data`/:class:`Terminator` events out.
+
+    :class:`~asyncframe.Channel` is an :class:`Inbound` with an outbound queue;
+    the methods documented here are the inbound half of its API.
+    """
+
+    #: The buffer type; a test may swap in an instrumented ``bytearray`` subclass.
+    _buffer_type: ClassVar[type[bytearray]] = bytearray
+
+    def __init__(self, terminator: TerminatorSpec, max_frame_size: int | None) -> None:
+        self._buf = ReceiveBuffer(self._buffer_type())
+        self._eof = False
+        self._max_frame_size = max_frame_size
+        self._frame_len = 0  # payload reported since the last terminator
+        self._skipping = False  # discarding a rejected frame through its terminator
+        self._broken: str | None = None
+        self._deferred: FrameTooLong | None = None
+        # The batch: its list, which iterator hands it out, and where it lies.
+        self._batch: list[Any] | None = None
+        self._batch_frames = False
+        self._events_it: Iterator[Event] = EMPTY
+        self._frames_it: Iterator[bytes] = EMPTY
+        self._batch_start = 0
+        self._batch_end = 0
+        self._window = MIN_WINDOW
+        self._term = b""
+        self._install(terminator)
+
+    # -- terminator ------------------------------------------------------------------
+
+    def _install(self, spec: TerminatorSpec) -> None:
+        """Make a normalized terminator current, from the next unread byte on."""
+        if (
+            type(spec) is bytes
+            and spec == self._term
+            and not self._skipping
+            and self._broken is None
+        ):
+            return  # the same delimiter again: nothing changes, a batch may stay out
+        if self._batch is not None:
+            self._settle()
+        self._reader: Reader = READERS[type(spec)](spec)
+        self._term = spec if type(spec) is bytes else b""  # batches need a bytes terminator
+        self._skipping = False
+        self._streak = 0  # frames ended since the terminator was set
+        self._set_limit()
+
+    def _set_limit(self) -> None:
+        """The payload limit of the current reader; -1 for a count declared over it."""
+        size = self._max_frame_size
+        reader = self._reader
+        if size is None or not reader.limited:
+            self._limit = _UNLIMITED
+        elif type(reader) is CountReader and reader.count > size:
+            self._limit = -1  # fails at once, at the next read
+        else:
+            self._limit = size
+
+    def _current_terminator(self) -> TerminatorSpec:
+        """The current terminator (a running count reads the bytes still expected)."""
+        return self._reader.spec(self._position()[0])
+
+    # -- input -----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes received from the peer; ``b""`` means the peer closed (EOF).
+
+        Nothing is parsed here: call :meth:`next_event` (or iterate :meth:`events`
+        or :meth:`frames`) to read what the bytes complete. More data after EOF
+        raises :exc:`~asyncframe.DataAfterEOF`; a repeated ``b""`` is ignored.
+        """
+        if type(data) is not bytes:
+            if isinstance(data, str):
+                raise TypeError("data must be a bytes-like object, not str (encode it first)")
+            try:
+                memoryview(data).release()
+            except TypeError:
+                raise TypeError(
+                    f"data must be a bytes-like object, not {type(data).__name__}"
+                ) from None
+        if self._eof:
+            if len(data):
+                raise DataAfterEOF(
+                    f"receive_data() got {len(data)} bytes after EOF (receive_data(b'')); "
+                    "a closed stream cannot receive more data"
+                )
+            return
+        if self._broken is not None:
+            raise ProtocolError(self._broken)
+        if not len(data):
+            self._eof = True
+            return
+        self._settle()
+        shift = self._buf.append(data)
+        if shift:
+            self._reader.rebase(shift)
+
+    @property
+    def eof(self) -> bool:
+        """True once :meth:`receive_data` was given ``b""``."""
+        return self._eof
+
+    @property
+    def buffered_input(self) -> int:
+        """How many received bytes have not been reported yet."""
+        return len(self._buf.data) - self._position()[0]
+
+    @property
+    def trailing_data(self) -> bytes:
+        """After EOF, the unread bytes no terminator ended; ``b""`` before EOF."""
+        return self._unread() if self._eof else b""
+
+    def _unread(self) -> bytes:
+        """The received bytes not reported yet."""
+        return bytes(self._buf.data[self._position()[0] :])
+
+    def _discard_input(self) -> None:
+        """Drop every unread byte; the terminator (and a running count) stays as it is."""
+        spec = self._current_terminator()
+        self._settle()
+        self._buf.clear()
+        self._frame_len = 0
+        self._term = b""  # a fresh reader for the empty buffer
+        self._skipping = False
+        self._install(spec)
+
+    # -- the parsing path --------------------------------------------------------------
+
+    def _parse(self, frames: bool, window: int = 0) -> Any:
+        """The one parsing path: the next event, or the next whole frame (None: need data).
+
+        It skips what is left of a rejected frame, asks the reader where the
+        payload ends and whether the terminator is decided, applies the frame limit,
+        then consumes one event's bytes (or one frame's). An exception other than
+        :exc:`FrameTooLong` raised in here (even ``KeyboardInterrupt``) leaves the
+        channel in an error state: every later call raises :exc:`ProtocolError`.
+        """
+        if self._broken is not None or self._deferred is not None:
+            self._raise_pending()
+        try:
+            if self._batch is not None:
+                self._settle()
+            if self._skipping and not self._skip():
+                return None if frames else self._idle()
+            buf = self._buf
+            data = buf.data
+            start = buf.start
+            pay_end, term_end, event = self._reader.scan(data, start, len(data), self._eof)
+            total = self._frame_len + pay_end - start
+            if total > self._limit:
+                self._reject(total, pay_end, term_end)
+            if term_end >= 0 and self._streak and self._term and not self._frame_len:
+                return self._plan(pay_end, term_end, frames, window or self._window)
+            if frames:
+                if term_end < 0:
+                    return None
+                frame = bytes(data[start:pay_end])
+                self._frame_done(term_end)
+                return frame
+            if pay_end > start:
+                self._frame_len = total
+                buf.start = pay_end
+                return new_data(bytes(data[start:pay_end]))
+            if term_end < 0:
+                return self._idle()
+            self._frame_done(term_end)
+            return event
+        except FrameTooLong:
+            raise
+        except BaseException as exc:
+            self._break(exc)
+            raise
+
+    def _raise_pending(self) -> None:
+        if self._broken is not None:
+            raise ProtocolError(self._broken)
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            raise deferred
+
+    def _reject(self, total: int, pay_end: int, term_end: int) -> NoReturn:
+        """Drop the frame over the limit (or skip it as it arrives) and raise FrameTooLong."""
+        limit = self._max_frame_size
+        assert limit is not None
+        reader = self._reader
+        size = reader.count if type(reader) is CountReader and reader.count > limit else total
+        complete = term_end >= 0
+        if complete:
+            self._frame_done(term_end)
+        else:
+            self._buf.start = pay_end
+            self._frame_len = 0
+            self._skipping = True
+        raise FrameTooLong(size, limit, complete=complete)
+
+    def _skip(self) -> bool:
+        """Discard a rejected frame's bytes through its terminator; True once it is gone."""
+        buf = self._buf
+        data = buf.data
+        pay_end, term_end, _ = self._reader.scan(data, buf.start, len(data), self._eof)
+        if term_end < 0:
+            buf.start = pay_end
+            return False
+        self._skipping = False
+        self._frame_done(term_end)
+        return True
+
+    def _frame_done(self, term_end: int) -> None:
+        """Consume a frame's terminator (up to *term_end*): a new frame begins, and a
+        completed count gives way to None."""
+        self._buf.start = term_end
+        self._frame_len = 0
+        self._streak += 1
+        if type(self._reader) is CountReader:
+            self._install(None)
+
+    def _idle(self) -> ConnectionClosed | NeedData:
+        buf = self._buf
+        if self._eof and buf.start >= len(buf.data):
+            return _CLOSED
+        return NEED_DATA
+
+    def _break(self, exc: BaseException) -> None:
+        self._broken = (
+            f"the channel's input is unusable: parsing was interrupted by "
+            f"{type(exc).__name__}({exc!s}) and its state is unknown"
+        )
+        self._batch = None
+        self._events_it = self._frames_it = EMPTY
+
+    # -- the reading APIs --------------------------------------------------------------
+
+    def next_event(self) -> Event | NeedData:
+        """Return the next event, or :data:`~asyncframe.NEED_DATA` if more bytes are needed.
+
+        Parsing happens here, so a terminator set between two calls applies from
+        the very next unread byte. After EOF has been reported this keeps
+        returning :class:`~asyncframe.ConnectionClosed`. Raises
+        :exc:`~asyncframe.FrameTooLong` as soon as the current frame's payload
+        exceeds :attr:`max_frame_size`.
+        """
+        for event in self._events_it:
+            return event
+        event_or_none: Event | NeedData = self._parse(False)
+        return event_or_none
+
+    def events(self) -> Iterator[Event]:
+        """Iterate over the events :meth:`next_event` has to report, lazily.
+
+        Stops where :meth:`next_event` would return :data:`~asyncframe.NEED_DATA`,
+        or after yielding :class:`~asyncframe.ConnectionClosed`.
+        """
+        next_event = self.next_event
+        while True:
+            event = next_event()
+            if event is NEED_DATA:
+                return
+            yield event
+            if type(event) is ConnectionClosed:
+                return
+
+    def frames(self) -> Iterator[bytes]:
+        """Iterate over the complete frames in the buffer, terminator excluded.
+
+        The fast path for line protocols. It stops when more data is needed;
+        after EOF an unterminated tail stays in :attr:`trailing_data`. A frame
+        longer than :attr:`max_frame_size` raises :exc:`~asyncframe.FrameTooLong`
+        (an unterminated one as soon as its payload exceeds the limit); the
+        channel stays usable and the next call goes on after the rejected frame.
+        A terminator set while iterating applies from the next unread byte, as
+        with :meth:`next_event`.
+        """
+        while True:
+            for frame in self._frames_it:
+                yield frame
+            frame = self._parse(True)
+            if frame is None:
+                return
+            yield frame
+
+    def complete_frames(self) -> list[bytes]:
+        """Return every complete frame in the buffer under the current terminator, as a list.
+
+        What ``list(frames())`` returns, faster: for a bytes terminator the whole
+        buffer is split at once. If a frame is over :attr:`max_frame_size`, the
+        frames before it are returned and the next call raises
+        :exc:`~asyncframe.FrameTooLong` for it.
+        """
+        out: list[bytes] = []
+        out += self._frames_it
+        try:
+            while (frame := self._parse(True, _UNLIMITED)) is not None:
+                out.append(frame)
+                out += self._frames_it
+        except FrameTooLong as exc:
+            if not out:
+                raise
+            self._deferred = exc
+        return out

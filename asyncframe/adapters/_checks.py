@@ -1,6 +1,16 @@
-"""Argument checks shared by the adapters."""
+"""Argument checks and the options every adapter takes, under the same names."""
 
 from __future__ import annotations
+
+import attrs
+
+__all__ = ["DEFAULT_BACKLOG", "Options", "check_sizes", "options"]
+
+#: The listen backlog: room for a burst of a few thousand connects (the kernel
+#: caps it at its own maximum, ``net.core.somaxconn`` on Linux).
+DEFAULT_BACKLOG = 4096
+DEFAULT_READ_SIZE = 65536
+DEFAULT_HIGH_WATER = 1 << 20
 
 
 def check_sizes(**sizes: int) -> None:
@@ -10,3 +20,32 @@ def check_sizes(**sizes: int) -> None:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         if value <= 0:
             raise ValueError(f"{name} must be > 0, not {value}")
+
+
+@attrs.frozen
+class Options:
+    """The connection options, checked."""
+
+    read_size: int = DEFAULT_READ_SIZE
+    high_water: int = DEFAULT_HIGH_WATER
+    idle_timeout: float | None = None
+    backlog: int = DEFAULT_BACKLOG
+
+
+def options(
+    *,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+) -> Options:
+    """Check the options every adapter takes; TypeError/ValueError name the bad one."""
+    check_sizes(read_size=read_size, high_water=high_water, backlog=backlog)
+    if idle_timeout is not None:
+        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
+            raise TypeError(
+                f"idle_timeout must be a number of seconds or None, not {type(idle_timeout).__name__}"
+            )
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds, not {idle_timeout}")
+    return Options(read_size, high_water, idle_timeout, backlog)

@@ -113,3 +113,38 @@ class Flood:
         assert self.error is None, self.error
         assert not self.thread.is_alive(), "the sender never finished"
         assert got == expected
+
+
+def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
+    """Run ``fd_exhaustion`` for *adapter*: flood it with more connections than it has
+    descriptors, then free them and check it serves again.
+
+    Returns what the server reported while out of descriptors, and every warning it
+    logged.
+    """
+    import json
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.adapters.fd_exhaustion", adapter],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            port = json.loads(proc.stdout.readline())["port"]
+            clients = [connect(port) for _ in range(150)]
+            during = json.loads(proc.stdout.readline())
+            for client in clients:
+                client.close()
+            with connect(port) as sock:  # served once descriptors are free again
+                sock.sendall(b"back\r\n")
+                assert read_exactly(sock, 6) == b"back\r\n"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            warnings: list[str] = json.loads(proc.stdout.readline())["warnings"]
+        finally:
+            proc.kill()
+    return during, warnings

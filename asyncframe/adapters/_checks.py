@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import attrs
 
-__all__ = ["DEFAULT_BACKLOG", "Options", "check_sizes", "options"]
+__all__ = ["DEFAULT_BACKLOG", "Options", "check_sizes", "listening_socket", "options"]
 
 #: The listen backlog: room for a burst of a few thousand connects (the kernel
 #: caps it at its own maximum, ``net.core.somaxconn`` on Linux).
@@ -49,3 +51,24 @@ def options(
         if not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be > 0 seconds, not {idle_timeout}")
     return Options(read_size, high_water, idle_timeout, backlog)
+
+
+def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket:
+    """A non-blocking listening TCP socket on *host*:*port*.
+
+    *host* is an IPv4 or IPv6 address or a name (its first address); ``None`` or
+    ``""`` listens on every interface, IPv6 too where one socket can take both.
+    """
+    if host:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+            0
+        ][0]
+        sock = socket.create_server((host, port), family=family, backlog=backlog)
+    elif socket.has_dualstack_ipv6():
+        sock = socket.create_server(
+            ("", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True
+        )
+    else:
+        sock = socket.create_server(("", port), backlog=backlog)
+    sock.setblocking(False)
+    return sock

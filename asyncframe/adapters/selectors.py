@@ -44,6 +44,7 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_READ_SIZE,
     Options,
+    listening_socket,
     options,
 )
 
@@ -260,8 +261,8 @@ class Loop:
         """Listen on *host*:*port*; each accepted connection runs ``handler_factory()``.
 
         Returns the bound ``(host, port)``: pass port 0 to let the system choose.
-        *host* may be an IPv4 or IPv6 address or a name (``None``: every IPv4
-        interface). *read_size* is the most bytes read at once; while more than
+        *host* may be an IPv4 or IPv6 address or a name (its first address;
+        ``None``: every interface). *read_size* is the most bytes read at once; while more than
         *high_water* bytes of a connection's output wait to be sent, its handler
         gets no more input and the peer is not read; *idle_timeout* closes a
         connection after that many seconds without a received byte; *backlog* is
@@ -275,9 +276,7 @@ class Loop:
             read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
         )
         _check_no_ssl(ssl)
-        family = _family(host, port)
-        sock = socket.create_server((host or "", port), family=family, backlog=opts.backlog)
-        sock.setblocking(False)
+        sock = listening_socket(host, port, opts.backlog)
         self._listeners[sock.fileno()] = _Listener(sock, handler_factory, opts)
         self._selector.register(sock, _READ, None)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -514,10 +513,3 @@ def _check_no_ssl(ssl: object) -> None:
             "ssl is not supported by the selectors Loop; use the asyncio or trio adapter for TLS"
         )
 
-
-def _family(host: str | None, port: int) -> socket.AddressFamily:
-    """The address family to listen with on *host* (IPv6 for an IPv6 address or name)."""
-    if not host:
-        return socket.AF_INET
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    return infos[0][0]

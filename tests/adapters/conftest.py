@@ -16,6 +16,21 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
+def many_requests_in_one_send(port: int) -> socket.socket:
+    """A peer that sends 200 requests in one small send() and reads nothing."""
+    sock = connect(port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"R\n" * 200)
+    return sock
+
+
+def request_then_reset(port: int) -> None:
+    """A peer that sends one request and leaves at once, with a reset."""
+    sock = connect(port)
+    sock.sendall(b"GO\n")
+    reset(sock)
+
+
 def read_exactly(sock: socket.socket, size: int) -> bytes:
     chunks = []
     while size:

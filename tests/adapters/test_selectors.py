@@ -22,12 +22,13 @@ from .conftest import (
     awkward_pieces,
     connect,
     exhaust_descriptors,
+    many_requests_in_one_send,
     read_exactly,
     read_until_eof,
     reset,
     wait_for,
 )
-from .handlers import LineHandler, TailReplyHandler
+from .handlers import BigReplies, LineHandler, TailReplyHandler
 
 
 class Server:
@@ -250,30 +251,6 @@ def test_bad_arguments() -> None:
 
 
 # -- hardening ---------------------------------------------------------------------------
-
-
-class BigReplies(Handler):
-    """Answers every line with a 256 KiB reply; records the most output ever queued."""
-
-    REPLY = 256 * 1024
-
-    def __init__(self) -> None:
-        super().__init__(terminator=b"\n")
-        self.peak = 0
-        self.requests = 0
-
-    def on_frame(self, frame: bytes) -> None:
-        self.requests += 1
-        self.push(b"x" * self.REPLY)
-        self.peak = max(self.peak, self.buffered_output)
-
-
-def many_requests_in_one_send(port: int) -> socket.socket:
-    """A peer that sends 200 requests in one small send() and reads nothing."""
-    sock = connect(port)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(b"R\n" * 200)
-    return sock
 
 
 def test_high_water_bounds_the_output_of_one_read() -> None:

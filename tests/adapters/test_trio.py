@@ -416,7 +416,9 @@ def test_high_water_bounds_the_output_of_one_read() -> None:
             port = await start(nursery, factory, high_water=65536)
             sock = await trio.to_thread.run_sync(many_requests_in_one_send, port)
             with sock:
-                await wait_until(lambda: bool(factory.handlers) and factory.handlers[0].requests > 0)
+                await wait_until(
+                    lambda: bool(factory.handlers) and factory.handlers[0].requests > 0
+                )
                 handler = factory.handlers[0]
                 await wait_until(lambda: handler.channel.buffered_input > 0)
                 first = handler.requests

@@ -66,7 +66,9 @@ def test_a_raising_callback_fails_only_its_connection(caplog: pytest.LogCaptureF
     driver = Driver(Boom(terminator=b"\n"), high_water=100)
     driver.start()
     driver.receive(b"x\ny\n")
-    assert driver.aborting and driver.finished and not driver.reading
+    assert driver.aborting
+    assert driver.finished
+    assert not driver.reading
     assert driver.take(None) == b""  # abort beats flush
     driver.lost()
     driver.lost()  # once
@@ -81,13 +83,16 @@ def test_close_beats_flush_and_close_when_done_waits_for_it() -> None:
     d = Driver(h, high_water=100)
     h.push(b"pending")
     h.close()
-    assert d.aborting and d.take(None) == b""
+    assert d.aborting
+    assert d.take(None) == b""
 
     h = Handler()
     d = Driver(h, high_water=100)
     h.push(b"pending")
     h.close_when_done()
-    assert not d.aborting and not d.finished and not d.reading
+    assert not d.aborting
+    assert not d.finished
+    assert not d.reading
     assert d.take(None) == b"pending"
     assert d.finished
 
@@ -105,7 +110,8 @@ def test_after_the_peers_eof_close_once_output_is_flushed() -> None:
     d.receive(b"a\nrest")
     assert not d.finished
     d.receive(b"")
-    assert not d.reading and not d.finished  # output first
+    assert not d.reading
+    assert not d.finished
     assert d.take(None) == b"atail:rest"
     assert d.finished
 
@@ -116,11 +122,13 @@ def test_eof_waits_for_input_held_back_by_high_water() -> None:
     d.start()
     d.receive(b"1\n2\n3\n")
     d.receive(b"")
-    assert handler.frames == [b"1", b"2"] and not d.finished  # 20 bytes > high_water
+    assert handler.frames == [b"1", b"2"]
+    assert not d.finished
     out = b""
     while data := d.take(4):
         out += data
-    assert handler.frames == [b"1", b"2", b"3"] and d.finished
+    assert handler.frames == [b"1", b"2", b"3"]
+    assert d.finished
     assert len(out) == 30
 
 
@@ -161,7 +169,8 @@ def test_pushes_inside_callbacks_wake_nothing() -> None:
     d = Driver(Echo(terminator=b"\n"), high_water=100, schedule=lambda: calls.append(1))
     d.start()
     d.receive(b"a\nb\n")
-    assert calls == [] and d.take(None) == b"ab"
+    assert calls == []
+    assert d.take(None) == b"ab"
 
 
 def test_peername_is_set_before_on_connect() -> None:

@@ -46,7 +46,7 @@ class Handler:
 
     Adapters drive it through the *driver* methods (:meth:`connection_made`,
     :meth:`dispatch`, :meth:`connection_lost`, :meth:`take_output`, ...), usually
-    through :class:`asyncframe._driver.Driver`; a protocol author never calls those.
+    through :class:`asyncframe.Driver`; a protocol author never calls those.
 
     :param terminator: the initial terminator (default ``b"\\r\\n"``).
     :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes

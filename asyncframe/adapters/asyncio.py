@@ -27,13 +27,14 @@ from typing import Any
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
     NEED_DATA,
+    AcceptBackoff,
     Channel,
     ConnectionClosed,
+    Driver,
     Event,
     Handler,
     TerminatorSpec,
 )
-from asyncframe._driver import AcceptBackoff, Driver
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,

@@ -164,3 +164,39 @@ def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
         finally:
             proc.kill()
     return during, warnings
+
+
+def idle_memory(adapter: str, n: int = 2000) -> float:
+    """Open *n* idle connections to an *adapter* server in its own process and
+    return its RSS growth per connection, in KiB (after 200 warm-up connections)."""
+    import json
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.adapters.idle_memory", adapter, str(n)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        socks: list[socket.socket] = []
+        try:
+            port = json.loads(proc.stdout.readline())["port"]
+            socks += [connect(port) for _ in range(200)]
+            for sock in socks:  # every warm-up connection is served once
+                sock.sendall(b"hi\r\n")
+                assert read_exactly(sock, 4) == b"hi\r\n"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["ready"]
+            socks += [connect(port) for _ in range(n)]
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            result: float = json.loads(proc.stdout.readline())["kib_per_connection"]
+        finally:
+            for sock in socks:
+                sock.close()
+            proc.kill()
+    return result

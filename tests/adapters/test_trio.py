@@ -19,7 +19,14 @@ import trustme
 from asyncframe import ConnectionClosed, Data, Handler, Terminator
 from asyncframe.adapters.trio import FramedStream, connect, run_handler, serve
 
-from .conftest import TIMEOUT, Flood, awkward_pieces, many_requests_in_one_send, reset
+from .conftest import (
+    TIMEOUT,
+    Flood,
+    awkward_pieces,
+    idle_memory,
+    many_requests_in_one_send,
+    reset,
+)
 from .handlers import BigReplies, LineHandler, TailReplyHandler
 
 T = TypeVar("T")
@@ -492,3 +499,8 @@ def test_peername_and_connect_under_nursery_start() -> None:
             nursery.cancel_scope.cancel()
 
     run(main)
+
+
+def test_memory_per_idle_connection() -> None:
+    # RSS growth over 2,000 idle connections, the server in its own process.
+    assert idle_memory("trio") <= 8.0

@@ -204,25 +204,19 @@ class Driver:
 
         Input held back by ``high_water`` is dispatched here once output is low.
         """
-        if self._held:
-            self._resume()
-        if self.aborting:
-            return b""
-        try:
-            return self.handler.channel.data_to_send(max_bytes)
-        except Exception:
-            self._log.exception("a producer of %r raised; closing its connection", self.handler)
-            self._failed = True
-            return b""
+        return self._output(self.handler.channel.data_to_send, max_bytes)
 
     def peek(self, max_bytes: int) -> bytes:
         """Return the next output without taking it; for sockets with partial writes."""
+        return self._output(self.handler.channel.peek_output, max_bytes)
+
+    def _output(self, get: Callable[[Any], bytes], max_bytes: int | None) -> bytes:
         if self._held:
             self._resume()
         if self.aborting:
             return b""
         try:
-            return self.handler.channel.peek_output(max_bytes)
+            return get(max_bytes)
         except Exception:
             self._log.exception("a producer of %r raised; closing its connection", self.handler)
             self._failed = True

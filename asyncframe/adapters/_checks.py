@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections.abc import Callable
 
 import attrs
+
+from asyncframe import Driver, Handler
 
 __all__ = ["DEFAULT_BACKLOG", "Options", "check_sizes", "listening_socket", "options"]
 
@@ -32,6 +36,24 @@ class Options:
     high_water: int = DEFAULT_HIGH_WATER
     idle_timeout: float | None = None
     backlog: int = DEFAULT_BACKLOG
+
+    def driver(
+        self,
+        handler: Handler,
+        *,
+        clock: Callable[[], float],
+        schedule: Callable[[], object],
+        log: logging.Logger,
+    ) -> Driver:
+        """A :class:`~asyncframe.Driver` for *handler* with these options."""
+        return Driver(
+            handler,
+            high_water=self.high_water,
+            idle_timeout=self.idle_timeout,
+            clock=clock,
+            schedule=schedule,
+            log=log,
+        )
 
 
 def options(

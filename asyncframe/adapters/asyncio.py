@@ -193,13 +193,8 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         self.transport = transport
         loop = asyncio.get_running_loop()
         opts = self._opts
-        self._driver = driver = Driver(
-            self.handler,
-            high_water=opts.high_water,
-            idle_timeout=opts.idle_timeout,
-            clock=loop.time,
-            schedule=self._update_soon,
-            log=logger,
+        self._driver = driver = opts.driver(
+            self.handler, clock=loop.time, schedule=self._update_soon, log=logger
         )
         if opts.idle_timeout is not None:
             self._timer = loop.call_later(opts.idle_timeout, self._idle)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from asyncframe import AcceptBackoff, Driver, Handler
+from asyncframe import AcceptBackoff, Handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
@@ -85,14 +85,7 @@ class _Connection:
         self.closed = False
         self.connecting = False
         self.timer: _Timer | None = None
-        self.driver = Driver(
-            handler,
-            high_water=opts.high_water,
-            idle_timeout=opts.idle_timeout,
-            clock=time.monotonic,
-            schedule=self._wakeup,
-            log=logger,
-        )
+        self.driver = opts.driver(handler, clock=time.monotonic, schedule=self._wakeup, log=logger)
 
     def _wakeup(self) -> None:
         self.loop.call_soon(self._woken)

@@ -32,7 +32,6 @@ from asyncframe import (
     NEED_DATA,
     Channel,
     ConnectionClosed,
-    Driver,
     Event,
     Handler,
     TerminatorSpec,
@@ -169,13 +168,8 @@ class _Runner:
         self.stream = stream
         self.read_size = opts.read_size
         self.spare = spare
-        self.driver = Driver(
-            handler,
-            high_water=opts.high_water,
-            idle_timeout=opts.idle_timeout,
-            clock=trio.current_time,
-            schedule=self._wakeup,
-            log=logger,
+        self.driver = opts.driver(
+            handler, clock=trio.current_time, schedule=self._wakeup, log=logger
         )
         self.scope: trio.CancelScope | None = None
         self.read_wait: trio.Event | None = None

@@ -130,6 +130,22 @@ class Flood:
         assert got == expected
 
 
+def check_accept_backoff(adapter: str) -> None:
+    """Out of descriptors, *adapter*'s listener backs off: one warning per burst, next
+    to no CPU, and it serves again once descriptors are free."""
+    during, warnings = exhaust_descriptors(adapter)
+    # Six failed attempts cost one warning, and next to no CPU (no busy loop).
+    assert during["warnings"] == 1
+    assert isinstance(during["cpu"], float)
+    assert during["cpu"] < 0.25
+    # Each burst (freeing the descriptors may start another) is logged as it starts
+    # and as it ends, never per attempt.
+    starts, ends = warnings[::2], warnings[1::2]
+    assert len(starts) == len(ends) <= 3
+    assert all("pausing the listener" in line for line in starts)
+    assert all("accepting again" in line for line in ends)
+
+
 def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
     """Run ``fd_exhaustion`` for *adapter*: flood it with more connections than it has
     descriptors, then free them and check it serves again.

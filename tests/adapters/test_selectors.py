@@ -20,8 +20,8 @@ from .conftest import (
     TIMEOUT,
     Flood,
     awkward_pieces,
+    check_accept_backoff,
     connect,
-    exhaust_descriptors,
     idle_memory,
     many_requests_in_one_send,
     read_exactly,
@@ -366,17 +366,7 @@ def test_peername_is_the_peer_address(line_server: Server) -> None:
 
 
 def test_accept_backs_off_when_out_of_descriptors() -> None:
-    during, warnings = exhaust_descriptors("selectors")
-    # Six failed attempts cost one warning, and next to no CPU (no busy loop).
-    assert during["warnings"] == 1
-    assert isinstance(during["cpu"], float)
-    assert during["cpu"] < 0.25
-    # Each burst (freeing the descriptors may start another) is logged as it starts
-    # and as it ends, never per attempt.
-    starts, ends = warnings[::2], warnings[1::2]
-    assert len(starts) == len(ends) <= 3
-    assert all("pausing the listener" in line for line in starts)
-    assert all("accepting again" in line for line in ends)
+    check_accept_backoff("selectors")
 
 
 def test_memory_per_idle_connection() -> None:

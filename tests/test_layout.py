@@ -30,6 +30,7 @@ CORE = {
     "__init__.py",
     "_batch.py",
     "_channel.py",
+    "_driver.py",
     "_errors.py",
     "_events.py",
     "_framing.py",

@@ -21,11 +21,6 @@ _BATCH = 2  # on_frames, one list per read
 # "No output limit" for the driver methods that dispatch everything.
 _UNLIMITED = 1 << 62
 
-# Whether the channel reads a terminator of 0 as "no terminator" (every byte is
-# data) rather than as an empty frame; asked of the channel itself.
-_ZERO_IS_RAW = not list(Channel(0).frames())
-
-
 class Handler:
     """One side of one connection, written as callbacks; it does no I/O itself.
 
@@ -275,8 +270,7 @@ class Handler:
 
     def _raw(self) -> bool:
         # With no terminator the input is a stream, not frames (also after a count).
-        terminator = self.channel.get_terminator()
-        return terminator is None or (terminator == 0 and _ZERO_IS_RAW)
+        return self.channel.get_terminator() is None
 
     def _dispatch_events(self, limit: int) -> bool | None:
         channel = self.channel
@@ -321,22 +315,19 @@ class Handler:
         return True
 
     def _dispatch_batches(self, limit: int) -> bool | None:
-        batch: list[bytes] = []
-        error = None
         try:
-            batch.extend(self.channel.frames())
+            batch = self.channel.complete_frames()
         except FrameTooLong as exc:
-            error = exc
-        if batch:
-            self.on_frames(batch)
-        if error is not None:
-            if not (self._abort or self._out._closing):
-                self.on_frame_too_long(error)
+            self.on_frame_too_long(exc)
             return None
-        if self._interrupt:
-            return None
+        if not batch:
+            return True
+        self.on_frames(batch)
         out = self._out
-        return out._ready_len + out._fifo_bytes <= limit
+        if not self._interrupt and out._ready_len + out._fifo_bytes > limit:
+            return False
+        # Look again: a frame too long may follow the batch, or the terminator changed.
+        return None
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         """Driver: bytes arrived (``b""`` for EOF); dispatches every event they complete.

@@ -21,6 +21,7 @@ _BATCH = 2  # on_frames, one list per read
 # "No output limit" for the driver methods that dispatch everything.
 _UNLIMITED = 1 << 62
 
+
 class Handler:
     """One side of one connection, written as callbacks; it does no I/O itself.
 

@@ -111,7 +111,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "serve",
         help="run a line-based chat/echo server to talk to with nc or telnet",
         description="Run a line-based chat server: each line is echoed to its sender and"
-        " relayed to the other clients; /who lists them, /quit leaves. Talk to it with"
+        " relayed to the other clients; /who lists them, /quit leaves. A client that stops"
+        " reading is dropped once 1 MiB of output waits for it. Talk to it with"
         " 'nc HOST PORT'. Ctrl-C stops it.",
     )
     serve.add_argument(

@@ -66,8 +66,8 @@ def test_demo_fails_with_status_1_when_a_reply_is_wrong(
 
 
 @contextmanager
-def server(adapter: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Start ``serve --port 0`` on *adapter*; yield the process and its port."""
+def server(adapter: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+    """Start ``serve --port 0`` on *adapter*; yield the process, its port and its banner."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "asyncframe", "serve", "--adapter", adapter, "--port", "0", *extra],
         stdout=subprocess.PIPE,
@@ -82,7 +82,7 @@ def server(adapter: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], i
         assert f"asyncframe chat ({adapter}) listening on 127.0.0.1:" in banner, banner
         port = int(banner.split("127.0.0.1:")[1].split()[0])
         assert f"try: nc 127.0.0.1 {port}" in banner
-        yield proc, port
+        yield proc, port, banner.rstrip("\n")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -131,7 +131,7 @@ def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(adapter: str) -> None:
-    with server(adapter) as (proc, port):
+    with server(adapter) as (proc, port, _):
         ada = Client(port)
         assert ada.line().startswith(f"welcome guest1: asyncframe chat on {adapter}".encode())
         bob = Client(port)
@@ -157,7 +157,7 @@ def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(adapter: str) -> None:
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_serve_closes_a_line_that_is_too_long_and_stops_on_sigterm(adapter: str) -> None:
-    with server(adapter, "--terminator", r"\r\n") as (proc, port):
+    with server(adapter, "--terminator", r"\r\n") as (proc, port, _):
         flooder = Client(port, b"\r\n")
         other = Client(port, b"\r\n")
         assert flooder.line().startswith(b"welcome guest1")
@@ -180,7 +180,7 @@ def test_serve_drops_a_member_that_never_reads(adapter: str) -> None:
     The server logs how many bytes were waiting for it when it was dropped: that
     is the most the room ever queued for it, so its memory stayed bounded.
     """
-    with server(adapter) as (proc, port):
+    with server(adapter) as (proc, port, _):
         sleeper = socket.socket()
         # A small receive window, so the relayed lines pile up in the server.
         sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

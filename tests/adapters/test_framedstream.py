@@ -244,12 +244,14 @@ def test_header_then_count_in_one_read(flavor: Flavor) -> None:
 
 def test_a_reset_ends_the_stream_like_eof(flavor: Flavor) -> None:
     def script(sock: socket.socket) -> None:
+        sock.recv(16)  # the client is connected: a reset now cannot fail its connect()
         sock.sendall(b"partial")
         reset(sock)
 
     async def main() -> list[Event]:
         with peer(script) as port:
             async with await flavor.FramedStream.connect("127.0.0.1", port) as stream:
+                await stream.send(b"go\r\n")
                 return [event async for event in stream]
 
     events = flavor.run(main)
@@ -405,7 +407,9 @@ def test_tls_close_notify_ends_the_frames(
     def script(sock: socket.socket) -> None:
         assert isinstance(sock, ssl.SSLSocket)
         sock.sendall(b"one\r\ntwo\r\nta")
-        sock.unwrap()  # close_notify, then wait for the client's
+        # close_notify; the client may close without sending its own (asyncio on 3.10).
+        with suppress(ssl.SSLError):
+            sock.unwrap()
 
     async def main() -> tuple[list[bytes], bytes]:
         with peer(script, tls=server_ctx) as port:

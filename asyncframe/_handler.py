@@ -280,7 +280,7 @@ class Handler:
             if event is NEED_DATA or type(event) is ConnectionClosed:
                 return True
             if type(event) is Data:
-                self.on_data(event.data)  # type: ignore[union-attr]
+                self.on_data(event.data)
             else:
                 self.on_terminator(event.terminator)  # type: ignore[union-attr]
             if self._interrupt:

@@ -161,20 +161,26 @@ def as_producer(producer: object) -> Producer | bytes:
     )
 
 
+# An empty queue holds this shared empty tuple instead of a deque of its own: an
+# idle connection then costs a few bytes here, not two deques (about 1.5 KiB).
+_NONE_QUEUED: Any = ()
+
+
 class OutputQueue:
     """The outbound fifo: plain buffers, producers and a close marker, in order.
 
     ``_ready`` holds bytes already taken from the head of ``_fifo`` (buffers moved
     over, producer output pulled); ``_offset`` bytes of ``_ready[0]`` were sent.
     Producers are pulled only to fill a request, and only as much as it asks.
+    Either queue is a deque while it holds something, else the shared empty tuple.
     """
 
     __slots__ = ("_closing", "_fifo", "_fifo_bytes", "_offset", "_ready", "_ready_len")
 
     def __init__(self) -> None:
-        self._fifo: deque[bytes | Producer | _Close] = deque()
+        self._fifo: deque[bytes | Producer | _Close] = _NONE_QUEUED
         self._fifo_bytes = 0  # bytes of the plain buffers waiting in _fifo
-        self._ready: deque[bytes] = deque()
+        self._ready: deque[bytes] = _NONE_QUEUED
         self._ready_len = 0
         self._offset = 0
         self._closing = False
@@ -185,6 +191,24 @@ class OutputQueue:
                 f"{what} after close_when_done(): the channel is closing and would never send it"
             )
 
+    def _append(self, chunk: bytes) -> None:
+        """Queue a non-empty buffer: behind the fifo if it holds anything, else ready."""
+        if self._fifo:
+            self._fifo.append(chunk)
+            self._fifo_bytes += len(chunk)
+        else:
+            if self._ready:
+                self._ready.append(chunk)
+            else:
+                self._ready = deque((chunk,))
+            self._ready_len += len(chunk)
+
+    def _enqueue(self, item: bytes | Producer | _Close) -> None:
+        if self._fifo:
+            self._fifo.append(item)
+        else:
+            self._fifo = deque((item,))
+
     def push(self, data: object) -> None:
         if type(data) is bytes and not self._closing:
             # The common case, without the checks below.
@@ -193,33 +217,32 @@ class OutputQueue:
                     self._fifo.append(data)
                     self._fifo_bytes += len(data)
                 else:
-                    self._ready.append(data)
+                    ready = self._ready
+                    if ready:
+                        ready.append(data)
+                    else:
+                        self._ready = deque((data,))
                     self._ready_len += len(data)
             return
         self._check_open("push()")
         chunk = _as_bytes(data, "data")
         if chunk:
-            if self._fifo:
-                self._fifo.append(chunk)
-                self._fifo_bytes += len(chunk)
-            else:
-                self._ready.append(chunk)
-                self._ready_len += len(chunk)
+            self._append(chunk)
 
     def push_producer(self, producer: object) -> None:
         self._check_open("push_with_producer()")
         item = as_producer(producer)
         if isinstance(item, bytes):
             if item:
-                self._fifo.append(item)
+                self._enqueue(item)
                 self._fifo_bytes += len(item)
         else:
-            self._fifo.append(item)
+            self._enqueue(item)
 
     def close_when_done(self) -> None:
         if not self._closing:
             self._closing = True
-            self._fifo.append(_CLOSE)
+            self._enqueue(_CLOSE)
 
     @property
     def closing(self) -> bool:
@@ -236,6 +259,8 @@ class OutputQueue:
         """Take the close marker once the close it asked for has happened."""
         if self.wants_close:
             self._fifo.popleft()
+            if not self._fifo:
+                self._fifo = _NONE_QUEUED
 
     def has_output(self) -> bool:
         """True if output is ready or may come from the fifo (producers may still end empty)."""
@@ -249,7 +274,11 @@ class OutputQueue:
     def _fill(self, wanted: int | None) -> None:
         """Move bytes from the fifo into ``_ready`` until *wanted* are ready (None: all)."""
         fifo = self._fifo
+        if not fifo:
+            return
         ready = self._ready
+        if ready is _NONE_QUEUED:
+            self._ready = ready = deque()
         while fifo and (wanted is None or self._ready_len < wanted):
             item = fifo[0]
             if type(item) is bytes:
@@ -267,6 +296,8 @@ class OutputQueue:
                 chunk = _as_bytes(data, f"the result of {item!r}.more()")
                 ready.append(chunk)
                 self._ready_len += len(chunk)
+        if not fifo:
+            self._fifo = _NONE_QUEUED
 
     def peek(self, max_bytes: int | None) -> bytes:
         self._fill(max_bytes)
@@ -304,6 +335,8 @@ class OutputQueue:
         while ready and off >= len(ready[0]):
             off -= len(ready.popleft())
         self._offset = off
+        if not ready:
+            self._ready = _NONE_QUEUED
 
     def take(self, max_bytes: int | None) -> bytes:
         data = self.peek(max_bytes)
@@ -312,9 +345,9 @@ class OutputQueue:
         return data
 
     def clear(self) -> None:
-        self._fifo.clear()
+        self._fifo = _NONE_QUEUED
         self._fifo_bytes = 0
-        self._ready.clear()
+        self._ready = _NONE_QUEUED
         self._ready_len = 0
         self._offset = 0
         self._closing = False

@@ -123,7 +123,7 @@ def selectors_server() -> Iterator[int]:
     from asyncframe.adapters.selectors import Loop
 
     loop = Loop()
-    _, port = loop.listen(("127.0.0.1", 0), EchoHandler, backlog=2048)
+    _, port = loop.listen(EchoHandler, "127.0.0.1", 0, backlog=2048)
     thread = threading.Thread(target=loop.run)
     thread.start()
     try:

@@ -126,7 +126,7 @@ def serve(adapter: str) -> None:
         from asyncframe.adapters.selectors import Loop
 
         with Loop() as loop:
-            _, port = loop.listen(("127.0.0.1", 0), factory, backlog=4096)
+            _, port = loop.listen(factory, "127.0.0.1", 0, backlog=4096)
             announce(port, loop.stop)
             loop.run()
     elif adapter == "asyncio":

@@ -362,9 +362,7 @@ class Loop:
         select = self._selector.select
         try:
             while not self._stopping:
-                if not (
-                    self._connections or self._listeners or self._ready or self._live_timers
-                ):
+                if not (self._connections or self._listeners or self._ready or self._live_timers):
                     return
                 wait: float | None = None
                 now = time.monotonic()
@@ -512,4 +510,3 @@ def _check_no_ssl(ssl: object) -> None:
         raise ValueError(
             "ssl is not supported by the selectors Loop; use the asyncio or trio adapter for TLS"
         )
-

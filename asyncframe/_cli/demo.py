@@ -151,6 +151,8 @@ def _on_asyncio() -> list[bytes]:
 
 
 def _on_trio() -> list[bytes]:
+    from functools import partial
+
     import trio
 
     from asyncframe.adapters.trio import FramedStream, serve
@@ -158,7 +160,7 @@ def _on_trio() -> list[bytes]:
     async def main() -> list[bytes]:
         with trio.fail_after(TIMEOUT):
             async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(serve, DemoServer, 0)
+                listeners = await nursery.start(partial(serve, DemoServer, 0, host="127.0.0.1"))
                 port = listeners[0].socket.getsockname()[1]
                 replies = await talk(FramedStream, port)
                 nursery.cancel_scope.cancel()

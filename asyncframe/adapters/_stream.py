@@ -10,10 +10,16 @@ calls. The asyncio and trio ``FramedStream`` classes are those few methods.
 from __future__ import annotations
 
 import ssl as _ssl
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif TYPE_CHECKING:
+    from typing_extensions import Self
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -26,8 +32,6 @@ from asyncframe import (
 from asyncframe.adapters._checks import check_sizes
 
 __all__ = ["BaseFramedStream"]
-
-_Stream = TypeVar("_Stream", bound="BaseFramedStream")
 
 
 class BaseFramedStream(ABC):
@@ -89,7 +93,7 @@ class BaseFramedStream(ABC):
 
     @classmethod
     async def connect(
-        cls: type[_Stream],
+        cls,
         host: str,
         port: int,
         *,
@@ -99,7 +103,7 @@ class BaseFramedStream(ABC):
         ssl: _ssl.SSLContext | bool | None = None,
         server_hostname: str | None = None,
         **options: Any,
-    ) -> _Stream:
+    ) -> Self:
         """Open a TCP connection to *host*:*port* and return a stream on it.
 
         Every argument is checked before anything is opened. With *ssl* (an
@@ -130,14 +134,14 @@ class BaseFramedStream(ABC):
     @classmethod
     @abstractmethod
     async def _open(
-        cls: type[_Stream],
+        cls,
         host: str,
         port: int,
         context: _ssl.SSLContext | None,
         server_hostname: str | None,
         options: dict[str, Any],
         framing: dict[str, Any],
-    ) -> _Stream:
+    ) -> Self:
         """Connect (with TLS if *context*, and the framework's *options*); return
         ``cls(<the transport>, **framing)``."""
 
@@ -172,7 +176,7 @@ class BaseFramedStream(ABC):
     async def _fill(self) -> None:
         self.channel.receive_data(await self._receive_some(self._read_size))
 
-    def __aiter__(self: _Stream) -> _Stream:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Event:
@@ -227,7 +231,7 @@ class BaseFramedStream(ABC):
         channel.push(data)  # the type check of every push
         await self._send_all(channel.data_to_send())
 
-    async def __aenter__(self: _Stream) -> _Stream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -402,8 +402,9 @@ class FramedStream(BaseFramedStream):
 
     Everything but the transport is :class:`~asyncframe.adapters._stream.BaseFramedStream`'s
     (the reading calls, :exc:`~asyncframe.FrameTooLong`, the end of the stream).
-    :meth:`connect` opens the pair with :func:`asyncio.open_connection`; a server
-    wraps the pair :func:`asyncio.start_server` hands it.
+    :meth:`~asyncframe.adapters._stream.BaseFramedStream.connect` opens the pair with
+    :func:`asyncio.open_connection`; a server wraps the pair
+    :func:`asyncio.start_server` hands it.
 
     :param reader: the :class:`asyncio.StreamReader` to read from.
     :param writer: the :class:`asyncio.StreamWriter` to write to.

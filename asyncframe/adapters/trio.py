@@ -50,9 +50,10 @@ class FramedStream(BaseFramedStream):
     Everything but the transport is :class:`~asyncframe.adapters._stream.BaseFramedStream`'s
     (the reading calls, :exc:`~asyncframe.FrameTooLong`, the end of the stream).
     It wraps a ``SocketStream``, an :class:`trio.SSLStream`, a memory stream, or
-    the stream :func:`trio.serve_tcp` hands a handler; :meth:`connect` opens one
-    with :func:`trio.open_tcp_stream`. A :exc:`trio.BrokenResourceError` while
-    receiving ends the stream like a close; :meth:`send` raises it as trio does.
+    the stream :func:`trio.serve_tcp` hands a handler;
+    :meth:`~asyncframe.adapters._stream.BaseFramedStream.connect` opens one with
+    :func:`trio.open_tcp_stream`. A ``trio.BrokenResourceError`` while receiving
+    ends the stream like a close; ``send()`` raises it, as trio's streams do.
 
     :param stream: the stream to read from and write to.
     """

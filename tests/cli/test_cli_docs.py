@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import signal
 import socket
@@ -78,10 +79,10 @@ def test_the_address_in_use_block_is_what_serve_says() -> None:
 
 def test_every_option_is_documented_and_every_documented_option_exists() -> None:
     parser = build_parser("python -m asyncframe")
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     real = {
         option
-        for sub in commands.values()
+        for sub in commands.choices.values()
         for action in sub._actions
         for option in action.option_strings
         if option.startswith("--")

@@ -420,6 +420,37 @@ def test_tls_close_notify_ends_the_frames(
     assert flavor.run(main) == ([b"one", b"two"], b"ta")
 
 
+def test_tls_connect_checks_the_certificate_before_it_returns(
+    flavor: Flavor, tls: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    server_ctx, client_ctx = tls
+
+    def script(sock: socket.socket) -> None:
+        with suppress(OSError):  # the client gives up during the handshake
+            server_ctx.wrap_socket(sock, server_side=True)
+
+    async def refused(**options: Any) -> BaseException:
+        with peer(script) as port:
+            try:
+                await flavor.FramedStream.connect("127.0.0.1", port, **options)
+            except (OSError, trio.BrokenResourceError) as exc:
+                return exc
+        raise AssertionError("connect() returned without checking the certificate")
+
+    async def main() -> list[BaseException]:
+        # The system's authorities do not know the test CA; the test CA's
+        # certificate does not name example.org.
+        return [
+            await refused(ssl=True),
+            await refused(ssl=client_ctx, server_hostname="example.org"),
+        ]
+
+    for error in flavor.run(main):
+        # asyncio raises the ssl error itself; trio wraps it in BrokenResourceError.
+        cause = error if isinstance(error, ssl.SSLError) else error.__cause__
+        assert isinstance(cause, ssl.SSLCertVerificationError), repr(error)
+
+
 def test_trio_over_an_ssl_stream_and_a_memory_stream(
     tls: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:

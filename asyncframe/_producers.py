@@ -239,6 +239,11 @@ class OutputQueue:
         else:
             self._enqueue(item)
 
+    def refuse_more(self) -> None:
+        """Accept no more output (the connection is closing or gone); nothing is queued
+        to mark it: it is not a close to wait for."""
+        self._closing = True
+
     def close_when_done(self) -> None:
         if not self._closing:
             self._closing = True
@@ -311,6 +316,9 @@ class OutputQueue:
             if off == 0 and len(first) == n:
                 return first
             return first[off : off + n]
+        if off == 0 and n == self._ready_len:
+            # Everything ready (the many small pushes of one read): one join, in C.
+            return b"".join(ready)
         parts = [first[off:] if off else first]
         got = len(parts[0])
         for chunk in islice(ready, 1, None):
@@ -329,6 +337,11 @@ class OutputQueue:
                 f"consume_output(n={n}) is more than the {self._ready_len} bytes "
                 "peek_output() made ready"
             )
+        if n == self._ready_len:
+            self._ready = _NONE_QUEUED
+            self._ready_len = 0
+            self._offset = 0
+            return
         self._ready_len -= n
         ready = self._ready
         off = self._offset + n

@@ -23,8 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from asyncframe import DEFAULT_MAX_FRAME_SIZE, Handler, TerminatorSpec
-from asyncframe._driver import AcceptBackoff, Driver
+from asyncframe import DEFAULT_MAX_FRAME_SIZE, AcceptBackoff, Driver, Handler, TerminatorSpec
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,

@@ -26,8 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         'pip install "asyncframe[trio]"'
     ) from exc
 
-from asyncframe import DEFAULT_MAX_FRAME_SIZE, Handler, TerminatorSpec
-from asyncframe._driver import Driver
+from asyncframe import DEFAULT_MAX_FRAME_SIZE, Driver, Handler, TerminatorSpec
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,

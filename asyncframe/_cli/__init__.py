@@ -114,11 +114,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "serve",
         help="run a line-based chat/echo server to talk to with nc or telnet",
         description="Run a line-based chat server: each line is echoed to its sender and"
-        " relayed to the other clients; /who lists them, /quit leaves. Talk to it with"
+        " relayed to the other clients; /who lists them, /quit leaves. A client that stops"
+        " reading is dropped once 1 MiB of output waits for it. Talk to it with"
         " 'nc HOST PORT'. Ctrl-C stops it.",
     )
     serve.add_argument(
-        "--backend", choices=ADAPTERS, default="selectors", help="default: selectors"
+        "--adapter",
+        choices=ADAPTERS,
+        default="selectors",
+        help="the adapter that runs the server (default: selectors)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument(
@@ -158,13 +162,13 @@ def main(
 
             return run_demo(args.adapter, out)
         if args.command == "serve":
-            if args.backend == "trio" and not importable("trio"):
+            if args.adapter == "trio" and not importable("trio"):
                 return _fail(
-                    err, where, "the trio backend needs trio: pip install 'asyncframe[trio]'"
+                    err, where, "the trio adapter needs trio: pip install 'asyncframe[trio]'"
                 )
             from .serve import serve
 
-            return serve(args.backend, args.host, args.port, args.terminator, out)
+            return serve(args.adapter, args.host, args.port, args.terminator, out)
         print(BENCH_POINTER, file=err)
         return 2
     except OSError as exc:

@@ -8,9 +8,12 @@ The protocol has both kinds of terminator. Lines end in ``\\r\\n``:
   blob, answered ``GOT <n> bytes, sum <sum>``, and lines resume
 - ``QUIT`` → ``BYE``, then the server closes once the reply is out
 
-The same :class:`DemoServer` and :class:`DemoClient` handlers run on the selectors,
-asyncio and trio adapters; the classic ``async_chat`` drop-in runs a port of them
-written the asynchat way. Every run is checked against the expected replies.
+The same :class:`DemoServer`, a whole-frame handler (``on_frame``), runs on the
+selectors, asyncio and trio adapters. Its clients read whole replies too: the
+:class:`DemoClient` handler on selectors, and :func:`talk`, which reads each reply
+with ``FramedStream.receive_frame()``, on asyncio and trio. The classic
+``async_chat`` drop-in runs a port of both written the asynchat way. Every run is
+checked against the expected replies.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from asyncframe import Handler
+from asyncframe.adapters._stream import BaseFramedStream
 
-__all__ = ["DemoClient", "DemoServer", "Outcome", "run_demo"]
+__all__ = ["Conversation", "DemoClient", "DemoServer", "Outcome", "run_demo", "talk"]
 
 BLOB = bytes(range(1, 6))
 REQUESTS: list[tuple[str, bytes]] = [
@@ -49,69 +53,76 @@ def answer(line: bytes) -> tuple[bytes, int | None, bool]:
     return b"ERR unknown command " + command[:20], None, False
 
 
-def blob_reply(blob: bytes) -> bytes:
-    """Return the reply to a blob."""
-    return b"GOT %d bytes, sum %d" % (len(blob), sum(blob))
+class Conversation:
+    """The server's side of the protocol, for whatever runs it: one whole frame in,
+    what to do out. It remembers whether the next frame is a blob."""
 
+    def __init__(self) -> None:
+        self.blob = False
 
-def on_frame(frame: bytes, blob: bool) -> tuple[bytes, int | bytes | None, bool]:
-    """The server's move on a complete frame (a *blob* or a request line).
-
-    Returns the bytes to send, the terminator to switch to (None: keep it) and
-    whether to close once the reply is out.
-    """
-    if blob:
-        return blob_reply(frame) + b"\r\n", b"\r\n", False
-    reply, size, quit_ = answer(frame)
-    if size is not None:
-        return b"", size, False
-    return reply + b"\r\n", None, quit_
+    def respond(self, frame: bytes) -> tuple[bytes, int | bytes | None, bool]:
+        """Return the bytes to send, the terminator to switch to (None: keep it) and
+        whether to close once the reply is out."""
+        if self.blob:
+            self.blob = False
+            return b"GOT %d bytes, sum %d\r\n" % (len(frame), sum(frame)), b"\r\n", False
+        reply, size, quit_ = answer(frame)
+        if size is not None:
+            self.blob = True
+            return b"", size, False
+        return reply + b"\r\n", None, quit_
 
 
 class DemoServer(Handler):
-    """The server side of the demo protocol, as a Handler."""
+    """The server side of the demo protocol, as a whole-frame Handler."""
 
     def __init__(self) -> None:
         super().__init__(terminator=b"\r\n")
-        self._parts: list[bytes] = []
+        self.conversation = Conversation()
 
-    def on_data(self, data: bytes) -> None:
-        self._parts.append(data)
-
-    def on_terminator(self, terminator: bytes | int) -> None:
-        frame = b"".join(self._parts)
-        self._parts.clear()
-        reply, switch_to, quit_ = on_frame(frame, blob=isinstance(terminator, int))
+    def on_frame(self, frame: bytes) -> None:
+        reply, switch_to, quit_ = self.conversation.respond(frame)
         if reply:
             self.push(reply)
         if switch_to is not None:
-            self.set_terminator(switch_to)
+            self.set_terminator(switch_to)  # a count applies from the next unread byte
         if quit_:
             self.close_when_done()
 
 
 class DemoClient(Handler):
-    """The client side: sends every request at once, collects the reply lines."""
+    """The client side on the selectors loop: sends every request at once and
+    collects each whole reply line."""
 
     def __init__(self, on_close: Callable[[], object] = lambda: None) -> None:
         super().__init__(terminator=b"\r\n")
         self.replies: list[bytes] = []
-        self._parts: list[bytes] = []
         self._on_close = on_close
 
     def on_connect(self) -> None:
         for _, wire in REQUESTS:
             self.push(wire)
 
-    def on_data(self, data: bytes) -> None:
-        self._parts.append(data)
-
-    def on_terminator(self, terminator: bytes | int) -> None:
-        self.replies.append(b"".join(self._parts))
-        self._parts.clear()
+    def on_frame(self, frame: bytes) -> None:
+        self.replies.append(frame)
 
     def on_close(self) -> None:
         self._on_close()
+
+
+async def talk(stream_class: type[BaseFramedStream], port: int) -> list[bytes]:
+    """The client side on asyncio and trio: send each request and read its whole reply
+    with ``receive_frame()``; after ``BYE`` the server must close."""
+    replies = []
+    async with await stream_class.connect("127.0.0.1", port) as stream:
+        for _, wire in REQUESTS:
+            await stream.send(wire)
+            replies.append(await stream.receive_frame())
+        try:
+            extra = await stream.receive_frame()
+        except EOFError:
+            return replies  # closed after BYE, as it should be
+    raise AssertionError(f"the server sent {extra!r} after BYE instead of closing")
 
 
 def _on_selectors() -> list[bytes]:
@@ -128,35 +139,32 @@ def _on_selectors() -> list[bytes]:
 def _on_asyncio() -> list[bytes]:
     import asyncio
 
-    from asyncframe.adapters.asyncio import connect, serve
+    from asyncframe.adapters.asyncio import FramedStream, serve
 
     async def main() -> list[bytes]:
-        done = asyncio.Event()
-        client = DemoClient(on_close=done.set)
         server = await serve(DemoServer, "127.0.0.1", 0)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            await connect(client, "127.0.0.1", port)
-            await asyncio.wait_for(done.wait(), TIMEOUT)
-        return client.replies
+            return await asyncio.wait_for(talk(FramedStream, port), TIMEOUT)
 
     return asyncio.run(main())
 
 
 def _on_trio() -> list[bytes]:
+    from functools import partial
+
     import trio
 
-    from asyncframe.adapters.trio import connect, serve
+    from asyncframe.adapters.trio import FramedStream, serve
 
     async def main() -> list[bytes]:
-        client = DemoClient()
         with trio.fail_after(TIMEOUT):
             async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(serve, DemoServer, 0)
+                listeners = await nursery.start(partial(serve, DemoServer, 0, host="127.0.0.1"))
                 port = listeners[0].socket.getsockname()[1]
-                await connect(client, "127.0.0.1", port)
+                replies = await talk(FramedStream, port)
                 nursery.cancel_scope.cancel()
-        return client.replies
+        return replies
 
     return trio.run(main)
 
@@ -171,6 +179,7 @@ def _on_asynchat() -> list[bytes]:
             super().__init__(sock, map=map_)
             self.set_terminator(b"\r\n")
             self.parts: list[bytes] = []
+            self.conversation = Conversation()
 
         def collect_incoming_data(self, data: bytes) -> None:
             self.parts.append(data)
@@ -178,7 +187,7 @@ def _on_asynchat() -> list[bytes]:
         def found_terminator(self) -> None:
             frame = b"".join(self.parts)
             self.parts.clear()
-            reply, switch_to, quit_ = on_frame(frame, blob=isinstance(self.get_terminator(), int))
+            reply, switch_to, quit_ = self.conversation.respond(frame)
             if reply:
                 self.push(reply)
             if switch_to is not None:

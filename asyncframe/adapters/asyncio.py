@@ -20,21 +20,10 @@ import logging
 import socket
 import ssl as ssl_module
 import threading
-from collections.abc import AsyncIterator, Callable
-from types import TracebackType
+from collections.abc import Callable
 from typing import Any
 
-from asyncframe import (
-    DEFAULT_MAX_FRAME_SIZE,
-    NEED_DATA,
-    AcceptBackoff,
-    Channel,
-    ConnectionClosed,
-    Driver,
-    Event,
-    Handler,
-    TerminatorSpec,
-)
+from asyncframe import DEFAULT_MAX_FRAME_SIZE, AcceptBackoff, Driver, Handler, TerminatorSpec
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
@@ -43,6 +32,7 @@ from asyncframe.adapters._checks import (
     listening_socket,
     options,
 )
+from asyncframe.adapters._stream import BaseFramedStream
 
 __all__ = ["FramedStream", "HandlerProtocol", "connect", "serve"]
 
@@ -406,21 +396,17 @@ async def connect(
     return handler
 
 
-class FramedStream:
-    """Framed events over an asyncio stream pair.
+class FramedStream(BaseFramedStream):
+    """Whole frames and framed events over an asyncio stream pair.
 
-    ``async for event in stream`` yields :class:`~asyncframe.Data`,
-    :class:`~asyncframe.Terminator` and, at the end, one
-    :class:`~asyncframe.ConnectionClosed`; :meth:`frames` yields whole frames.
-    The framing is a :class:`~asyncframe.Channel`'s, so :attr:`terminator` can be
-    changed between two events and applies from the next unread byte. A reset by
-    the peer ends the stream like an EOF.
+    Everything but the transport is :class:`~asyncframe.adapters._stream.BaseFramedStream`'s
+    (the reading calls, :exc:`~asyncframe.FrameTooLong`, the end of the stream).
+    :meth:`~asyncframe.adapters._stream.BaseFramedStream.connect` opens the pair with
+    :func:`asyncio.open_connection`; a server wraps the pair
+    :func:`asyncio.start_server` hands it.
 
     :param reader: the :class:`asyncio.StreamReader` to read from.
     :param writer: the :class:`asyncio.StreamWriter` to write to.
-    :param terminator: the initial terminator (see :meth:`asyncframe.Channel.set_terminator`).
-    :param max_frame_size: the longest frame :meth:`frames` accepts.
-    :param read_size: the most bytes read at once.
     """
 
     def __init__(
@@ -432,100 +418,44 @@ class FramedStream:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
     ) -> None:
-        self.channel = Channel(terminator, max_frame_size=max_frame_size)
-        self._reader = reader
-        self._writer = writer
-        self._read_size = read_size
-        self._closed_reported = False
+        if not isinstance(reader, asyncio.StreamReader):
+            raise TypeError(f"reader must be an asyncio.StreamReader, not {type(reader).__name__}")
+        if not isinstance(writer, asyncio.StreamWriter):
+            raise TypeError(f"writer must be an asyncio.StreamWriter, not {type(writer).__name__}")
+        super().__init__(terminator, max_frame_size=max_frame_size, read_size=read_size)
+        self.reader = reader
+        self.writer = writer
 
     @classmethod
-    async def connect(
+    async def _open(
         cls,
         host: str,
         port: int,
-        *,
-        terminator: TerminatorSpec = b"\r\n",
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        **kwargs: Any,
+        context: ssl_module.SSLContext | None,
+        server_hostname: str | None,
+        options: dict[str, Any],
+        framing: dict[str, Any],
     ) -> FramedStream:
-        """Open a connection (keyword arguments go to :func:`asyncio.open_connection`)."""
-        reader, writer = await asyncio.open_connection(host, port, **kwargs)
-        return cls(reader, writer, terminator, max_frame_size=max_frame_size)
+        reader, writer = await asyncio.open_connection(
+            host, port, ssl=context, server_hostname=server_hostname, **options
+        )
+        return cls(reader, writer, **framing)
 
-    @property
-    def terminator(self) -> TerminatorSpec:
-        """The current terminator; assigning sets it from the next unread byte on."""
-        return self.channel.terminator
-
-    @terminator.setter
-    def terminator(self, terminator: TerminatorSpec) -> None:
-        self.channel.set_terminator(terminator)
-
-    async def _fill(self) -> None:
+    async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:
-            data = await self._reader.read(self._read_size)
-        except (ConnectionError, OSError) as exc:
+            return await self.reader.read(max_bytes)
+        except OSError as exc:  # a reset, or TLS broken mid-stream: the end of the stream
             logger.debug("read failed, treated as EOF: %r", exc)
-            data = b""
-        self.channel.receive_data(data)
+            return b""
 
-    def __aiter__(self) -> FramedStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        """Return the next event, reading as needed; stop after ConnectionClosed."""
-        channel = self.channel
-        while True:
-            event = channel.next_event()
-            if event is NEED_DATA:
-                await self._fill()
-                continue
-            if type(event) is ConnectionClosed:
-                if self._closed_reported:
-                    raise StopAsyncIteration
-                self._closed_reported = True
-            return event
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        """Yield complete frames (terminator excluded) until the peer closes.
-
-        An unterminated tail left at EOF is in ``stream.channel.trailing_data``.
-        """
-        channel = self.channel
-        while True:
-            for frame in channel.frames():
-                yield frame
-            if channel.eof:
-                return
-            await self._fill()
-
-    async def receive_frame(self) -> bytes | None:
-        """Return the next complete frame, or None once the peer has closed."""
-        async for frame in self.frames():
-            return frame
-        return None
-
-    async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send *data* and wait until the transport's buffer has room again."""
-        self.channel.push(data)
-        self._writer.write(self.channel.data_to_send())
-        await self._writer.drain()
+    async def _send_all(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
 
     async def aclose(self) -> None:
         """Close the connection and wait until it is closed."""
-        self._writer.close()
+        self.writer.close()
         try:
-            await self._writer.wait_closed()
-        except (ConnectionError, OSError) as exc:
+            await self.writer.wait_closed()
+        except OSError as exc:
             logger.debug("close: %r", exc)
-
-    async def __aenter__(self) -> FramedStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

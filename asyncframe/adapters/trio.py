@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Callable
-from types import TracebackType
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -29,10 +28,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
-    NEED_DATA,
-    Channel,
-    ConnectionClosed,
-    Event,
     Handler,
     TerminatorSpec,
 )
@@ -43,6 +38,7 @@ from asyncframe.adapters._checks import (
     Options,
     options,
 )
+from asyncframe.adapters._stream import BaseFramedStream
 
 __all__ = ["FramedStream", "connect", "run_handler", "serve"]
 
@@ -51,20 +47,18 @@ logger = logging.getLogger("asyncframe.adapters.trio")
 _PEER_FAULTS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
-class FramedStream:
-    """Framed events over a :class:`trio.abc.Stream`.
+class FramedStream(BaseFramedStream):
+    """Whole frames and framed events over any :class:`trio.abc.Stream`.
 
-    ``async for event in stream`` yields :class:`~asyncframe.Data`,
-    :class:`~asyncframe.Terminator` and, at the end, one
-    :class:`~asyncframe.ConnectionClosed`; :meth:`frames` yields whole frames. The
-    framing is a :class:`~asyncframe.Channel`'s, so :attr:`terminator` can be
-    changed between two events and applies from the next unread byte. A broken
-    stream ends like an EOF.
+    Everything but the transport is :class:`~asyncframe.adapters._stream.BaseFramedStream`'s
+    (the reading calls, :exc:`~asyncframe.FrameTooLong`, the end of the stream).
+    It wraps a ``SocketStream``, an :class:`trio.SSLStream`, a memory stream, or
+    the stream :func:`trio.serve_tcp` hands a handler;
+    :meth:`~asyncframe.adapters._stream.BaseFramedStream.connect` opens one with
+    :func:`trio.open_tcp_stream`. A ``trio.BrokenResourceError`` while receiving
+    ends the stream like a close; ``send()`` raises it, as trio's streams do.
 
     :param stream: the stream to read from and write to.
-    :param terminator: the initial terminator (see :meth:`asyncframe.Channel.set_terminator`).
-    :param max_frame_size: the longest frame :meth:`frames` accepts.
-    :param receive_size: the most bytes read at once.
     """
 
     def __init__(
@@ -73,81 +67,48 @@ class FramedStream:
         terminator: TerminatorSpec = b"\r\n",
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        receive_size: int = 65536,
+        read_size: int = 65536,
     ) -> None:
         if not isinstance(stream, trio.abc.Stream):
             raise TypeError(f"stream must be a trio.abc.Stream, not {type(stream).__name__}")
+        super().__init__(terminator, max_frame_size=max_frame_size, read_size=read_size)
+        #: The wrapped stream.
         self.stream = stream
-        self.channel = Channel(terminator, max_frame_size=max_frame_size)
-        self._receive_size = receive_size
-        self._closed_reported = False
 
-    @property
-    def terminator(self) -> TerminatorSpec:
-        """The current terminator; assigning sets it from the next unread byte on."""
-        return self.channel.terminator
+    @classmethod
+    async def _open(
+        cls,
+        host: str,
+        port: int,
+        context: ssl_module.SSLContext | None,
+        server_hostname: str | None,
+        options: dict[str, Any],
+        framing: dict[str, Any],
+    ) -> FramedStream:
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port, **options)
+        if context is not None:
+            tls = trio.SSLStream(stream, context, server_hostname=server_hostname)
+            try:
+                await tls.do_handshake()  # a bad certificate fails here, not as an EOF later
+            except BaseException:
+                await trio.aclose_forcefully(tls)
+                raise
+            stream = tls
+        return cls(stream, **framing)
 
-    @terminator.setter
-    def terminator(self, terminator: TerminatorSpec) -> None:
-        self.channel.set_terminator(terminator)
-
-    async def _fill(self) -> None:
+    async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:
-            data = await self.stream.receive_some(self._receive_size)
-        except _PEER_FAULTS as exc:
+            return await self.stream.receive_some(max_bytes)
+        except trio.BrokenResourceError as exc:
             logger.debug("receive failed, treated as EOF: %r", exc)
-            data = b""
-        self.channel.receive_data(data)
+            return b""
 
-    def __aiter__(self) -> FramedStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        """Return the next event, reading as needed; stop after ConnectionClosed."""
-        channel = self.channel
-        while True:
-            event = channel.next_event()
-            if event is NEED_DATA:
-                await self._fill()
-                continue
-            if type(event) is ConnectionClosed:
-                if self._closed_reported:
-                    raise StopAsyncIteration
-                self._closed_reported = True
-            return event
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        """Yield complete frames (terminator excluded) until the peer closes.
-
-        An unterminated tail left at EOF is in ``stream.channel.trailing_data``.
-        """
-        channel = self.channel
-        while True:
-            for frame in channel.frames():
-                yield frame
-            if channel.eof:
-                return
-            await self._fill()
-
-    async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send *data* (waits until the stream has taken it)."""
-        self.channel.push(data)
-        await self.stream.send_all(self.channel.data_to_send())
+    async def _send_all(self, data: bytes) -> None:
+        await self.stream.send_all(data)
 
     async def aclose(self) -> None:
         """Close the underlying stream."""
         await self.stream.aclose()
-
-    async def __aenter__(self) -> FramedStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class _Runner:

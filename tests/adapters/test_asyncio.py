@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import trustme
 
-from asyncframe import ConnectionClosed, Data, Handler, Terminator
+from asyncframe import Data, Handler, Terminator
 from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
 
 from .conftest import (
@@ -360,73 +360,6 @@ def test_tls_half_close_tail_is_answered(tls: tuple[ssl.SSLContext, ssl.SSLConte
             return events
 
     assert run(main) == [Data(b"x"), Terminator(b"\n")]
-
-
-def test_framed_stream_events_and_terminator_changes() -> None:
-    async def main() -> list[object]:
-        server, port = await start(LineHandler)
-        stream = await FramedStream.connect("127.0.0.1", port, terminator=b"\n")
-        async with server, stream as s:
-            await s.send(b"ECHO 5\nECHO hello\nQUIT\n")
-            got: list[object] = []
-            async for event in s:
-                got.append(event)
-                if event == Terminator(b"\n") and got[-2] == Data(b"5"):
-                    s.terminator = 5  # a header line announces a 5-byte body
-                elif event == Terminator(5):
-                    s.terminator = b"\n"
-            return got
-
-    assert run(main) == [
-        Data(b"5"),
-        Terminator(b"\n"),
-        Data(b"hello"),
-        Terminator(5),
-        Terminator(b"\n"),  # the newline after "hello" ends an empty frame
-        Data(b"BYE"),
-        Terminator(b"\n"),
-        ConnectionClosed(),
-    ]
-
-
-def test_framed_stream_frames_and_trailing_data() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"one\r\ntwo\r\ntail")
-        await writer.drain()
-        writer.close()
-
-    async def main() -> tuple[list[bytes], bytes]:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            stream = await FramedStream.connect("127.0.0.1", port)
-            frames = [frame async for frame in stream.frames()]
-            await stream.aclose()
-            return frames, stream.channel.trailing_data
-
-    assert run(main) == ([b"one", b"two"], b"tail")
-
-
-def test_a_reset_ends_a_framed_stream_like_eof() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"partial")
-        await writer.drain()
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        writer.transport.abort()
-
-    async def main() -> list[object]:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            stream = await FramedStream.connect("127.0.0.1", port)
-            events = [event async for event in stream]
-            await stream.aclose()
-            return events
-
-    events = run(main)
-    assert events[-1] == ConnectionClosed()
-    assert b"".join(e.data for e in events if isinstance(e, Data)) in (b"", b"partial")
 
 
 def test_bad_arguments() -> None:

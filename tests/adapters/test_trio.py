@@ -16,8 +16,8 @@ import trio
 import trio.testing
 import trustme
 
-from asyncframe import ConnectionClosed, Data, Handler, Terminator
-from asyncframe.adapters.trio import FramedStream, connect, run_handler, serve
+from asyncframe import Handler
+from asyncframe.adapters.trio import connect, run_handler, serve
 
 from .conftest import (
     TIMEOUT,
@@ -320,55 +320,6 @@ def test_tls_serve_and_connect(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> No
     assert client.lines[:2] == [b"ECHO secret", b"QUIT"]
 
 
-def test_framed_stream_over_ssl_with_terminator_changes(
-    tls: tuple[ssl.SSLContext, ssl.SSLContext],
-) -> None:
-    server_ctx, client_ctx = tls
-
-    async def main() -> list[object]:
-        async with trio.open_nursery() as nursery:
-            port = await start(nursery, LineHandler, ssl=server_ctx)
-            tcp = await trio.open_tcp_stream("127.0.0.1", port)
-            stream = FramedStream(
-                trio.SSLStream(tcp, client_ctx, server_hostname="127.0.0.1"), terminator=b"\n"
-            )
-            got: list[object] = []
-            async with stream:
-                await stream.send(b"ECHO 5\nECHO hello\nQUIT\n")
-                async for event in stream:
-                    got.append(event)
-                    if event == Terminator(b"\n") and got[-2] == Data(b"5"):
-                        stream.terminator = 5
-                    elif event == Terminator(5):
-                        stream.terminator = b"\n"
-            nursery.cancel_scope.cancel()
-            return got
-
-    assert run(main) == [
-        Data(b"5"),
-        Terminator(b"\n"),
-        Data(b"hello"),
-        Terminator(5),
-        Terminator(b"\n"),
-        Data(b"BYE"),
-        Terminator(b"\n"),
-        ConnectionClosed(),
-    ]
-
-
-def test_framed_stream_frames_over_a_memory_stream() -> None:
-    async def main() -> tuple[list[bytes], bytes]:
-        left, right = trio.testing.memory_stream_pair()
-        await left.send_all(b"one\r\ntwo\r\ntail")
-        await left.aclose()
-        stream = FramedStream(right)
-        frames = [frame async for frame in stream.frames()]
-        await stream.aclose()
-        return frames, stream.channel.trailing_data
-
-    assert run(main) == ([b"one", b"two"], b"tail")
-
-
 def test_run_handler_over_a_memory_stream() -> None:
     async def main() -> bytes:
         left, right = trio.testing.memory_stream_pair()
@@ -403,8 +354,6 @@ def test_bad_arguments() -> None:
             await serve(None, 0)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="handler must be a Handler"):
             await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match=r"stream must be a trio\.abc\.Stream"):
-            FramedStream(object())  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="high_water must be > 0"):
             await serve(LineHandler, 0, high_water=0)
         left, _ = trio.testing.memory_stream_pair()

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 import pytest
 
 from asyncframe._cli import demo, main
-from asyncframe._cli.serve import MAX_LINE
+from asyncframe._cli.serve import MAX_LINE, MAX_QUEUED
 
-BACKENDS = ["selectors", "asyncio", "trio", "asynchat"]
+ADAPTERS = ["selectors", "asyncio", "trio", "asynchat"]
 PROG = "python -m asyncframe"
 
 
@@ -34,12 +34,12 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 def test_demo_passes_on_every_adapter_and_shows_the_conversation() -> None:
     result = run_cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
-    verdicts = result.stdout.strip().splitlines()[-len(BACKENDS) :]
-    assert [line.split()[0] for line in verdicts] == BACKENDS
+    verdicts = result.stdout.strip().splitlines()[-len(ADAPTERS) :]
+    assert [line.split()[0] for line in verdicts] == ADAPTERS
     for line in verdicts:
         assert "ok: 4 replies exact, closed cleanly" in line
-    assert result.stdout.count("  server> WELCOME ada") == len(BACKENDS)
-    assert result.stdout.count("  server> GOT 5 bytes, sum 15") == len(BACKENDS)
+    assert result.stdout.count("  server> WELCOME ada") == len(ADAPTERS)
+    assert result.stdout.count("  server> GOT 5 bytes, sum 15") == len(ADAPTERS)
 
 
 def test_demo_fails_with_status_1_when_a_reply_is_wrong(
@@ -66,10 +66,10 @@ def test_demo_fails_with_status_1_when_a_reply_is_wrong(
 
 
 @contextmanager
-def server(backend: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Start ``serve --port 0`` on *backend*; yield the process and its port."""
+def server(adapter: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+    """Start ``serve --port 0`` on *adapter*; yield the process, its port and its banner."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncframe", "serve", "--backend", backend, "--port", "0", *extra],
+        [sys.executable, "-m", "asyncframe", "serve", "--adapter", adapter, "--port", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,10 +79,10 @@ def server(backend: str, *extra: str) -> Iterator[tuple[subprocess.Popen[str], i
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline()
-        assert f"asyncframe chat ({backend}) listening on 127.0.0.1:" in banner, banner
+        assert f"asyncframe chat ({adapter}) listening on 127.0.0.1:" in banner, banner
         port = int(banner.split("127.0.0.1:")[1].split()[0])
         assert f"try: nc 127.0.0.1 {port}" in banner
-        yield proc, port
+        yield proc, port, banner.rstrip("\n")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -129,11 +129,11 @@ def stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(backend: str) -> None:
-    with server(backend) as (proc, port):
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(adapter: str) -> None:
+    with server(adapter) as (proc, port, _):
         ada = Client(port)
-        assert ada.line().startswith(f"welcome guest1: asyncframe chat on {backend}".encode())
+        assert ada.line().startswith(f"welcome guest1: asyncframe chat on {adapter}".encode())
         bob = Client(port)
         assert bob.line().startswith(b"welcome guest2")
         bob.send(b"/who\n")
@@ -155,9 +155,9 @@ def test_serve_echoes_relays_and_stops_cleanly_on_ctrl_c(backend: str) -> None:
     assert (status, out.strip(), err) == (0, "stopped", "")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_serve_closes_a_line_that_is_too_long_and_stops_on_sigterm(backend: str) -> None:
-    with server(backend, "--terminator", r"\r\n") as (proc, port):
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_serve_closes_a_line_that_is_too_long_and_stops_on_sigterm(adapter: str) -> None:
+    with server(adapter, "--terminator", r"\r\n") as (proc, port, _):
         flooder = Client(port, b"\r\n")
         other = Client(port, b"\r\n")
         assert flooder.line().startswith(b"welcome guest1")
@@ -173,13 +173,60 @@ def test_serve_closes_a_line_that_is_too_long_and_stops_on_sigterm(backend: str)
     assert (status, out.strip(), err) == (0, "stopped", "")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_serve_reports_an_address_in_use_in_one_line(backend: str) -> None:
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_serve_drops_a_member_that_never_reads(adapter: str) -> None:
+    """A member whose unsent output passes MAX_QUEUED is dropped, and the others told.
+
+    The server logs how many bytes were waiting for it when it was dropped: that
+    is the most the room ever queued for it, so its memory stayed bounded.
+    """
+    with server(adapter) as (proc, port, _):
+        sleeper = socket.socket()
+        # A small receive window, so the relayed lines pile up in the server.
+        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sleeper.settimeout(20)
+        sleeper.connect(("127.0.0.1", port))
+        talker = Client(port)
+        assert talker.line().startswith(b"welcome guest2")
+        line = b"z" * 4000
+        seen: list[bytes] = []
+        # Up to ten times the bound, in rounds of 32 lines whose echoes are read.
+        for _ in range(10 * MAX_QUEUED // (32 * len(line)) + 1):
+            talker.send((line + b"\n") * 32)
+            echoed = 0
+            while echoed < 32:
+                got = talker.line()
+                if got == line:
+                    echoed += 1
+                else:
+                    seen.append(got)
+            if seen:
+                break
+        talker.send(b"/who\n")
+        while (got := talker.line()) == line:
+            pass
+        seen.append(got)
+        assert seen[0] == b"* guest1 was dropped: it stopped reading"
+        assert seen[-1] == b"connected: guest2"
+        sleeper.close()
+        talker.close()
+        status, out, err = stop(proc, signal.SIGTERM)
+    assert (status, err) == (0, "")
+    log, last = out.strip().splitlines()[-2:]
+    assert last == "stopped"
+    assert log.startswith("dropped guest1: ")
+    assert log.endswith(" bytes of output waiting (it stopped reading)")
+    waiting = int(log.split()[2])
+    assert MAX_QUEUED < waiting <= MAX_QUEUED + len(line) + 20
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_serve_reports_an_address_in_use_in_one_line(adapter: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", "--backend", backend, "--port", str(port), timeout=30)
+        result = run_cli("serve", "--adapter", adapter, "--port", str(port), timeout=30)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith(f"{PROG} serve: error: [Errno 98]")
@@ -194,12 +241,13 @@ def test_serve_reports_an_address_in_use_in_one_line(backend: str) -> None:
     ("args", "names"),
     [
         ((), "COMMAND"),
+        (("serve", "--backend", "trio"), "unrecognized arguments: --backend"),
         (("fly",), "invalid choice: 'fly'"),
         (("serve", "--port", "70000"), "--port: invalid port '70000'"),
         (("serve", "--port", "eighty"), "--port: invalid port 'eighty'"),
         (("serve", "--terminator", ""), "--terminator: the terminator must not be empty"),
         (("serve", "--terminator", "\u00e9\u20ac"), "--terminator: invalid terminator"),
-        (("serve", "--backend", "twisted"), "--backend: invalid choice: 'twisted'"),
+        (("serve", "--adapter", "twisted"), "--adapter: invalid choice: 'twisted'"),
         (("demo", "--adapter", "selectors,gevent"), "--adapter: unknown adapter gevent"),
     ],
 )

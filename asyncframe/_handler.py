@@ -64,7 +64,7 @@ class Handler:
         self,
         *,
         terminator: TerminatorSpec = b"\r\n",
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         #: The :class:`Channel` this handler runs on.
         self.channel = Channel(terminator, max_frame_size=max_frame_size)

@@ -82,7 +82,7 @@ class BaseFramedStream(ABC):
         self,
         terminator: TerminatorSpec = b"\r\n",
         *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
     ) -> None:
         check_sizes(read_size=read_size)
@@ -98,7 +98,7 @@ class BaseFramedStream(ABC):
         port: int,
         *,
         terminator: TerminatorSpec = b"\r\n",
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
         ssl: _ssl.SSLContext | bool | None = None,
         server_hostname: str | None = None,

@@ -66,7 +66,7 @@ class FramedStream(BaseFramedStream):
         stream: trio.abc.Stream,
         terminator: TerminatorSpec = b"\r\n",
         *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
     ) -> None:
         if not isinstance(stream, trio.abc.Stream):

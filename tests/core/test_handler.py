@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from asyncframe import Handler, SendAfterClose
+from asyncframe import FrameTooLong, Handler, SendAfterClose
+from asyncframe._driver import Driver
 
 
 class Recorder(Handler):
@@ -136,12 +139,6 @@ def test_buffered_output_is_what_the_driver_has_not_taken() -> None:
 
 
 # -- whole frames ------------------------------------------------------------------------
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from asyncframe import FrameTooLong  # noqa: E402
-from asyncframe._driver import Driver  # noqa: E402
 
 MAX = 12
 
@@ -319,3 +316,25 @@ def test_push_after_close_or_close_when_done_raises() -> None:
         with pytest.raises(SendAfterClose):
             h.push_with_producer([b"x"])
         assert h.closing
+
+
+def test_max_frame_size_none_lets_any_frame_through() -> None:
+    class Collect(Handler):
+        def __init__(self, limit: int | None) -> None:
+            super().__init__(terminator=b"\n", max_frame_size=limit)
+            self.frames: list[bytes] = []
+            self.too_long = 0
+
+        def on_frame(self, frame: bytes) -> None:
+            self.frames.append(frame)
+
+        def on_frame_too_long(self, error: FrameTooLong) -> None:
+            self.too_long += 1
+
+    line = b"x" * 200_000
+    unlimited, limited = Collect(None), Collect(1000)
+    for handler in (unlimited, limited):
+        handler.connection_made()
+        handler.data_received(line + b"\nok\n")
+    assert unlimited.frames == [line, b"ok"]
+    assert (limited.frames, limited.too_long) == ([b"ok"], 1)

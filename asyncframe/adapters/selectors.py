@@ -47,7 +47,7 @@ from asyncframe.adapters._checks import (
     options,
 )
 
-__all__ = ["Loop"]
+__all__ = ["Loop", "TimerHandle"]
 
 logger = logging.getLogger("asyncframe.adapters.selectors")
 
@@ -56,7 +56,7 @@ _WRITE = selectors.EVENT_WRITE
 _WRITE_SIZE = 65536
 
 
-class _Timer:
+class TimerHandle:
     """A callback :meth:`Loop.call_later` will run, unless cancelled."""
 
     __slots__ = ("callback", "loop")
@@ -84,7 +84,7 @@ class _Connection:
         self.events = 0
         self.closed = False
         self.connecting = False
-        self.timer: _Timer | None = None
+        self.timer: TimerHandle | None = None
         self.driver = opts.driver(handler, clock=time.monotonic, schedule=self._wakeup, log=logger)
 
     def _wakeup(self) -> None:
@@ -225,7 +225,7 @@ class Loop:
         self._connections: dict[int, _Connection] = {}
         self._listeners: dict[int, _Listener] = {}
         self._ready: deque[Callable[[], object]] = deque()
-        self._timers: list[tuple[float, int, _Timer]] = []
+        self._timers: list[tuple[float, int, TimerHandle]] = []
         self._live_timers = 0
         self._seq = itertools.count()
         self._stopping = False
@@ -322,13 +322,13 @@ class Loop:
             self._ready.append(callback)
         self._wake()
 
-    def call_later(self, delay: float, callback: Callable[[], object]) -> _Timer:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
         """Call *callback* after *delay* seconds (from the loop's own thread).
 
         Returns a handle whose ``cancel()`` prevents the call. :meth:`run` keeps
         running while a timer is pending.
         """
-        timer = _Timer(self, callback)
+        timer = TimerHandle(self, callback)
         self._live_timers += 1
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), timer))
         return timer

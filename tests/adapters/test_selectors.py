@@ -287,6 +287,28 @@ def test_stop_before_run_is_not_lost() -> None:
         loop.run(timeout=0)  # a later run() is not stopped by the old stop()
 
 
+def test_stop_from_another_thread_ends_run() -> None:
+    with Loop() as loop:
+        loop.listen(LineHandler, "127.0.0.1", 0)  # something to wait for, for ever
+        running = threading.Event()
+        loop.call_soon(running.set)
+        stopper = threading.Thread(target=lambda: running.wait(TIMEOUT) and loop.stop())
+        stopper.start()
+        finished = threading.Event()
+
+        def run() -> None:
+            loop.run(timeout=2 * TIMEOUT)  # bounded, in case stop() were lost
+            finished.set()
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        assert running.wait(TIMEOUT)
+        stopper.join(TIMEOUT)
+        # run() returns because of stop(), well before its own timeout.
+        assert finished.wait(TIMEOUT), "stop() from another thread did not end run()"
+        runner.join(TIMEOUT)
+
+
 def test_run_waits_for_pending_timers() -> None:
     fired: list[str] = []
     with Loop() as loop:

@@ -1,4 +1,4 @@
-"""Inbound semantics 1-9 of the design, one example at a time."""
+"""The inbound semantics of Channel, one example at a time."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def drain(ch: Channel) -> list[Event]:
     return list(ch.events())
 
 
-def test_design_example() -> None:
+def test_the_documented_example() -> None:
     ch = Channel(terminator=b"\r\n")
     ch.receive_data(b"HELO a\r\nMAIL")
     assert ch.next_event() == Data(b"HELO a")

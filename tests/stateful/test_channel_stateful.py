@@ -158,7 +158,7 @@ class ChannelMachine(RuleBasedStateMachine):
             for n, frame in enumerate(self.ch.frames(), 1):
                 if self.limit is not None:
                     assert len(frame) <= self.limit
-                self.report(bytes(self.last_payload[:0]) + frame)
+                self.report(frame)
                 if isinstance(term, bytes):
                     # frames() consumed the terminator after the frame.
                     self.report(term)

@@ -416,22 +416,45 @@ def check_never_reading_peer(adapter: AdapterUnderTest) -> None:
             )
 
 
+def _leave_at_once(sock: socket.socket) -> None:
+    sock.close()
+
+
+def _reset_at_once(sock: socket.socket) -> None:
+    _reset(sock)
+
+
+def _read_then_close(sock: socket.socket) -> None:
+    assert len(_read_exactly(sock, 1 << 20)) == 1 << 20, "the feed stopped early"
+    sock.close()
+
+
+def _read_then_reset(sock: socket.socket) -> None:
+    assert len(_read_exactly(sock, 1 << 20)) == 1 << 20, "the feed stopped early"
+    _reset(sock)
+
+
 def check_endless_producer_peer_leaves(adapter: AdapterUnderTest) -> None:
     """A peer that leaves a Handler streaming an endless producer: the connection
-    closes (``on_close``), the server serves others, and it logs a few lines at most."""
+    closes (``on_close``), the server serves others, and it logs a few lines at most.
+
+    The peer leaves right after its request (closing, or resetting), or after reading
+    1 MiB of the feed.
+    """
     server = _Server()
+    leaves = (_leave_at_once, _reset_at_once, _read_then_close, _read_then_reset)
     with _logs() as logs, serving(adapter, server) as address:
-        for leave in (socket.socket.close, _reset):
+        for leave in leaves:
             before = sum("close" in h.events for h in server.handlers)
             sock = _connect(address)
             sock.sendall(b"FEED\n")
-            assert len(_read_exactly(sock, 1 << 20)) == 1 << 20, "the feed stopped early"
             leave(sock)
-            _wait_for(partial(server.closed_more_than, before), "on_close after the peer left")
+            what = f"on_close after the peer left ({leave.__name__.strip('_')})"
+            _wait_for(partial(server.closed_more_than, before), what)
             _echo_session(address, seed=5)
-        warnings = len(logs.records)
-        assert warnings <= 10, (
-            f"{warnings} log records of level WARNING or above, starting with"
+        records = len(logs.records)
+        assert records <= 2 * len(leaves), (
+            f"{records} log records of level WARNING or above, starting with"
             f" {[r.getMessage() for r in logs.records[:3]]}"
         )
 
@@ -444,7 +467,8 @@ def check_raising_callbacks(adapter: AdapterUnderTest) -> None:
         with _connect(address) as sock:
             sock.sendall(b"ECHO a\nBOOM\nECHO never\n")
             got = _read_to_end(sock)
-        assert got == b"a\n", f"after a raising callback the peer got {got!r}"
+        # The error aborts the connection: output queued before it may be dropped.
+        assert got in (b"", b"a\n"), f"after a raising callback the peer got {got!r}"
         _wait_for(lambda: "close" in server.handlers[1].events, "on_close of the raising handler")
         _wait_for(lambda: logs.raised(_Boom), "a logged record of the exception")
         server.raise_on_connect = True

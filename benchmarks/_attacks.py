@@ -42,6 +42,7 @@ class AttackSizes:
     leaving_peers: int = 20
     nofile: int = 256
     fd_burst: int = 600
+    fd_window: float = 2.0  # seconds of CPU measured while out of descriptors
     idle_peers: int = 5000
     idle_timeout: float = 2.0
     idle_window: float = 8.0
@@ -58,9 +59,10 @@ SIZES = {
         leaving_peers=3,
         nofile=64,
         fd_burst=100,
+        fd_window=0.5,
         idle_peers=100,
-        idle_timeout=0.5,
-        idle_window=2.0,
+        idle_timeout=0.3,
+        idle_window=1.2,
         memory_connections=100,
     ),
 }
@@ -318,7 +320,7 @@ def fd_exhaustion(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
             socks.append(sock)
         server.wait(lambda s: s["accepted"] >= sizes.nofile - 40, 10)  # most descriptors gone
         start, t0 = server.snapshot(), time.monotonic()
-        time.sleep(2.0)  # the measurement window
+        time.sleep(sizes.fd_window)  # the measurement window
         end, t1 = server.snapshot(), time.monotonic()
         for sock in socks:
             sock.close()

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from asyncframe import Handler
 from asyncframe.testing import (
     CHECKS,
     AdapterUnderTest,
+    Address,
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    check_idle_timeout,
+    check_never_reading_peer,
 )
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
@@ -25,3 +30,24 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_conformance(adapter: str, check: Callable[[AdapterUnderTest], None]) -> None:
     check(ADAPTERS[adapter]())
+
+
+class OptionsIgnored(SelectorsAdapter):
+    """A faulty adapter: it drops the options it is given (idle_timeout, high_water...)."""
+
+    def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
+        return super().start(handler_factory)
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        (check_idle_timeout, "the server did not close the connection"),
+        (check_never_reading_peer, "bytes of output were queued for a peer that did not read"),
+    ],
+)
+def test_the_kit_fails_an_adapter_that_ignores_its_options(
+    check: Callable[[AdapterUnderTest], None], message: str
+) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check(OptionsIgnored())

@@ -3,31 +3,65 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ._channel import Channel
-from ._events import NEED_DATA, ConnectionClosed, Data, Terminator, TerminatorSpec
+from ._errors import FrameTooLong, SendAfterClose
+from ._events import NEED_DATA, ConnectionClosed, Data, TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = ["Handler"]
+
+# How a Handler subclass takes its input, decided once per class.
+_STREAM = 0  # on_data / on_terminator
+_FRAME = 1  # on_frame, one frame at a time
+_BATCH = 2  # on_frames, one list per read
+
+# "No output limit" for the driver methods that dispatch everything.
+_UNLIMITED = 1 << 62
+
+# Whether the channel reads a terminator of 0 as "no terminator" (every byte is
+# data) rather than as an empty frame; asked of the channel itself.
+_ZERO_IS_RAW = not list(Channel(0).frames())
 
 
 class Handler:
     """One side of one connection, written as callbacks; it does no I/O itself.
 
-    Subclass it and override :meth:`on_connect`, :meth:`on_data`,
-    :meth:`on_terminator` and :meth:`on_close` (and :meth:`on_eof` to answer a
-    peer that half-closes); from them call :meth:`push`,
+    Two styles, chosen by what a subclass overrides:
+
+    - **whole frames**: :meth:`on_frame` gets each complete frame (terminator
+      excluded), or the batch hook :meth:`on_frames` gets every complete frame one
+      read finished, as a list;
+    - **streaming**: :meth:`on_data` gets the payload in pieces and
+      :meth:`on_terminator` the end of each frame (asynchat's style).
+
+    Plus :meth:`on_connect`, :meth:`on_eof`, :meth:`on_close` and
+    :meth:`on_frame_too_long`. From them call :meth:`push`,
     :meth:`push_with_producer`, :meth:`set_terminator`, :meth:`close_when_done`
-    or :meth:`close`. The same subclass runs unchanged on the selectors, asyncio
-    and trio adapters, and in tests with :mod:`asyncframe.testing`.
+    or :meth:`close`, and read :attr:`peername` and :attr:`closing`. The same
+    subclass runs unchanged on the selectors, asyncio and trio adapters, and in
+    tests with :mod:`asyncframe.testing`.
 
     Adapters drive it through the *driver* methods (:meth:`connection_made`,
-    :meth:`data_received`, :meth:`connection_lost`, :meth:`take_output`, ...);
-    a protocol author never calls those.
+    :meth:`dispatch`, :meth:`connection_lost`, :meth:`take_output`, ...), usually
+    through :class:`asyncframe._driver.Driver`; a protocol author never calls those.
 
     :param terminator: the initial terminator (default ``b"\\r\\n"``).
-    :param max_frame_size: passed on to the :class:`Channel`.
+    :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes
+        to :meth:`on_frame_too_long` instead of the frame callbacks.
     """
+
+    _style: ClassVar[int] = _STREAM
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.on_frames is not Handler.on_frames:
+            cls._style = _BATCH
+        elif cls.on_frame is not Handler.on_frame:
+            cls._style = _FRAME
+        else:
+            cls._style = _STREAM
 
     def __init__(
         self,
@@ -37,15 +71,51 @@ class Handler:
     ) -> None:
         #: The :class:`Channel` this handler runs on.
         self.channel = Channel(terminator, max_frame_size=max_frame_size)
+        #: The peer's address as the transport reports it (``None`` until connected,
+        #: or where the transport has none).
+        self.peername: Any = None
+        self._out = self.channel._out
         self._wakeup: Callable[[], None] | None = None
         self._abort = False
         self._connected = False
         self._closed = False
+        self._shut = False  # no more output is accepted: close() or the end
+        # Set by close(), close_when_done() and set_terminator(): the dispatch loop
+        # checks this one flag after each callback.
+        self._interrupt = False
 
     # -- what a protocol overrides ---------------------------------------------------
 
     def on_connect(self) -> None:
         """Called once when the connection is established, before any data."""
+
+    def on_frame(self, frame: bytes) -> None:
+        """Called with each complete frame, terminator excluded (whole-frame style).
+
+        A terminator set here applies from the next unread byte: a header line can
+        announce a byte count (``set_terminator(n)``) and the next call gets those
+        ``n`` bytes as one frame. While the terminator is ``None`` (also after a
+        count completed) bytes are a stream, not frames: they go to :meth:`on_data`.
+        At EOF an unterminated tail is in ``self.channel.trailing_data`` for
+        :meth:`on_eof`.
+        """
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        """Called once per read with every complete frame it finished, in order.
+
+        The frames were all split by the terminator in force when the batch was
+        taken: a terminator set here applies from the first byte after the batch's
+        last frame, so a protocol that changes terminators mid-stream should
+        override :meth:`on_frame` instead. The default calls :meth:`on_frame` for
+        each frame, and stops delivering them once :meth:`close` or
+        :meth:`close_when_done` was called.
+        """
+        on_frame = self.on_frame
+        out = self._out
+        for frame in frames:
+            on_frame(frame)
+            if self._abort or out._closing:
+                return
 
     def on_data(self, data: bytes) -> None:
         """Called with payload bytes of the current frame (possibly in several pieces)."""
@@ -53,8 +123,16 @@ class Handler:
     def on_terminator(self, terminator: bytes | int) -> None:
         """Called when the current terminator is reached (the matched bytes, or the count)."""
 
+    def on_frame_too_long(self, error: FrameTooLong) -> None:
+        """Called when a frame exceeds ``max_frame_size``; the default closes the connection.
+
+        The frame's bytes were discarded. Override it to answer and go on: the
+        next frame starts after the rejected one's terminator.
+        """
+        self.close()
+
     def on_eof(self) -> None:
-        """Called when the peer has closed its side, after the last :meth:`on_data`.
+        """Called when the peer has closed its side, after the last input callback.
 
         Output pushed here is still sent before the connection closes: answer an
         unterminated last request here.
@@ -66,19 +144,34 @@ class Handler:
     # -- what a protocol calls -------------------------------------------------------
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
-        """Queue *data* for sending (see :meth:`Channel.push`)."""
-        self.channel._out.push(data)
-        if self._wakeup is not None:
-            self._wakeup()
+        """Queue *data* for sending (see :meth:`Channel.push`).
+
+        Pushes made during one read are joined and written together. Raises
+        :exc:`~asyncframe.SendAfterClose` after :meth:`close`,
+        :meth:`close_when_done` or the end of the connection.
+        """
+        if self._shut:
+            self._refuse("push()")
+        self._out.push(data)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            wakeup()
 
     def push_with_producer(self, producer: object) -> None:
         """Queue a producer for sending (see :meth:`Channel.push_with_producer`)."""
+        if self._shut:
+            self._refuse("push_with_producer()")
         self.channel.push_with_producer(producer)
         self._notify()
+
+    def _refuse(self, what: str) -> None:
+        why = "the connection ended" if self._closed else "close()"
+        raise SendAfterClose(f"{what} after {why}: the output would never be sent")
 
     def set_terminator(self, terminator: TerminatorSpec) -> None:
         """Set the terminator, from the next unread byte on (see :meth:`Channel.set_terminator`)."""
         self.channel.set_terminator(terminator)
+        self._interrupt = True
 
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator."""
@@ -87,15 +180,24 @@ class Handler:
     def close_when_done(self) -> None:
         """Close the connection once everything queued so far has been sent.
 
-        Input that arrives after this call is not dispatched any more.
+        Input that arrives after this call, or is still unread, is not dispatched.
         """
         self.channel.close_when_done()
+        self._interrupt = True
         self._notify()
 
     def close(self) -> None:
-        """Close the connection now; output not yet sent is dropped."""
+        """Close the connection now; output not yet sent is dropped, input not dispatched."""
         self._abort = True
+        self._shut = True
+        self._interrupt = True
         self._notify()
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` or :meth:`close_when_done` was called, or the
+        connection ended."""
+        return self._abort or self._out._closing or self._closed
 
     # -- the driver interface, for adapters ------------------------------------------
 
@@ -133,29 +235,111 @@ class Handler:
             self._connected = True
             self.on_connect()
 
+    def dispatch(self, output_limit: int | None = None) -> bool:
+        """Driver: run the input callbacks for the bytes the channel holds.
+
+        Returns true once every complete frame (or event) was delivered, or the
+        handler asked to close; false if it stopped because more than
+        *output_limit* bytes of output are queued (call it again when they have
+        been sent: the rest of the input waits in the channel).
+        """
+        limit = _UNLIMITED if output_limit is None else output_limit
+        style = self._style
+        out = self._out
+        while True:
+            self._interrupt = False
+            if self._abort or out._closing:
+                return True
+            if style == _STREAM or self._raw():
+                done = self._dispatch_events(limit)
+            elif style == _FRAME:
+                done = self._dispatch_frames(limit)
+            else:
+                done = self._dispatch_batches(limit)
+            if done is not None:
+                return done
+            # The terminator changed (or a close was asked for): look again.
+
+    def _raw(self) -> bool:
+        # With no terminator the input is a stream, not frames (also after a count).
+        terminator = self.channel.get_terminator()
+        return terminator is None or (terminator == 0 and _ZERO_IS_RAW)
+
+    def _dispatch_events(self, limit: int) -> bool | None:
+        channel = self.channel
+        out = self._out
+        style = self._style
+        while True:
+            try:
+                event = channel.next_event()
+            except FrameTooLong as exc:
+                self.on_frame_too_long(exc)
+                if self._interrupt:
+                    return None
+                continue
+            if event is NEED_DATA or type(event) is ConnectionClosed:
+                return True
+            if type(event) is Data:
+                self.on_data(event.data)  # type: ignore[union-attr]
+            else:
+                self.on_terminator(event.terminator)  # type: ignore[union-attr]
+            if self._interrupt:
+                if style == _STREAM and not (self._abort or out._closing):
+                    # A streaming handler takes a new terminator in stride.
+                    self._interrupt = False
+                else:
+                    return None
+            if out._ready_len + out._fifo_bytes > limit:
+                return False
+
+    def _dispatch_frames(self, limit: int) -> bool | None:
+        out = self._out
+        on_frame = self.on_frame
+        try:
+            for frame in self.channel.frames():
+                on_frame(frame)
+                if self._interrupt:
+                    return None
+                if out._ready_len + out._fifo_bytes > limit:
+                    return False
+        except FrameTooLong as exc:
+            self.on_frame_too_long(exc)
+            return None
+        return True
+
+    def _dispatch_batches(self, limit: int) -> bool | None:
+        batch: list[bytes] = []
+        error = None
+        try:
+            batch.extend(self.channel.frames())
+        except FrameTooLong as exc:
+            error = exc
+        if batch:
+            self.on_frames(batch)
+        if error is not None:
+            if not (self._abort or self._out._closing):
+                self.on_frame_too_long(error)
+            return None
+        if self._interrupt:
+            return None
+        out = self._out
+        return out._ready_len + out._fifo_bytes <= limit
+
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
-        """Driver: bytes arrived (``b""`` for EOF); dispatches the events they complete.
+        """Driver: bytes arrived (``b""`` for EOF); dispatches every event they complete.
 
         Dispatching stops once the protocol calls :meth:`close` or
         :meth:`close_when_done`: input after that point is not reported.
         """
-        channel = self.channel
-        channel.receive_data(data)
-        while not (self._abort or channel.closing):
-            event = channel.next_event()
-            if event is NEED_DATA or type(event) is ConnectionClosed:
-                return
-            if type(event) is Data:
-                self.on_data(event.data)
-            elif type(event) is Terminator:
-                self.on_terminator(event.terminator)
+        self.channel.receive_data(data)
+        self.dispatch()
 
     def eof_received(self) -> None:
-        """Driver: the peer closed its side; reports any held-back tail to :meth:`on_data`,
+        """Driver: the peer closed its side; reports any held-back tail,
         then calls :meth:`on_eof` (unless the protocol is already closing)."""
         if not self.channel.eof:
             self.data_received(b"")
-            if not (self._abort or self.channel.closing):
+            if not self.closing:
                 self.on_eof()
 
     @property
@@ -165,11 +349,7 @@ class Handler:
 
     @property
     def buffered_output(self) -> int:
-        """Driver: bytes queued for sending and not taken yet.
-
-        Adapters stop reading from a peer while this is above their high-water
-        mark, so a peer that sends without reading cannot grow it without bound.
-        """
+        """Bytes queued for sending and not taken yet (what backpressure watches)."""
         return self.channel.buffered_output
 
     def take_output(self, max_bytes: int | None = None) -> bytes:
@@ -192,5 +372,6 @@ class Handler:
         """Driver: the connection is gone; calls :meth:`on_close` once."""
         if not self._closed:
             self._closed = True
+            self._shut = True
             self._wakeup = None
             self.on_close()

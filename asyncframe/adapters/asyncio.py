@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl as ssl_module
 import threading
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -31,7 +33,15 @@ from asyncframe import (
     Handler,
     TerminatorSpec,
 )
-from asyncframe.adapters._checks import check_sizes
+from asyncframe._driver import AcceptBackoff, Driver
+from asyncframe.adapters._checks import (
+    DEFAULT_BACKLOG,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_READ_SIZE,
+    check_sizes,
+    listening_socket,
+    options,
+)
 
 __all__ = ["FramedStream", "HandlerProtocol", "connect", "serve"]
 
@@ -61,107 +71,118 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     """An asyncio protocol that runs one :class:`~asyncframe.Handler`.
 
     Received bytes land in a buffer shared by the thread's connections and go
-    straight to the handler (which copies them); its
-    output is written as soon as it is queued, at most *write_size* bytes at a
-    time, and not at all while the transport has paused writing (so a large
-    producer is pulled only as fast as the peer reads). While more than
-    *high_water* bytes of output wait to be sent, the transport stops reading, so a
-    peer that sends without reading cannot grow them without bound. An exception
-    raised by the handler is logged and closes this connection only.
+    straight to the handler's channel (which copies them). Output is written as
+    soon as it is queued, at most *write_size* bytes at a time, and not at all
+    while the transport has paused writing, so a large producer is pulled only as
+    fast as the peer reads. The connection policy is the core's driver: while more
+    than *high_water* bytes of output wait, the handler gets no more input and the
+    transport stops reading; *idle_timeout* seconds without a received byte close
+    the connection; an exception raised by the handler is logged and closes this
+    connection only.
 
+    :ivar closed: a future resolved when the connection is gone.
     :ivar pause_count: how many times the transport asked to pause writing.
     :ivar read_pause_count: how many times reading was paused for *high_water*.
     """
+
+    __slots__ = (
+        "_driver",
+        "_lost",
+        "_opts",
+        "_paused",
+        "_reading",
+        "_soon",
+        "_timer",
+        "_view",
+        "closed",
+        "handler",
+        "pause_count",
+        "read_pause_count",
+        "transport",
+        "write_size",
+    )
 
     def __init__(
         self,
         handler: Handler,
         *,
-        read_size: int = 65536,
+        read_size: int = DEFAULT_READ_SIZE,
+        high_water: int = DEFAULT_HIGH_WATER,
+        idle_timeout: float | None = None,
         write_size: int = 65536,
-        high_water: int = 1 << 20,
     ) -> None:
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-        check_sizes(read_size=read_size, write_size=write_size, high_water=high_water)
+        check_sizes(write_size=write_size)
+        self._opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
         self.handler = handler
-        self.high_water = high_water
-        self.read_pause_count = 0
-        self._reading_paused = False
-        self.read_size = read_size
         self.write_size = write_size
-        self.pause_count = 0
         self.transport: asyncio.Transport | None = None
+        self._driver: Driver | None = None
         self._view = _receive_buffer(read_size)
-        self._paused = False
-        self._peer_eof = False
-        self._closed = False
-        self._in_callback = False
-        self._flush_scheduled = False
+        self._paused = False  # the transport asked to pause writing
+        self._reading = True
+        self._soon = False  # an _update is scheduled
+        self._lost = False
+        self._timer: asyncio.TimerHandle | None = None
+        self.pause_count = 0
+        self.read_pause_count = 0
         #: Resolved when the connection is gone.
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    # -- user code, guarded ------------------------------------------------------------
+    def _update_soon(self) -> None:
+        # Coalesced: one scheduled update, whatever asked for it in the meantime.
+        if not self._soon:
+            self._soon = True
+            asyncio.get_running_loop().call_soon(self._scheduled_update)
 
-    def _call(self, func: Callable[[], object]) -> bool:
-        self._in_callback = True
-        try:
-            func()
-        except Exception:
-            logger.exception("handler %r raised; closing its connection", self.handler)
-            self._abort()
-            return False
-        finally:
-            self._in_callback = False
-        return True
+    def _scheduled_update(self) -> None:
+        self._soon = False
+        if self._driver is not None:
+            self._driver.woke()
+        self._update()
 
-    def _abort(self) -> None:
-        if self.transport is not None and not self._closed:
-            self.transport.abort()
-
-    def _wakeup(self) -> None:
-        # Output queued outside a callback (another task, a timer): flush it soon.
-        if not self._in_callback and not self._flush_scheduled and not self._closed:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._scheduled_flush)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self._flush()
-
-    def _flush(self) -> None:
-        """Write what may be written, then close if the handler (or the peer) is done."""
+    def _update(self) -> None:
+        """Write what may be written, then close or pause reading as the policy says."""
         transport = self.transport
-        if transport is None or self._closed or transport.is_closing():
-            return
-        handler = self.handler
-        if handler.wants_abort:
-            transport.abort()
+        driver = self._driver
+        if transport is None or driver is None or self._lost or transport.is_closing():
             return
         size = self.write_size
-        while not self._paused:
-            try:
-                data = handler.take_output(size)
-            except Exception:
-                logger.exception("a producer of %r raised; closing its connection", handler)
-                transport.abort()
-                return
+        while not self._paused and not driver.aborting:
+            data = driver.take(size)
             if not data:
                 break
             transport.write(data)
-        if not self._paused and (handler.wants_close or self._peer_eof):
+            if transport.is_closing():
+                return  # the write failed (the peer left): connection_lost follows
+        if driver.aborting:
+            transport.abort()
+            return
+        if driver.finished:
             transport.close()
             return
-        if self._peer_eof:
+        reading = driver.reading
+        if reading != self._reading:
+            self._reading = reading
+            if reading:
+                transport.resume_reading()
+            else:
+                self.read_pause_count += 1
+                transport.pause_reading()
+
+    def _idle(self) -> None:
+        self._timer = None
+        driver = self._driver
+        if driver is None or self._lost:
             return
-        over = handler.buffered_output > self.high_water
-        if over and not self._reading_paused:
-            self._reading_paused = True
-            self.read_pause_count += 1
-            transport.pause_reading()
-        elif not over and self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
+        loop = asyncio.get_running_loop()
+        delay = driver.idle_check(loop.time())
+        if delay is None:
+            if self.transport is not None:
+                self.transport.abort()
+        else:
+            self._timer = loop.call_later(delay, self._idle)
 
     # -- asyncio protocol --------------------------------------------------------------
 
@@ -169,9 +190,20 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         """Start the handler on the new connection."""
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.handler.set_wakeup(self._wakeup)
-        if self._call(self.handler.connection_made):
-            self._flush()
+        loop = asyncio.get_running_loop()
+        opts = self._opts
+        self._driver = driver = Driver(
+            self.handler,
+            high_water=opts.high_water,
+            idle_timeout=opts.idle_timeout,
+            clock=loop.time,
+            schedule=self._update_soon,
+            log=logger,
+        )
+        if opts.idle_timeout is not None:
+            self._timer = loop.call_later(opts.idle_timeout, self._idle)
+        driver.start(transport.get_extra_info("peername"))
+        self._update()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Hand asyncio the receive buffer (one per thread, shared by its protocols)."""
@@ -179,28 +211,27 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Feed the received bytes to the handler, then write its output."""
-        view = self._view[:nbytes]
-        if self._call(lambda: self.handler.data_received(view)):
-            self._flush()
+        assert self._driver is not None
+        self._driver.receive(self._view[:nbytes])
+        self._update()
 
     def eof_received(self) -> bool:
         """The peer closed its side: finish the handler's input and send its last output."""
-        self._peer_eof = True
-        if not self._call(self.handler.eof_received):
-            return False
+        driver = self._driver
         transport = self.transport
-        if transport is not None and transport.get_extra_info("sslcontext") is not None:
-            # TLS has no half-close: the transport closes after this, so write it all now.
-            try:
-                rest = self.handler.take_output()
-            except Exception:
-                logger.exception("a producer of %r raised", self.handler)
-                return False
-            if rest:
-                transport.write(rest)
+        assert driver is not None and transport is not None
+        driver.receive(b"")
+        if transport.get_extra_info("sslcontext") is not None:
+            # TLS has no half-close: asyncio closes the connection right after this
+            # call. What is queued is sent, up to high_water (producers are not
+            # drained into memory for a peer that has gone).
+            if not driver.aborting:
+                data = driver.take(self._opts.high_water)
+                if data:
+                    transport.write(data)
             return False
-        self._flush()
-        return True  # keep the transport: _flush() closes it once the output is out
+        self._update()
+        return True  # keep the transport: _update() closes it once the output is out
 
     def pause_writing(self) -> None:
         """The transport's buffer is full: stop pulling output."""
@@ -208,62 +239,167 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         self.pause_count += 1
 
     def resume_writing(self) -> None:
-        """The transport drained: write again."""
+        """The transport drained: write again (soon: not from inside the transport's
+        own write path, which may go on after this returns)."""
         self._paused = False
-        self._flush()
+        self._update_soon()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone (closed, reset or aborted): tell the handler, once."""
-        self._closed = True
+        self._lost = True
         if exc is not None:
             logger.debug("connection lost: %r", exc)
-        try:
-            self.handler.connection_lost()
-        except Exception:
-            logger.exception("on_close of %r raised", self.handler)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._driver is not None:
+            self._driver.lost()
         if not self.closed.done():
             self.closed.set_result(None)
 
 
+class _Acceptor:
+    """Accepts connections on one listening socket for :func:`serve`, backing off
+    (instead of spinning) when the process is out of descriptors."""
+
+    __slots__ = ("backoff", "factory", "loop", "sock", "ssl")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        factory: Callable[[], HandlerProtocol],
+        ssl: ssl_module.SSLContext | None,
+    ) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.factory = factory
+        self.ssl = ssl
+        self.backoff = AcceptBackoff(logger)
+
+    def start(self) -> None:
+        if self.sock.fileno() >= 0:  # server.close() closes the socket
+            self.loop.add_reader(self.sock.fileno(), self.accept)
+
+    def accept(self) -> None:
+        for _ in range(100):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                delay = self.backoff.failed(exc)
+                if delay is None:
+                    continue
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.call_later(delay, self.start)
+                return
+            self.backoff.succeeded()
+            conn.setblocking(False)
+            task = self.loop.create_task(self._connect(conn))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.factory, conn, ssl=self.ssl)
+        except (OSError, ssl_module.SSLError) as exc:
+            logger.debug("connection failed to start: %r", exc)
+            conn.close()
+        except Exception:
+            logger.exception("handler_factory raised; dropping the connection")
+            conn.close()
+
+
+# Connection set-up tasks in flight (the loop keeps only weak references to tasks).
+_tasks: set[asyncio.Task[None]] = set()
+
+
 async def serve(
     handler_factory: Callable[[], Handler],
-    host: str | None = None,
-    port: int = 0,
+    host: str | None,
+    port: int,
     *,
-    high_water: int = 1 << 20,
-    **kwargs: Any,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+    ssl: ssl_module.SSLContext | None = None,
 ) -> asyncio.Server:
     """Start a server that runs ``handler_factory()`` for each connection.
 
-    Returns the :class:`asyncio.Server` (``server.sockets[0].getsockname()`` gives
-    the bound address; port 0 lets the system choose). *high_water* is passed to
-    :class:`HandlerProtocol`; other keyword arguments, such as ``ssl=``, go to
-    :meth:`asyncio.loop.create_server`.
+    Returns the :class:`asyncio.Server`, already accepting (``server.sockets[0]
+    .getsockname()`` gives the bound address; port 0 lets the system choose);
+    ``server.close()`` stops it. *host* is an IPv4 or IPv6 address or a name (its
+    first address), ``None`` for every interface. The options are the same on
+    every adapter: *read_size* bytes are read at once; above *high_water* bytes of
+    queued output a connection's handler gets no more input; *idle_timeout* closes
+    a connection after that many seconds without a received byte; *backlog* is the
+    listen queue; *ssl* an :class:`ssl.SSLContext` for TLS. Out of file
+    descriptors, the server pauses accepting 100 ms at a time (logged once per
+    burst) rather than spin; it accepts through its own loop, so
+    ``server.serve_forever()`` is not needed (it would hand accepting back to
+    asyncio's, which does not back off).
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
-    check_sizes(high_water=high_water)
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(
-        lambda: HandlerProtocol(handler_factory(), high_water=high_water), host, port, **kwargs
+    opts = options(
+        read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
     )
+    loop = asyncio.get_running_loop()
+
+    def factory() -> HandlerProtocol:
+        return HandlerProtocol(
+            handler_factory(),
+            read_size=opts.read_size,
+            high_water=opts.high_water,
+            idle_timeout=opts.idle_timeout,
+        )
+
+    sock = listening_socket(host, port, opts.backlog)
+    try:
+        server = await loop.create_server(
+            factory, sock=sock, ssl=ssl, backlog=opts.backlog, start_serving=False
+        )
+    except BaseException:
+        sock.close()
+        raise
+    _Acceptor(loop, sock, factory, ssl).start()
+    return server
 
 
 async def connect(
-    handler: Handler, host: str, port: int, *, high_water: int = 1 << 20, **kwargs: Any
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    **kwargs: Any,
 ) -> Handler:
-    """Connect to *host*:*port*, run *handler* on the connection and return it.
+    """Connect to *host*:*port*, start *handler* on the connection and return it.
 
-    *high_water* is passed to :class:`HandlerProtocol`; other keyword arguments, such
-    as ``ssl=`` and ``server_hostname=``, go to :meth:`asyncio.loop.create_connection`.
-    ``handler.on_close()`` is called when the connection ends.
+    Returns once connected; ``handler.on_close()`` is called when the connection
+    ends. The options are :func:`serve`'s; other keyword arguments, such as
+    ``server_hostname=``, go to :meth:`asyncio.loop.create_connection`.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    check_sizes(high_water=high_water)
+    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
     loop = asyncio.get_running_loop()
     await loop.create_connection(
-        lambda: HandlerProtocol(handler, high_water=high_water), host, port, **kwargs
+        lambda: HandlerProtocol(
+            handler,
+            read_size=opts.read_size,
+            high_water=opts.high_water,
+            idle_timeout=opts.idle_timeout,
+        ),
+        host,
+        port,
+        ssl=ssl,
+        **kwargs,
     )
     return handler
 

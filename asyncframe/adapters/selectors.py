@@ -6,21 +6,19 @@
     from asyncframe.adapters.selectors import Loop
 
     class Echo(Handler):
-        def on_data(self, data):
-            self.push(data)
-        def on_terminator(self, terminator):
-            self.push(terminator)
+        def on_frame(self, frame):
+            self.push(frame + b"\\r\\n")
 
     with Loop() as loop:
-        host, port = loop.listen(("127.0.0.1", 0), Echo)
+        host, port = loop.listen(Echo, "127.0.0.1", 0)
         loop.run()          # until loop.stop(), from any thread
 
 Sockets are non-blocking; output is written as soon as a callback queues it and,
 when the socket's buffer is full, as soon as it has room again, so a large producer
-is pulled only as fast as the peer reads, and a peer that sends without reading
-stops being read once more than *high_water* bytes of replies wait for it. A peer
-that closes its side (EOF) gets the rest of its output before the connection is
-closed; a reset, or an exception raised by a handler, closes that connection only.
+is pulled only as fast as the peer reads. The connection policy (guarded callbacks,
+output-bounded dispatch, close after the peer's EOF once output is flushed, the idle
+timeout, accept backoff) is the core's :class:`~asyncframe._driver.Driver`; this
+module is the transport loop.
 """
 
 from __future__ import annotations
@@ -37,79 +35,101 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from asyncframe import Handler
-from asyncframe.adapters._checks import check_sizes
+from asyncframe._driver import AcceptBackoff, Driver
+from asyncframe.adapters._checks import (
+    DEFAULT_BACKLOG,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_READ_SIZE,
+    Options,
+    listening_socket,
+    options,
+)
 
 __all__ = ["Loop"]
 
 logger = logging.getLogger("asyncframe.adapters.selectors")
 
-Address = tuple[str, int]
-
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
+_WRITE_SIZE = 65536
+
+
+class _Timer:
+    """A callback :meth:`Loop.call_later` will run, unless cancelled."""
+
+    __slots__ = ("callback", "loop")
+
+    def __init__(self, loop: Loop, callback: Callable[[], object]) -> None:
+        self.loop = loop
+        self.callback: Callable[[], object] | None = callback
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        if self.callback is not None:
+            self.callback = None
+            self.loop._live_timers -= 1
 
 
 class _Connection:
-    """One socket and its Handler."""
+    """One socket and the Driver of its Handler."""
 
-    __slots__ = (
-        "closed",
-        "connecting",
-        "events",
-        "handler",
-        "in_callback",
-        "loop",
-        "peer_eof",
-        "sock",
-    )
+    __slots__ = ("closed", "connecting", "driver", "events", "loop", "read_size", "sock", "timer")
 
-    def __init__(self, loop: Loop, sock: socket.socket, handler: Handler) -> None:
+    def __init__(self, loop: Loop, sock: socket.socket, handler: Handler, opts: Options) -> None:
         self.loop = loop
         self.sock = sock
-        self.handler = handler
+        self.read_size = opts.read_size
         self.events = 0
         self.closed = False
         self.connecting = False
-        self.peer_eof = False
-        self.in_callback = False
-        handler.set_wakeup(self._wakeup)
-
-    # -- user code, guarded ------------------------------------------------------------
-
-    def _call(self, func: Callable[[], object]) -> bool:
-        """Run a handler method; on an exception, log it and abort this connection."""
-        self.in_callback = True
-        try:
-            func()
-        except Exception:
-            logger.exception("handler %r raised; closing its connection", self.handler)
-            self.close()
-            return False
-        finally:
-            self.in_callback = False
-        return True
+        self.timer: _Timer | None = None
+        self.driver = Driver(
+            handler,
+            high_water=opts.high_water,
+            idle_timeout=opts.idle_timeout,
+            clock=time.monotonic,
+            schedule=self._wakeup,
+            log=logger,
+        )
 
     def _wakeup(self) -> None:
-        # Output queued outside a callback (from a timer, say): act on it soon.
-        if not self.in_callback and not self.closed:
-            self.loop.call_soon(self.update)
+        self.loop.call_soon(self._woken)
 
-    # -- events ------------------------------------------------------------------------
+    def _woken(self) -> None:
+        self.driver.woke()
+        self.update()
 
     def start(self) -> None:
-        if self._call(self.handler.connection_made):
-            self.update()
+        try:
+            peername = self.sock.getpeername()
+        except OSError:
+            peername = None
+        timeout = self.driver.idle_timeout
+        if timeout is not None:
+            self.timer = self.loop.call_later(timeout, self._idle)
+        self.driver.start(peername)
+        self.update()
+
+    def _idle(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        delay = self.driver.idle_check(time.monotonic())
+        if delay is None:
+            self.close()
+        else:
+            self.timer = self.loop.call_later(delay, self._idle)
 
     def on_event(self, mask: int) -> None:
         if self.connecting:
             self._finish_connect()
             return
-        if mask & _READ and not self.closed:
+        if mask & _READ:
             self._read()
-        if mask & _WRITE and not self.closed:
-            self._write()
+        elif not self.closed:
             self.update()
 
     def _finish_connect(self) -> None:
@@ -124,32 +144,21 @@ class _Connection:
 
     def _read(self) -> None:
         try:
-            data = self.sock.recv(self.loop.read_size)
+            data = self.sock.recv(self.read_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             logger.debug("recv failed: %s", exc)
             self.close()
             return
-        if data:
-            if self._call(lambda: self.handler.data_received(data)):
-                self.update()
-        else:
-            self.peer_eof = True
-            if self._call(self.handler.eof_received):
-                self.update()
+        self.driver.receive(data)
+        self.update()
 
     def _write(self) -> bool:
         """Send what the socket takes; return true if all output went out."""
-        handler = self.handler
-        size = self.loop.write_size
+        driver = self.driver
         while True:
-            try:
-                data = handler.peek_output(size)
-            except Exception:
-                logger.exception("a producer of %r raised; closing its connection", handler)
-                self.close()
-                return False
+            data = driver.peek(_WRITE_SIZE)
             if not data:
                 return True
             try:
@@ -160,26 +169,25 @@ class _Connection:
                 logger.debug("send failed: %s", exc)
                 self.close()
                 return False
-            handler.consume_output(sent)
+            driver.consume(sent)
             if sent < len(data):
                 return False
 
     def update(self) -> None:
-        """Write what can be written, then close or (re)register as the state requires."""
+        """Write what can be written, then close or (re)register as the policy says."""
         if self.closed or self.connecting:
             return
-        handler = self.handler
-        if handler.wants_abort:
+        driver = self.driver
+        if driver.aborting:
             self.close()
             return
         flushed = self._write()
         if self.closed:
             return
-        if flushed and (handler.wants_close or self.peer_eof):
+        if driver.aborting or (flushed and driver.finished):
             self.close()
             return
-        reading = not self.peer_eof and handler.buffered_output <= self.loop.high_water
-        events = (_READ if reading else 0) | (0 if flushed else _WRITE)
+        events = (_READ if driver.reading else 0) | (0 if flushed else _WRITE)
         if events != self.events:
             self.loop._register(self, events)
             self.events = events
@@ -188,14 +196,27 @@ class _Connection:
         if self.closed:
             return
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.loop._unregister(self)
         try:
             self.sock.close()
         finally:
-            try:
-                self.handler.connection_lost()
-            except Exception:
-                logger.exception("on_close of %r raised", self.handler)
+            self.driver.lost()
+
+
+class _Listener:
+    """A listening socket, what it makes for each connection, and its accept backoff."""
+
+    __slots__ = ("backoff", "factory", "opts", "paused", "sock")
+
+    def __init__(self, sock: socket.socket, factory: Callable[[], Handler], opts: Options) -> None:
+        self.sock = sock
+        self.factory = factory
+        self.opts = opts
+        self.backoff = AcceptBackoff(logger)
+        self.paused = False
 
 
 class Loop:
@@ -205,27 +226,15 @@ class Loop:
     then :meth:`run` it. It is not thread-safe, except :meth:`stop` and
     :meth:`call_soon_threadsafe`. Use it as a context manager, or call
     :meth:`close`, to close every socket it still holds.
-
-    :param read_size: the most bytes read from a socket at once.
-    :param write_size: the most bytes of output offered to a socket at once.
-    :param high_water: stop reading from a connection while more than this many
-        bytes of its output wait to be sent (a peer that sends without reading
-        cannot make the server buffer without bound); reading resumes once the
-        output drains below it.
     """
 
-    def __init__(
-        self, *, read_size: int = 65536, write_size: int = 65536, high_water: int = 1 << 20
-    ) -> None:
-        check_sizes(read_size=read_size, write_size=write_size, high_water=high_water)
-        self.read_size = read_size
-        self.write_size = write_size
-        self.high_water = high_water
+    def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._connections: dict[int, _Connection] = {}
-        self._listeners: dict[int, tuple[socket.socket, Callable[[], Handler]]] = {}
+        self._listeners: dict[int, _Listener] = {}
         self._ready: deque[Callable[[], object]] = deque()
-        self._timers: list[tuple[float, int, Callable[[], object]]] = []
+        self._timers: list[tuple[float, int, _Timer]] = []
+        self._live_timers = 0
         self._seq = itertools.count()
         self._stopping = False
         self._closed = False
@@ -239,41 +248,68 @@ class Loop:
 
     def listen(
         self,
-        address: Address,
         handler_factory: Callable[[], Handler],
+        host: str | None,
+        port: int,
         *,
-        backlog: int = 128,
-    ) -> Address:
-        """Listen on *address*; each accepted connection gets ``handler_factory()``.
+        read_size: int = DEFAULT_READ_SIZE,
+        high_water: int = DEFAULT_HIGH_WATER,
+        idle_timeout: float | None = None,
+        backlog: int = DEFAULT_BACKLOG,
+        ssl: Any = None,
+    ) -> tuple[str, int]:
+        """Listen on *host*:*port*; each accepted connection runs ``handler_factory()``.
 
         Returns the bound ``(host, port)``: pass port 0 to let the system choose.
+        *host* may be an IPv4 or IPv6 address or a name (its first address;
+        ``None``: every interface). *read_size* is the most bytes read at once; while more than
+        *high_water* bytes of a connection's output wait to be sent, its handler
+        gets no more input and the peer is not read; *idle_timeout* closes a
+        connection after that many seconds without a received byte; *backlog* is
+        the listen queue. TLS (*ssl*) is not supported by this loop: use the
+        asyncio or trio adapter for it.
         """
         self._check_open()
         if not callable(handler_factory):
             raise TypeError("handler_factory must be callable (a Handler subclass, say)")
-        sock = socket.create_server(address, backlog=backlog)
-        sock.setblocking(False)
-        self._listeners[sock.fileno()] = (sock, handler_factory)
+        opts = options(
+            read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
+        )
+        _check_no_ssl(ssl)
+        sock = listening_socket(host, port, opts.backlog)
+        self._listeners[sock.fileno()] = _Listener(sock, handler_factory, opts)
         self._selector.register(sock, _READ, None)
-        host, port = sock.getsockname()[:2]
-        return host, port
+        bound_host, bound_port = sock.getsockname()[:2]
+        return bound_host, bound_port
 
-    def connect(self, address: Address, handler: Handler) -> None:
-        """Connect to *address* and run *handler* on the connection.
+    def connect(
+        self,
+        handler: Handler,
+        host: str,
+        port: int,
+        *,
+        read_size: int = DEFAULT_READ_SIZE,
+        high_water: int = DEFAULT_HIGH_WATER,
+        idle_timeout: float | None = None,
+        ssl: Any = None,
+    ) -> None:
+        """Connect to *host*:*port* and run *handler* on the connection.
 
         The connection is made while the loop runs; ``handler.on_connect()`` is
-        called once it is up, ``handler.on_close()`` if it fails.
+        called once it is up, ``handler.on_close()`` if it fails. The options are
+        :meth:`listen`'s.
         """
         self._check_open()
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-        host, port = address
+        opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+        _check_no_ssl(ssl)
         family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
             0
         ]
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
-        conn = _Connection(self, sock, handler)
+        conn = _Connection(self, sock, handler, opts)
         conn.connecting = True
         self._connections[sock.fileno()] = conn
         err = sock.connect_ex(sockaddr)
@@ -294,12 +330,22 @@ class Loop:
             self._ready.append(callback)
         self._wake()
 
-    def call_later(self, delay: float, callback: Callable[[], object]) -> None:
-        """Call *callback* after *delay* seconds (from the loop's own thread)."""
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), callback))
+    def call_later(self, delay: float, callback: Callable[[], object]) -> _Timer:
+        """Call *callback* after *delay* seconds (from the loop's own thread).
+
+        Returns a handle whose ``cancel()`` prevents the call. :meth:`run` keeps
+        running while a timer is pending.
+        """
+        timer = _Timer(self, callback)
+        self._live_timers += 1
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), timer))
+        return timer
 
     def stop(self) -> None:
-        """Make :meth:`run` return after the current turn; safe from any thread."""
+        """Make :meth:`run` return after the current turn; safe from any thread.
+
+        Called before :meth:`run`, it makes the next :meth:`run` return at once.
+        """
         self._stopping = True
         self._wake()
 
@@ -309,35 +355,40 @@ class Loop:
         return len(self._connections)
 
     def run(self, timeout: float | None = None) -> None:
-        """Run until :meth:`stop` is called, no socket remains, or *timeout* seconds pass."""
+        """Run until :meth:`stop` is called, *timeout* seconds pass, or nothing is
+        left to wait for (no socket, no callback, no timer)."""
         self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._stopping = False
         select = self._selector.select
-        while not self._stopping:
-            if not self._connections and not self._listeners and not self._ready:
-                return
-            wait: float | None = None
-            now = time.monotonic()
-            if self._ready:
-                wait = 0
-            elif self._timers:
-                wait = max(0.0, self._timers[0][0] - now)
-            if deadline is not None:
-                left = deadline - now
-                if left <= 0:
+        try:
+            while not self._stopping:
+                if not (
+                    self._connections or self._listeners or self._ready or self._live_timers
+                ):
                     return
-                wait = left if wait is None else min(wait, left)
-            for key, mask in select(wait):
-                fd = key.fd
-                conn = self._connections.get(fd)
-                if conn is not None:
-                    conn.on_event(mask)
-                elif fd in self._listeners:
-                    self._accept(*self._listeners[fd])
-                elif key.fileobj is self._wake_r:
-                    self._drain_wakeups()
-            self._run_callbacks()
+                wait: float | None = None
+                now = time.monotonic()
+                if self._ready:
+                    wait = 0
+                elif self._timers:
+                    wait = max(0.0, self._timers[0][0] - now)
+                if deadline is not None:
+                    left = deadline - now
+                    if left <= 0:
+                        return
+                    wait = left if wait is None else min(wait, left)
+                for key, mask in select(wait):
+                    fd = key.fd
+                    conn = self._connections.get(fd)
+                    if conn is not None:
+                        conn.on_event(mask)
+                    elif fd in self._listeners:
+                        self._accept(self._listeners[fd])
+                    elif key.fileobj is self._wake_r:
+                        self._drain_wakeups()
+                self._run_callbacks()
+        finally:
+            self._stopping = False
 
     def close(self) -> None:
         """Close every listener and connection (handlers get ``on_close()``)."""
@@ -345,9 +396,10 @@ class Loop:
             return
         for conn in list(self._connections.values()):
             conn.close()
-        for sock, _ in list(self._listeners.values()):
-            self._selector.unregister(sock)
-            sock.close()
+        for listener in list(self._listeners.values()):
+            if not listener.paused:
+                self._selector.unregister(listener.sock)
+            listener.sock.close()
         self._listeners.clear()
         self._selector.close()
         self._wake_r.close()
@@ -384,9 +436,16 @@ class Loop:
             pass
 
     def _run_callbacks(self) -> None:
-        now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            self._ready.append(heapq.heappop(self._timers)[2])
+        timers = self._timers
+        if timers:
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                timer = heapq.heappop(timers)[2]
+                callback = timer.callback
+                if callback is not None:
+                    timer.callback = None
+                    self._live_timers -= 1
+                    self._ready.append(callback)
         with self._lock:
             ready = list(self._ready)
             self._ready.clear()
@@ -396,26 +455,41 @@ class Loop:
             except Exception:
                 logger.exception("callback %r raised", callback)
 
-    def _accept(self, server: socket.socket, factory: Callable[[], Handler]) -> None:
+    def _accept(self, listener: _Listener) -> None:
+        server = listener.sock
+        backoff = listener.backoff
         for _ in range(64):
             try:
                 sock, _ = server.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: keep serving the others
-                logger.warning("accept failed: %s", exc)
+            except OSError as exc:
+                delay = backoff.failed(exc)
+                if delay is None:
+                    continue
+                # Out of descriptors: stop listening a while, the backlog holds them.
+                listener.paused = True
+                self._selector.unregister(server)
+                self.call_later(delay, lambda: self._resume_listener(listener))
                 return
+            backoff.succeeded()
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                handler = factory()
+                handler = listener.factory()
             except Exception:
                 logger.exception("handler_factory raised; dropping the connection")
                 sock.close()
                 continue
-            conn = _Connection(self, sock, handler)
+            conn = _Connection(self, sock, handler, listener.opts)
             self._connections[sock.fileno()] = conn
             conn.start()
+
+    def _resume_listener(self, listener: _Listener) -> None:
+        if listener.paused and listener.sock.fileno() in self._listeners:
+            listener.paused = False
+            self._selector.register(listener.sock, _READ, None)
+            self._accept(listener)
 
     def _register(self, conn: _Connection, events: int) -> None:
         if conn.events == 0:
@@ -431,3 +505,11 @@ class Loop:
             self._selector.unregister(conn.sock)
             conn.events = 0
         self._connections.pop(conn.sock.fileno(), None)
+
+
+def _check_no_ssl(ssl: object) -> None:
+    if ssl is not None:
+        raise ValueError(
+            "ssl is not supported by the selectors Loop; use the asyncio or trio adapter for TLS"
+        )
+

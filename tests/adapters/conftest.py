@@ -16,6 +16,21 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
+def many_requests_in_one_send(port: int) -> socket.socket:
+    """A peer that sends 200 requests in one small send() and reads nothing."""
+    sock = connect(port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"R\n" * 200)
+    return sock
+
+
+def request_then_reset(port: int) -> None:
+    """A peer that sends one request and leaves at once, with a reset."""
+    sock = connect(port)
+    sock.sendall(b"GO\n")
+    reset(sock)
+
+
 def read_exactly(sock: socket.socket, size: int) -> bytes:
     chunks = []
     while size:
@@ -113,3 +128,38 @@ class Flood:
         assert self.error is None, self.error
         assert not self.thread.is_alive(), "the sender never finished"
         assert got == expected
+
+
+def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
+    """Run ``fd_exhaustion`` for *adapter*: flood it with more connections than it has
+    descriptors, then free them and check it serves again.
+
+    Returns what the server reported while out of descriptors, and every warning it
+    logged.
+    """
+    import json
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.adapters.fd_exhaustion", adapter],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            port = json.loads(proc.stdout.readline())["port"]
+            clients = [connect(port) for _ in range(150)]
+            during = json.loads(proc.stdout.readline())
+            for client in clients:
+                client.close()
+            with connect(port) as sock:  # served once descriptors are free again
+                sock.sendall(b"back\r\n")
+                assert read_exactly(sock, 6) == b"back\r\n"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            warnings: list[str] = json.loads(proc.stdout.readline())["warnings"]
+        finally:
+            proc.kill()
+    return during, warnings

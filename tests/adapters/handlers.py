@@ -86,3 +86,54 @@ class TailReplyHandler(LineHandler):
         self.parts.clear()
         self.events.append("eof")
         self.push(b"TAIL " + tail + b"\n")
+
+
+class BigReplies(Handler):
+    """Answers every line with a 256 KiB reply; records the most output ever queued."""
+
+    REPLY = 256 * 1024
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+        self.peak = 0
+        self.requests = 0
+
+    def on_frame(self, frame: bytes) -> None:
+        self.requests += 1
+        self.push(b"x" * self.REPLY)
+        self.peak = max(self.peak, self.buffered_output)
+
+
+class EndlessFeed(Handler):
+    """Answers any line with an endless producer (a live feed); counts what it pulled.
+
+    A subclass may set ``LENGTH`` to end the feed after that many bytes.
+    """
+
+    LENGTH: int | None = None
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+        self.pulled = 0
+
+    def on_frame(self, frame: bytes) -> None:
+        self.push_with_producer(self._feed())
+
+    def _feed(self) -> Iterator[bytes]:
+        piece = b"tick " * 800
+        while self.LENGTH is None or self.pulled < self.LENGTH:
+            self.pulled += len(piece)
+            yield piece
+
+
+class HugeThenQuit(Handler):
+    """Answers any line with 5 MB, then close_when_done()."""
+
+    SIZE = 5_000_000
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_frame(self, frame: bytes) -> None:
+        self.push(b"z" * self.SIZE)
+        self.close_when_done()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -18,18 +21,20 @@ from .conftest import (
     Flood,
     awkward_pieces,
     connect,
+    exhaust_descriptors,
+    many_requests_in_one_send,
     read_exactly,
     read_until_eof,
     reset,
     wait_for,
 )
-from .handlers import LineHandler, TailReplyHandler
+from .handlers import BigReplies, LineHandler, TailReplyHandler
 
 
 class Server:
     """A Loop serving a Handler class in its own thread; records every handler."""
 
-    def __init__(self, factory: Callable[[], Handler], **loop_options: int) -> None:
+    def __init__(self, factory: Callable[[], Handler], **options: Any) -> None:
         self.handlers: list[Handler] = []
 
         def make() -> Handler:
@@ -37,8 +42,8 @@ class Server:
             self.handlers.append(handler)
             return handler
 
-        self.loop = Loop(**loop_options)
-        self.host, self.port = self.loop.listen(("127.0.0.1", 0), make)
+        self.loop = Loop()
+        self.host, self.port = self.loop.listen(make, "127.0.0.1", 0, **options)
         self.thread = threading.Thread(target=self.loop.run, kwargs={"timeout": 60})
         self.thread.start()
 
@@ -141,7 +146,8 @@ def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
         handler = server.handlers[0]
         assert isinstance(handler, LineHandler)
         # Over the mark by at most what one read's worth of lines can add.
-        assert high_water < handler.peak_buffered <= high_water + server.loop.read_size + 2048
+        # Over the mark by at most one reply: no input is dispatched above it.
+        assert high_water < handler.peak_buffered <= high_water + 1024
         flood.drain()
         assert len(handler.lines) == len(flood.payloads)
     finally:
@@ -177,9 +183,9 @@ def test_client_side_connect_and_stop() -> None:
             self.loop.stop()
 
     with Loop() as loop:
-        _, port = loop.listen(("127.0.0.1", 0), LineHandler)
+        _, port = loop.listen(LineHandler, "127.0.0.1", 0)
         client = Client(loop)
-        loop.connect(("127.0.0.1", port), client)
+        loop.connect(client, "127.0.0.1", port)
         loop.run(timeout=TIMEOUT)
     # The client echoes the server's replies back as commands: "ping" -> ERR, QUIT -> BYE.
     assert client.lines[:2] == [b"ECHO ping", b"QUIT"]
@@ -194,7 +200,7 @@ def test_connection_refused_calls_on_close() -> None:
     probe.close()  # nothing listens there now
     handler = LineHandler()
     with Loop() as loop:
-        loop.connect(("127.0.0.1", port), handler)
+        loop.connect(handler, "127.0.0.1", port)
         loop.run(timeout=TIMEOUT)
     assert handler.events == ["close"]
 
@@ -206,7 +212,7 @@ def test_push_from_a_timer_is_sent() -> None:
             loop.call_later(0.05, lambda: self.push(b"tick\n"))
 
     with Loop() as loop:
-        _, port = loop.listen(("127.0.0.1", 0), Ticker)
+        _, port = loop.listen(Ticker, "127.0.0.1", 0)
         thread = threading.Thread(target=loop.run, kwargs={"timeout": TIMEOUT})
         thread.start()
         try:
@@ -224,16 +230,148 @@ def test_run_returns_when_no_socket_remains() -> None:
 
 
 def test_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="read_size must be > 0"):
-        Loop(read_size=0)
-    with pytest.raises(TypeError, match="write_size must be an int"):
-        Loop(write_size="big")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="high_water must be > 0"):
-        Loop(high_water=-1)
     with Loop() as loop:
+        with pytest.raises(ValueError, match="read_size must be > 0"):
+            loop.listen(LineHandler, "127.0.0.1", 0, read_size=0)
+        with pytest.raises(TypeError, match="backlog must be an int"):
+            loop.listen(LineHandler, "127.0.0.1", 0, backlog="big")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="high_water must be > 0"):
+            loop.listen(LineHandler, "127.0.0.1", 0, high_water=-1)
+        with pytest.raises(ValueError, match="idle_timeout must be > 0"):
+            loop.listen(LineHandler, "127.0.0.1", 0, idle_timeout=0)
+        with pytest.raises(ValueError, match="ssl is not supported"):
+            loop.listen(LineHandler, "127.0.0.1", 0, ssl=object())
         with pytest.raises(TypeError, match="handler must be a Handler"):
-            loop.connect(("127.0.0.1", 1), object())  # type: ignore[arg-type]
+            loop.connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="handler_factory must be callable"):
-            loop.listen(("127.0.0.1", 0), None)  # type: ignore[arg-type]
+            loop.listen(None, "127.0.0.1", 0)  # type: ignore[arg-type]
+        assert not loop._listeners  # nothing was half set up
     with pytest.raises(RuntimeError, match="closed"):
         loop.run()
+
+
+# -- hardening ---------------------------------------------------------------------------
+
+
+def test_high_water_bounds_the_output_of_one_read() -> None:
+    server = Server(BigReplies, high_water=65536)
+    try:
+        with many_requests_in_one_send(server.port) as sock:
+            assert wait_for(lambda: server.handlers and server.handlers[0].requests > 0)
+            handler = server.handlers[0]
+            assert isinstance(handler, BigReplies)
+            # The peer reads nothing: the server stops at the mark plus one reply.
+            assert wait_for(lambda: server.loop.connections == 1)
+            first = handler.requests
+            sock.recv(1)  # the reader takes one byte: nothing more may be dispatched
+            assert handler.peak <= 65536 + BigReplies.REPLY
+            assert handler.requests == first < 200
+    finally:
+        server.close()
+
+
+def test_stop_before_run_is_not_lost() -> None:
+    with Loop() as loop:
+        loop.listen(LineHandler, "127.0.0.1", 0)
+        loop.stop()
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        thread.join(TIMEOUT)
+        returned = not thread.is_alive()
+        if not returned:
+            loop.stop()
+            thread.join(TIMEOUT)
+        assert returned, "run() ignored the stop() made before it"
+        loop.run(timeout=0)  # a later run() is not stopped by the old stop()
+
+
+def test_run_waits_for_pending_timers() -> None:
+    fired: list[str] = []
+    with Loop() as loop:
+        loop.call_later(0.01, lambda: fired.append("first"))
+        cancelled = loop.call_later(0.01, lambda: fired.append("cancelled"))
+        cancelled.cancel()
+        loop.run(timeout=TIMEOUT)
+    assert fired == ["first"]
+
+
+def test_listen_on_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    with Loop() as loop:
+        host, port = loop.listen(LineHandler, "::1", 0)
+        assert host == "::1"
+        thread = threading.Thread(target=loop.run, kwargs={"timeout": TIMEOUT})
+        thread.start()
+        try:
+            with socket.create_connection(("::1", port), timeout=TIMEOUT) as sock:
+                sock.sendall(b"ECHO six\n")
+                assert read_exactly(sock, 4) == b"six\n"
+        finally:
+            loop.stop()
+            thread.join(TIMEOUT)
+
+
+def test_default_backlog_holds_a_burst_of_1000_connects() -> None:
+    with Loop() as loop:
+        _, port = loop.listen(LineHandler, "127.0.0.1", 0)
+        # The loop is not running: every connect waits in the listen backlog.
+        socks = [socket.socket() for _ in range(1000)]
+        try:
+            for sock in socks:
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+            pending = {sock.fileno(): sock for sock in socks}
+            poller = select.poll()
+            for fd in pending:
+                poller.register(fd, select.POLLOUT)
+            deadline = time.monotonic() + TIMEOUT
+            while pending and time.monotonic() < deadline:
+                for fd, _ in poller.poll(100):
+                    poller.unregister(fd)
+                    pending.pop(fd)
+            connected = sum(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+                and sock.fileno() not in pending
+                for sock in socks
+            )
+            assert connected == 1000
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+def test_idle_timeout_closes_a_silent_peer_only() -> None:
+    server = Server(LineHandler, idle_timeout=0.2)
+    try:
+        with connect(server.port) as silent, connect(server.port) as chatty:
+            assert wait_for(lambda: len(server.handlers) == 2)
+            # The chatty peer keeps talking while the silent one times out.
+            while not server.handlers[0].closed:
+                chatty.sendall(b"ECHO hi\n")
+                assert read_exactly(chatty, 3) == b"hi\n"
+            assert read_until_eof(silent) == b""
+            assert not server.handlers[1].closed
+            assert server.handlers[0].events == ["connect", "close"]
+    finally:
+        server.close()
+
+
+def test_peername_is_the_peer_address(line_server: Server) -> None:
+    with connect(line_server.port) as sock:
+        sock.sendall(b"ECHO x\n")
+        assert read_exactly(sock, 2) == b"x\n"
+        assert line_server.handlers[0].peername == sock.getsockname()
+
+
+def test_accept_backs_off_when_out_of_descriptors() -> None:
+    during, warnings = exhaust_descriptors("selectors")
+    # Six failed attempts cost one warning, and next to no CPU (no busy loop).
+    assert during["warnings"] == 1
+    assert isinstance(during["cpu"], float) and during["cpu"] < 0.25
+    # Each burst (freeing the descriptors may start another) is logged as it starts
+    # and as it ends, never per attempt.
+    starts, ends = warnings[::2], warnings[1::2]
+    assert len(starts) == len(ends) <= 3
+    assert all("pausing the listener" in line for line in starts)
+    assert all("accepting again" in line for line in ends)

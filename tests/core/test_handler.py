@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from asyncframe import Handler
+import pytest
+
+from asyncframe import Handler, SendAfterClose
 
 
 class Recorder(Handler):
@@ -85,7 +87,8 @@ def test_wakeup_is_called_for_output_and_closes() -> None:
     h2 = Recorder()
     h2.set_wakeup(lambda: calls.append("late"))
     h2.connection_lost()
-    h2.push(b"z")  # no wakeup after the connection is gone
+    with pytest.raises(SendAfterClose, match="after the connection ended"):
+        h2.push(b"z")  # refused, and no wakeup, after the connection is gone
     assert "late" not in calls
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from benchmarks._support import REPO_ROOT, raise_fd_limit
 
@@ -85,8 +85,10 @@ class _Count(logging.Handler):
 def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) -> None:
     """Run the attack server on *adapter* until stdin closes (see the module docstring)."""
     from asyncframe import Handler
-    from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, TrioAdapter
+    from benchmarks.reliability import server_adapter
 
+    # Opened once: a server out of descriptors must still report.
+    status = open("/proc/self/status", encoding="ascii")  # noqa: SIM115
     if nofile:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
@@ -123,8 +125,7 @@ def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) 
     options: dict[str, Any] = {"backlog": 4096}
     if idle_timeout is not None:
         options["idle_timeout"] = idle_timeout
-    server = {"selectors": SelectorsAdapter, "asyncio": AsyncioAdapter, "trio": TrioAdapter}
-    under_test = server[adapter]()
+    under_test = server_adapter(adapter)
     _, port = under_test.start(Attacked, **options)
     print(f"PORT {port}", flush=True)
     for _ in sys.stdin:
@@ -132,19 +133,20 @@ def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) 
         snapshot = {
             **counts,
             "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_kib": _status_kib("VmRSS"),
-            "peak_rss_kib": _status_kib("VmHWM"),
+            "rss_kib": _status_kib(status, "VmRSS"),
+            "peak_rss_kib": _status_kib(status, "VmHWM"),
             "log_records": logs.count,
         }
         print(json.dumps(snapshot), flush=True)
     under_test.stop()
+    status.close()
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
+def _status_kib(status: IO[str], field: str) -> int:
+    status.seek(0)
+    for line in status.read().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
@@ -286,7 +288,8 @@ def never_reader(server: AttackServer, sizes: AttackSizes) -> dict[str, Any]:
 def leaving_peers(server: AttackServer, sizes: AttackSizes) -> dict[str, Any]:
     """Clients ask for an endless feed, read 1 MiB and leave; the server must close
     each connection and go on serving, without flooding its log."""
-    before = server.snapshot()
+    # Earlier attackers' connections first finish closing, so that only these count.
+    before = server.wait(lambda s: s["closed"] >= s["accepted"], 20)
     for _ in range(sizes.leaving_peers):
         with _connect(server.port) as sock:
             sock.sendall(b"FEED\n")
@@ -320,6 +323,7 @@ def fd_exhaustion(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
             socks.append(sock)
         server.wait(lambda s: s["accepted"] >= sizes.nofile - 40, 10)  # most descriptors gone
         start, t0 = server.snapshot(), time.monotonic()
+        in_burst = start["accepted"]
         time.sleep(sizes.fd_window)  # the measurement window
         end, t1 = server.snapshot(), time.monotonic()
         for sock in socks:
@@ -333,6 +337,9 @@ def fd_exhaustion(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
         "cpu_percent": 100 * (end["cpu"] - start["cpu"]) / (t1 - t0),
         "log_records_per_s": (end["log_records"] - start["log_records"]) / (t1 - t0),
         "accepted": final["accepted"],
+        "accepted_in_burst": in_burst,
+        "burst": sizes.fd_burst,
+        "nofile": sizes.nofile,
         "lost": lost,
         "peak_rss_kib": final["peak_rss_kib"],
     }
@@ -457,8 +464,9 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" (unbounded would be {nr['unbounded_mib']} MiB)")  # fmt: skip
     print(f"endless producer {lp['closed']}/{lp['of']} leaving peers closed,"
           f" {lp['log_records']} log records")  # fmt: skip
-    print(f"out of fds       CPU {fd['cpu_percent']:.1f} % while out of descriptors,"
-          f" {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip
+    print(f"out of fds       limit {fd['nofile']}, burst of {fd['burst']} connects,"
+          f" {fd['accepted_in_burst']} accepted: CPU {fd['cpu_percent']:.1f} % while out of"
+          f" descriptors, {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip
     print(f"idle timeout     {ip['idle_closed']}/{ip['idle']} idle peers closed,"
           f" {ip['slow_closed']}/{ip['slow']} slowloris peers closed")  # fmt: skip
     print(f"memory/idle conn min {min(per):.2f} KiB, median {statistics.median(per):.2f} KiB"

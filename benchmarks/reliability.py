@@ -130,48 +130,24 @@ def serve(adapter: str) -> None:
         threading.Thread(target=watch, daemon=True).start()
         print(f"PORT {port}", flush=True)
 
-    if adapter == "selectors":
-        from asyncframe.adapters.selectors import Loop
-
-        with Loop() as loop:
-            _, port = loop.listen(("127.0.0.1", 0), factory, backlog=4096)
-            announce(port, loop.stop)
-            loop.run()
-    elif adapter == "asyncio":
-        import asyncio
-
-        from asyncframe.adapters.asyncio import serve as asyncio_serve
-
-        async def asyncio_main() -> None:
-            done = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            server = await asyncio_serve(factory, "127.0.0.1", 0, backlog=4096)
-            async with server:
-                announce(server.sockets[0].getsockname()[1],
-                         lambda: loop.call_soon_threadsafe(done.set))  # fmt: skip
-                await done.wait()
-
-        asyncio.run(asyncio_main())
-    elif adapter == "trio":
-        from functools import partial
-
-        import trio
-
-        from asyncframe.adapters.trio import serve as trio_serve
-
-        async def trio_main() -> None:
-            async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(partial(trio_serve, factory, 0, host="127.0.0.1"))
-                token = trio.lowlevel.current_trio_token()
-                cancel = nursery.cancel_scope.cancel
-                announce(listeners[0].socket.getsockname()[1],
-                         lambda: trio.from_thread.run_sync(cancel, trio_token=token))  # fmt: skip
-
-        trio.run(trio_main)
+    if adapter != "asynchat":
+        under_test = server_adapter(adapter)
+        _, port = under_test.start(factory, backlog=4096)
+        announce(port, lambda: None)
+        stop_requested.wait()
+        under_test.stop()
     else:
         serve_asynchat(stats, announce, stop_requested)
     memory = {"peak_rss_kib": rss_kib("VmHWM"), "end_rss_kib": rss_kib("VmRSS")}
     print(json.dumps({**stats.__dict__, **memory}), flush=True)
+
+
+def server_adapter(adapter: str) -> Any:
+    """The :mod:`asyncframe.testing` adapter that serves on *adapter* in a thread."""
+    from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, TrioAdapter
+
+    kinds = {"selectors": SelectorsAdapter, "asyncio": AsyncioAdapter, "trio": TrioAdapter}
+    return kinds[adapter]()
 
 
 def rss_kib(field: str) -> int:

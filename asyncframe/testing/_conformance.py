@@ -105,9 +105,6 @@ class _Line(Handler):
             self.push(b"KILLED\n")
         elif cmd == b"BOOM":
             raise _Boom("BOOM")
-        elif cmd == b"QUIT":
-            self.push(b"BYE\n")
-            self.close_when_done()
         else:
             self.push(b"ERR\n")
         self.peak_output = max(self.peak_output, self.buffered_output)
@@ -150,13 +147,25 @@ class _FrameLine(_Line):
         self.line(frame)
 
 
+class _BatchLine(_Line):
+    """The protocol in the batch style: :meth:`on_frames` answers each line of a batch."""
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            self.line(frame)
+
+
 class _Server:
     """Makes the handlers of one server and keeps them for the checks to look at."""
 
     def __init__(
-        self, *, frames: bool = False, max_frame_size: int = 1 << 20, eof_reply: int = 0
+        self,
+        *,
+        style: str = "on_data/on_terminator",
+        max_frame_size: int = 1 << 20,
+        eof_reply: int = 0,
     ) -> None:
-        self.kind: type[_Line] = _FrameLine if frames else _StreamLine
+        self.kind = _STYLES[style]
         self.max_frame_size = max_frame_size
         self.eof_reply = eof_reply
         self.raise_on_connect = False
@@ -181,6 +190,14 @@ class _Server:
     def first_peak(self) -> int:
         """The most output the first handler ever had queued."""
         return self.handlers[0].peak_output if self.handlers else 0
+
+
+#: The Handler of each callback style.
+_STYLES: dict[str, type[_Line]] = {
+    "on_data/on_terminator": _StreamLine,
+    "on_frame": _FrameLine,
+    "on_frames": _BatchLine,
+}
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -305,17 +322,14 @@ def _logs() -> Iterator[_Logs]:
 # -- the checks ----------------------------------------------------------------------------
 
 
-_STYLES = {False: "on_data/on_terminator", True: "on_frame"}
-
-
 def check_echo_under_awkward_chunkings(adapter: AdapterUnderTest) -> None:
     """Lines sent in pieces of 1-7 bytes (and one byte at a time) come back exactly.
 
-    Runs a streaming Handler (``on_data``/``on_terminator``) and a whole-frame one
-    (``on_frame``), each with several clients at once.
+    Runs a Handler of each callback style (``on_data``/``on_terminator``,
+    ``on_frame``, ``on_frames``), each with several clients at once.
     """
-    for frames, style in _STYLES.items():
-        with serving(adapter, _Server(frames=frames)) as address:
+    for style in _STYLES:
+        with serving(adapter, _Server(style=style)) as address:
             errors: list[BaseException] = []
 
             def client(seed: int, address: Address = address, errors: list[Any] = errors) -> None:
@@ -394,12 +408,13 @@ def check_never_reading_peer(adapter: AdapterUnderTest) -> None:
     in all), and reads nothing for a while. With ``high_water`` 64 KiB, the
     Handler's queued output (``buffered_output``) must stay within ``high_water``
     + one reply + ``max_frame_size`` + ``read_size``, whatever one read holds;
-    then the peer reads everything, and every reply arrives.
+    then the peer reads everything, and every reply arrives. Each callback style
+    is checked (``on_data``/``on_terminator``, ``on_frame``, ``on_frames``).
     """
     reply, requests, high_water, read_size, max_frame = 256 * 1024, 128, 65536, 65536, 1024
     bound = high_water + reply + max_frame + read_size
-    for frames, style in _STYLES.items():
-        server = _Server(frames=frames, max_frame_size=max_frame)
+    for style in _STYLES:
+        server = _Server(style=style, max_frame_size=max_frame)
         options = {"high_water": high_water, "read_size": read_size}
         with (
             serving(adapter, server, **options) as address,
@@ -536,9 +551,10 @@ def check_idle_timeout(adapter: AdapterUnderTest) -> None:
 def check_frame_too_long(adapter: AdapterUnderTest) -> None:
     """A frame longer than ``max_frame_size`` calls ``on_frame_too_long`` (with a
     :class:`~asyncframe.FrameTooLong`), whose default closes the connection, without
-    an error logged; the frames before it were answered, other peers are served."""
-    for frames, style in _STYLES.items():
-        server = _Server(frames=frames, max_frame_size=1024)
+    an error logged; the frames before it were answered, other peers are served.
+    Each callback style is checked."""
+    for style in _STYLES:
+        server = _Server(style=style, max_frame_size=1024)
         with _logs() as logs, serving(adapter, server) as address, _connect(address) as sock:
             sock.sendall(b"ECHO ok\n" + b"y" * 4096)
             got = _read_to_end(sock)

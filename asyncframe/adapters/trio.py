@@ -14,9 +14,8 @@ exception raised by a handler is logged and closes its connection only.
 from __future__ import annotations
 
 import logging
-import ssl
+import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable
-from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -37,7 +36,14 @@ from asyncframe import (
     Handler,
     TerminatorSpec,
 )
-from asyncframe.adapters._checks import check_sizes
+from asyncframe._driver import Driver
+from asyncframe.adapters._checks import (
+    DEFAULT_BACKLOG,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_READ_SIZE,
+    Options,
+    options,
+)
 
 __all__ = ["FramedStream", "connect", "run_handler", "serve"]
 
@@ -146,130 +152,174 @@ class FramedStream:
 
 
 class _Runner:
-    """Runs one Handler on one stream: a reader task and a writer task."""
+    """Runs one Handler on one stream through the core's driver.
+
+    Everything happens in the connection's own task: it reads, dispatches, and
+    sends what a read produced before reading again. Output queued from another
+    task while this one waits for the peer is sent by a short-lived writer task,
+    started in *spare* (the server's nursery) and gone once the output is out. An
+    idle connection so costs one task and one cancel scope.
+    """
+
+    __slots__ = ("driver", "read_size", "read_wait", "scope", "sending", "spare", "stream")
 
     def __init__(
-        self, handler: Handler, stream: trio.abc.Stream, size: int, high_water: int
+        self, handler: Handler, stream: trio.abc.Stream, opts: Options, spare: trio.Nursery
     ) -> None:
-        self.handler = handler
         self.stream = stream
-        self.size = size
-        self.high_water = high_water
-        self.peer_eof = False
-        self.in_callback = False
-        self.wake = trio.Event()
-        self.drained = trio.Event()
+        self.read_size = opts.read_size
+        self.spare = spare
+        self.driver = Driver(
+            handler,
+            high_water=opts.high_water,
+            idle_timeout=opts.idle_timeout,
+            clock=trio.current_time,
+            schedule=self._wakeup,
+            log=logger,
+        )
         self.scope: trio.CancelScope | None = None
+        self.read_wait: trio.Event | None = None
+        self.sending = False  # a send_all is running (this task's or a writer's)
 
-    def _call(self, func: Callable[[], object]) -> bool:
-        self.in_callback = True
-        try:
-            func()
-        except Exception:
-            logger.exception("handler %r raised; closing its connection", self.handler)
-            self._stop()
-            return False
-        finally:
-            self.in_callback = False
-        return True
+    def _wakeup(self) -> None:
+        # Output or a close asked for from another task: act on it now.
+        driver = self.driver
+        driver.woke()
+        if driver.aborting:
+            self._end()
+        elif not self.sending and self.scope is not None:
+            if driver.handler.channel.has_output():
+                self.sending = True
+                self.spare.start_soon(self._writer)
+            elif driver.finished:
+                self._end()
+        self._wake_reader()
 
-    def _stop(self) -> None:
+    def _wake_reader(self) -> None:
+        if self.read_wait is not None and self.driver.reading:
+            self.read_wait.set()
+
+    def _end(self) -> None:
         if self.scope is not None:
             self.scope.cancel()
 
-    def wakeup(self) -> None:
-        # Inside a callback the reader wakes the writer afterwards anyway.
-        if not self.in_callback:
-            self.wake.set()
-
-    async def reader(self) -> None:
-        handler = self.handler
-        while True:
-            try:
-                data = await self.stream.receive_some(self.size)
-            except _PEER_FAULTS as exc:
-                logger.debug("receive failed: %r", exc)
-                self._stop()
-                return
-            if not data:
-                self.peer_eof = True
-                self._call(handler.eof_received)
-                self.wake.set()
-                return
-            if not self._call(partial(handler.data_received, data)):
-                return
-            self.wake.set()
-            while handler.buffered_output > self.high_water:
-                # The peer sends faster than it reads: stop reading until the
-                # writer has sent enough of the output queued for it.
-                self.drained = trio.Event()
-                await self.drained.wait()
-
-    async def writer(self) -> None:
-        handler = self.handler
-        while True:
-            self.wake = trio.Event()
-            if handler.wants_abort:
-                self._stop()
-                return
-            try:
-                data = handler.take_output(self.size)
-            except Exception:
-                logger.exception("a producer of %r raised; closing its connection", handler)
-                self._stop()
-                return
-            if data:
+    async def _flush(self) -> bool:
+        """Send all output (dispatching input held back as it drains); False if the
+        connection is over."""
+        driver = self.driver
+        send_all = self.stream.send_all
+        self.sending = True
+        try:
+            while True:
+                data = driver.take(self.read_size)
+                if not data:
+                    break
+                self._wake_reader()
                 try:
-                    await self.stream.send_all(data)
+                    await send_all(data)
                 except _PEER_FAULTS as exc:
                     logger.debug("send failed: %r", exc)
-                    self._stop()
-                    return
-                if handler.buffered_output <= self.high_water:
-                    self.drained.set()
-                continue
-            if handler.wants_close or self.peer_eof:
-                self._stop()  # everything is out: end the reader too
-                return
-            await self.wake.wait()
-
-    async def run(self) -> None:
-        handler = self.handler
-        handler.set_wakeup(self.wakeup)
-        try:
-            if self._call(handler.connection_made):
-                async with trio.open_nursery() as nursery:
-                    self.scope = nursery.cancel_scope
-                    nursery.start_soon(self.reader)
-                    nursery.start_soon(self.writer)
+                    self._end()
+                    return False
         finally:
+            self.sending = False
+        if driver.aborting or driver.finished:
+            self._end()
+            return False
+        return True
+
+    async def _writer(self) -> None:
+        await self._flush()
+        self._wake_reader()
+
+    async def _reader(self) -> None:
+        driver = self.driver
+        receive_some = self.stream.receive_some
+        scope = self.scope
+        assert scope is not None
+        while True:
+            if not driver.reading:
+                # Output above high_water, or the handler is closing: sending (or
+                # the end of the connection) wakes this up.
+                self.read_wait = trio.Event()
+                await self.read_wait.wait()
+                self.read_wait = None
+                continue
+            try:
+                data = await receive_some(self.read_size)
+            except _PEER_FAULTS as exc:
+                logger.debug("receive failed: %r", exc)
+                return
+            driver.receive(data)
+            if driver.idle_timeout is not None:
+                scope.deadline = driver.idle_deadline  # type: ignore[assignment]
+            if not self.sending and not await self._flush():
+                return
+            if not data:
+                if self.sending:
+                    await trio.sleep_forever()  # the writer ends the connection
+                return
+
+    async def run(self, peername: Any) -> None:
+        driver = self.driver
+        try:
+            with trio.CancelScope() as scope:
+                self.scope = scope
+                if driver.idle_timeout is not None:
+                    scope.deadline = trio.current_time() + driver.idle_timeout
+                driver.start(peername)
+                if await self._flush():
+                    await self._reader()
+            if scope.cancelled_caught:
+                driver.idle_check(trio.current_time())
+        finally:
+            self.scope = None
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
+            driver.lost()
+
+
+def _peername(stream: trio.abc.Stream) -> Any:
+    """The peer's address of a socket stream, also under TLS (``None`` for others)."""
+    layer: Any = stream
+    while layer is not None:
+        sock = getattr(layer, "socket", None)
+        if sock is not None:
             try:
-                handler.connection_lost()
-            except Exception:
-                logger.exception("on_close of %r raised", handler)
+                return sock.getpeername()
+            except OSError:
+                return None
+        layer = getattr(layer, "transport_stream", None)
+    return None
 
 
 async def run_handler(
     handler: Handler,
     stream: trio.abc.Stream,
     *,
-    buffer_size: int = 65536,
-    high_water: int = 1 << 20,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
 ) -> None:
     """Run *handler* on *stream* until the connection ends, then close the stream.
 
     ``handler.on_close()`` is called exactly once, whatever ends the connection
-    (the peer, the handler, an error or a cancellation). *buffer_size* is the most
-    bytes received or sent at once; while more than *high_water* bytes of output
-    wait to be sent, the peer is not read, so a peer that sends without reading
-    cannot make the handler buffer without bound.
+    (the peer, the handler, an error, the idle timeout or a cancellation).
+    *read_size* is the most bytes received or sent at once; while more than
+    *high_water* bytes of output wait to be sent, the handler gets no more input
+    and the peer is not read; *idle_timeout* ends the connection after that many
+    seconds without a received byte.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    check_sizes(buffer_size=buffer_size, high_water=high_water)
-    await _Runner(handler, stream, buffer_size, high_water).run()
+    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+    await _run(handler, stream, opts)
+
+
+async def _run(handler: Handler, stream: trio.abc.Stream, opts: Options) -> None:
+    """Run one connection, with a nursery of its own for its writer tasks."""
+    async with trio.open_nursery() as spare:
+        await _Runner(handler, stream, opts, spare).run(_peername(stream))
 
 
 async def serve(
@@ -277,21 +327,27 @@ async def serve(
     port: int,
     *,
     host: str | bytes | None = None,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+    ssl: ssl_module.SSLContext | None = None,
     handler_nursery: trio.Nursery | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    high_water: int = 1 << 20,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``handler_factory()`` on each TCP connection (over TLS with *ssl_context*).
+    """Serve ``handler_factory()`` on each TCP connection (over TLS with *ssl*).
 
     Conventions of :func:`trio.serve_tcp`: run it with
     ``listeners = await nursery.start(serve, factory, 0)`` to learn the bound
-    address; cancel the nursery to stop serving and close every connection.
-    *high_water* is passed to :func:`run_handler`.
+    address; cancel the nursery to stop serving and close every connection. The
+    options are the same on every adapter (see :func:`run_handler`; *backlog* is
+    the listen queue).
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
-    check_sizes(high_water=high_water)
+    opts = options(
+        read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
+    )
 
     async def handle(stream: trio.abc.Stream) -> None:
         try:
@@ -300,32 +356,54 @@ async def serve(
             logger.exception("handler_factory raised; dropping the connection")
             await trio.aclose_forcefully(stream)
             return
-        await run_handler(handler, stream, high_water=high_water)
+        await _Runner(handler, stream, opts, spare).run(_peername(stream))
 
-    if ssl_context is None:
-        await trio.serve_tcp(
-            handle, port, host=host, handler_nursery=handler_nursery, task_status=task_status
-        )
-    else:
-        await trio.serve_ssl_over_tcp(
-            handle,
-            port,
-            ssl_context,
-            host=host,
-            handler_nursery=handler_nursery,
-            task_status=task_status,
-        )
+    # One nursery for the short-lived writer tasks of every connection.
+    async with trio.open_nursery() as spare:
+        if ssl is None:
+            await trio.serve_tcp(
+                handle,
+                port,
+                host=host,
+                backlog=opts.backlog,
+                handler_nursery=handler_nursery,
+                task_status=task_status,
+            )
+        else:
+            await trio.serve_ssl_over_tcp(
+                handle,
+                port,
+                ssl,
+                host=host,
+                backlog=opts.backlog,
+                handler_nursery=handler_nursery,
+                task_status=task_status,
+            )
 
 
 async def connect(
-    handler: Handler, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    idle_timeout: float | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    task_status: trio.TaskStatus[Handler] = trio.TASK_STATUS_IGNORED,
 ) -> Handler:
-    """Connect to *host*:*port* (over TLS with *ssl_context*) and run *handler* until
-    the connection ends; return the handler."""
+    """Connect to *host*:*port* (over TLS with *ssl*) and run *handler* until the
+    connection ends; return the handler.
+
+    ``await nursery.start(connect, handler, host, port)`` returns once connected
+    (with the handler) and leaves the connection running in the nursery.
+    """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
     stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
-    if ssl_context is not None:
-        stream = trio.SSLStream(stream, ssl_context, server_hostname=host)
-    await run_handler(handler, stream)
+    if ssl is not None:
+        stream = trio.SSLStream(stream, ssl, server_hostname=host)
+    task_status.started(handler)
+    await _run(handler, stream, opts)
     return handler

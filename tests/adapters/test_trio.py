@@ -19,8 +19,8 @@ import trustme
 from asyncframe import ConnectionClosed, Data, Handler, Terminator
 from asyncframe.adapters.trio import FramedStream, connect, run_handler, serve
 
-from .conftest import TIMEOUT, Flood, awkward_pieces, reset
-from .handlers import LineHandler, TailReplyHandler
+from .conftest import TIMEOUT, Flood, awkward_pieces, many_requests_in_one_send, reset
+from .handlers import BigReplies, LineHandler, TailReplyHandler
 
 T = TypeVar("T")
 
@@ -302,8 +302,8 @@ def test_tls_serve_and_connect(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> No
 
     async def main() -> Handler:
         async with trio.open_nursery() as nursery:
-            port = await start(nursery, LineHandler, ssl_context=server_ctx)
-            client = await connect(Client(), "127.0.0.1", port, ssl_context=client_ctx)
+            port = await start(nursery, LineHandler, ssl=server_ctx)
+            client = await connect(Client(), "127.0.0.1", port, ssl=client_ctx)
             nursery.cancel_scope.cancel()
             return client
 
@@ -319,7 +319,7 @@ def test_framed_stream_over_ssl_with_terminator_changes(
 
     async def main() -> list[object]:
         async with trio.open_nursery() as nursery:
-            port = await start(nursery, LineHandler, ssl_context=server_ctx)
+            port = await start(nursery, LineHandler, ssl=server_ctx)
             tcp = await trio.open_tcp_stream("127.0.0.1", port)
             stream = FramedStream(
                 trio.SSLStream(tcp, client_ctx, server_hostname="127.0.0.1"), terminator=b"\n"
@@ -400,7 +400,93 @@ def test_bad_arguments() -> None:
         with pytest.raises(ValueError, match="high_water must be > 0"):
             await serve(LineHandler, 0, high_water=0)
         left, _ = trio.testing.memory_stream_pair()
-        with pytest.raises(TypeError, match="buffer_size must be an int"):
-            await run_handler(LineHandler(), left, buffer_size=None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="read_size must be an int"):
+            await run_handler(LineHandler(), left, read_size=None)  # type: ignore[arg-type]
+
+    run(main)
+
+
+# -- hardening ---------------------------------------------------------------------------
+
+
+def test_high_water_bounds_the_output_of_one_read() -> None:
+    async def main() -> BigReplies:
+        factory = Recording(BigReplies)  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory, high_water=65536)
+            sock = await trio.to_thread.run_sync(many_requests_in_one_send, port)
+            with sock:
+                await wait_until(lambda: bool(factory.handlers) and factory.handlers[0].requests > 0)
+                handler = factory.handlers[0]
+                await wait_until(lambda: handler.channel.buffered_input > 0)
+                first = handler.requests
+                await trio.to_thread.run_sync(sock.recv, 1)
+                assert handler.requests == first < 200
+            nursery.cancel_scope.cancel()
+        return handler  # type: ignore[return-value]
+
+    handler = run(main)
+    assert handler.peak <= 65536 + BigReplies.REPLY
+
+
+def test_close_ends_a_connection_whose_writer_is_blocked() -> None:
+    async def main() -> None:
+        factory = Recording(BigReplies)  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(b"R\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\nR\n")
+            # The peer reads nothing: wait until the server's writer is stuck.
+            await wait_until(lambda: bool(factory.handlers) and factory.handlers[0].requests > 0)
+            handler = factory.handlers[0]
+            pending: list[int] = []
+            while len(pending) < 3 or len(set(pending[-3:])) > 1:
+                pending.append(handler.buffered_output)
+                await trio.sleep(0.02)
+            handler.close()  # from another task, as a timer or a chat room would
+            await wait_until(lambda: handler.closed)
+            await stream.aclose()
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_idle_timeout_closes_a_silent_peer_only() -> None:
+    async def main() -> None:
+        factory = Recording()
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory, idle_timeout=0.2)
+            silent = await trio.open_tcp_stream("127.0.0.1", port)
+            await wait_until(lambda: len(factory.handlers) == 1)
+            chatty = await trio.open_tcp_stream("127.0.0.1", port)
+            await wait_until(lambda: len(factory.handlers) == 2)
+            while not factory.handlers[0].closed:
+                await chatty.send_all(b"ECHO hi\n")
+                assert await read_exactly(chatty, 3) == b"hi\n"
+            assert await read_to_end(silent) == b""
+            assert not factory.handlers[1].closed
+            assert factory.handlers[0].events == ["connect", "close"]
+            await silent.aclose()
+            await chatty.aclose()
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_peername_and_connect_under_nursery_start() -> None:
+    async def main() -> None:
+        factory = Recording()
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            client = LineHandler()
+            got = await nursery.start(partial(connect, client, "127.0.0.1", port))
+            assert got is client  # returned once connected; runs on in the nursery
+            assert client.peername == ("127.0.0.1", port)
+            client.push(b"ECHO ECHO x\n")
+            await wait_until(lambda: client.lines[:1] == [b"ECHO x"])
+            assert factory.handlers[0].peername[0] == "127.0.0.1"
+            client.close()
+            await wait_until(lambda: client.closed)
+            nursery.cancel_scope.cancel()
 
     run(main)

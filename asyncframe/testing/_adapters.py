@@ -205,7 +205,10 @@ class TrioAdapter(ThreadedAdapter):
         """Run :func:`~asyncframe.adapters.trio.serve` in a nursery until stopped."""
         from functools import partial
 
-        import trio
+        try:
+            import trio
+        except ImportError as exc:
+            raise ImportError('TrioAdapter needs trio: pip install "asyncframe[trio]"') from exc
 
         from asyncframe.adapters.trio import serve
 

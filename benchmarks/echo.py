@@ -210,7 +210,10 @@ def selectors_split_server() -> Iterator[int]:
                     except BlockingIOError:
                         sent = 0
                     state[1] = state[1][sent:]
-                sel.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if state[1] else 0))
+                if bool(state[1]) != (key.events & selectors.EVENT_WRITE != 0):
+                    # Ask for writability only while output waits.
+                    events = selectors.EVENT_READ | (selectors.EVENT_WRITE if state[1] else 0)
+                    sel.modify(sock, events)
 
     thread = threading.Thread(target=serve)
     thread.start()

@@ -42,7 +42,8 @@ __all__ = [
     "check_reset_mid_frame",
 ]
 
-#: The default deadline of one wait, in seconds: long enough for a loaded CI machine.
+#: The deadline of one wait, in seconds: long enough for a loaded CI machine. It is
+#: read when a wait starts, so a test may lower it to fail a broken adapter sooner.
 TIMEOUT = 20.0
 
 
@@ -203,8 +204,9 @@ _STYLES: dict[str, type[_Line]] = {
 # -- client side ---------------------------------------------------------------------------
 
 
-def _wait_for(predicate: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+def _wait_for(predicate: Callable[[], object], what: str) -> None:
     """Poll *predicate* until it is true; fail, saying *what* was awaited, at the deadline."""
+    timeout = TIMEOUT
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -238,8 +240,9 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_to_end(sock: socket.socket, timeout: float = TIMEOUT) -> bytes:
+def _read_to_end(sock: socket.socket) -> bytes:
     """Read until EOF (or a reset, which also ends the connection); fail at the deadline."""
+    timeout = TIMEOUT
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:

@@ -469,8 +469,9 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" descriptors, {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip
     print(f"idle timeout     {ip['idle_closed']}/{ip['idle']} idle peers closed,"
           f" {ip['slow_closed']}/{ip['slow']} slowloris peers closed")  # fmt: skip
+    runs = ", ".join(f"{kib:.2f}" for kib in per)
     print(f"memory/idle conn min {min(per):.2f} KiB, median {statistics.median(per):.2f} KiB"
-          f" over {len(per)} runs (target <= {target} KiB){verdict}")  # fmt: skip
+          f" over {len(per)} runs ({runs}; target <= {target} KiB){verdict}")  # fmt: skip
     print(f"summary          peak RSS {r['peak_rss_kib'] / 1024:.1f} MiB,"
           f" CPU out of fds {fd['cpu_percent']:.1f} %, bytes lost {r['lost']},"
           f" connections served {r['served']}")  # fmt: skip

@@ -5,6 +5,7 @@ Adapters for I/O frameworks live in :mod:`asyncframe.adapters`.
 """
 
 from ._channel import Channel
+from ._driver import AcceptBackoff, Driver
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError, SendAfterClose
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
@@ -16,10 +17,12 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "NEED_DATA",
+    "AcceptBackoff",
     "Channel",
     "ConnectionClosed",
     "Data",
     "DataAfterEOF",
+    "Driver",
     "Event",
     "FrameTooLong",
     "Handler",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ._events import TerminatorSpec
-from ._framing import DEFAULT_MAX_FRAME_SIZE, Framer, normalize_terminator
+from ._framing import DEFAULT_MAX_FRAME_SIZE, normalize_terminator
+from ._inbound import Inbound
 from ._producers import OutputQueue
 
 __all__ = ["Channel"]
@@ -20,7 +21,7 @@ def _check_size(value: object, name: str, *, allow_none: bool) -> int | None:
     return value
 
 
-class Channel(Framer):
+class Channel(Inbound):
     """A terminator-framed connection as a pure state machine.
 
     Feed it received bytes with :meth:`receive_data` and read
@@ -32,18 +33,18 @@ class Channel(Framer):
     to your transport. A :class:`Channel` does no I/O: it runs in any framework.
 
     :param terminator: the initial terminator, as :meth:`set_terminator` takes it.
-    :param max_frame_size: the longest frame :meth:`frames` accepts, in bytes.
+    :param max_frame_size: the longest frame payload accepted, in bytes, by every
+        reading API (``None``: no limit); see :attr:`max_frame_size`.
     """
 
     def __init__(
         self,
         terminator: TerminatorSpec = b"\r\n",
         *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         spec = normalize_terminator(terminator)
-        size = _check_size(max_frame_size, "max_frame_size", allow_none=False)
-        assert size is not None
+        size = _check_size(max_frame_size, "max_frame_size", allow_none=True)
         self._out = OutputQueue()
         super().__init__(spec, size)
 
@@ -61,7 +62,7 @@ class Channel(Framer):
         """The current terminator.
 
         Bytes, a tuple of bytes, ``None`` or an int. While a byte count runs this
-        reads the bytes still expected, and ``0`` once it completed (as asynchat).
+        reads the bytes still expected, and ``None`` once it completed.
         Setting it is :meth:`set_terminator`.
         """
         return self._current_terminator()
@@ -75,25 +76,36 @@ class Channel(Framer):
 
         *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
         (the earliest match wins, the longest at the same position), an int ``N``
-        (the next ``N`` bytes form the frame) or ``None``/``0`` (every byte is data,
-        no frame ever ends).
+        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
+        ``None`` (every byte is data, no frame ever ends).
         """
-        self._apply(normalize_terminator(terminator))
+        self._install(normalize_terminator(terminator))
 
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator (see :attr:`terminator`)."""
         return self._current_terminator()
 
     @property
-    def max_frame_size(self) -> int:
-        """The longest frame :meth:`frames` accepts before it raises ``FrameTooLong``."""
+    def max_frame_size(self) -> int | None:
+        """The longest frame payload accepted, in bytes (``None``: no limit).
+
+        Held-back bytes (a possible start of the terminator) do not count, so the
+        outcome never depends on how the input was split. :meth:`next_event` and
+        :meth:`events` raise :exc:`~asyncframe.FrameTooLong` as soon as the payload
+        since the last terminator exceeds it (the :class:`~asyncframe.Data` already
+        returned for that frame total at most this many bytes); :meth:`frames`
+        raises it instead of yielding a longer frame; a byte count above it fails
+        at once. The channel then skips the rest of the frame through its
+        terminator and goes on. With no terminator (``None``) no limit applies.
+        """
         return self._max_frame_size
 
     @max_frame_size.setter
-    def max_frame_size(self, value: int) -> None:
-        size = _check_size(value, "max_frame_size", allow_none=False)
-        assert size is not None
+    def max_frame_size(self, value: int | None) -> None:
+        size = _check_size(value, "max_frame_size", allow_none=True)
+        self._settle()
         self._max_frame_size = size
+        self._set_limit()
 
     # -- outbound --------------------------------------------------------------------
 

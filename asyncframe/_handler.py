@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -45,7 +46,7 @@ class Handler:
 
     Adapters drive it through the *driver* methods (:meth:`connection_made`,
     :meth:`dispatch`, :meth:`connection_lost`, :meth:`take_output`, ...), usually
-    through :class:`asyncframe._driver.Driver`; a protocol author never calls those.
+    through :class:`asyncframe.Driver`; a protocol author never calls those.
 
     :param terminator: the initial terminator (default ``b"\\r\\n"``).
     :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes
@@ -150,9 +151,20 @@ class Handler:
         :exc:`~asyncframe.SendAfterClose` after :meth:`close`,
         :meth:`close_when_done` or the end of the connection.
         """
-        if self._shut:
-            self._refuse("push()")
-        self._out.push(data)
+        out = self._out
+        if type(data) is bytes and data and not out._closing and not out._fifo:
+            # The common case (a reply, nothing waiting behind a producer), inlined:
+            # a server pushes once or twice per frame.
+            ready = out._ready
+            if ready:
+                ready.append(data)
+            else:
+                out._ready = deque((data,))
+            out._ready_len += len(data)
+        else:
+            if self._shut:
+                self._refuse("push()")
+            out.push(data)
         wakeup = self._wakeup
         if wakeup is not None:
             wakeup()
@@ -190,6 +202,7 @@ class Handler:
         """Close the connection now; output not yet sent is dropped, input not dispatched."""
         self._abort = True
         self._shut = True
+        self._out.refuse_more()
         self._interrupt = True
         self._notify()
 
@@ -280,7 +293,7 @@ class Handler:
             if event is NEED_DATA or type(event) is ConnectionClosed:
                 return True
             if type(event) is Data:
-                self.on_data(event.data)  # type: ignore[union-attr]
+                self.on_data(event.data)
             else:
                 self.on_terminator(event.terminator)  # type: ignore[union-attr]
             if self._interrupt:
@@ -373,5 +386,6 @@ class Handler:
         if not self._closed:
             self._closed = True
             self._shut = True
+            self._out.refuse_more()
             self._wakeup = None
             self.on_close()

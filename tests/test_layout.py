@@ -29,6 +29,7 @@ def _imported_modules(path: Path) -> set[str]:
 CORE = {
     "__init__.py",
     "_channel.py",
+    "_driver.py",
     "_errors.py",
     "_events.py",
     "_framing.py",

@@ -119,8 +119,8 @@ def _on_selectors() -> list[bytes]:
 
     with Loop() as loop:
         client = DemoClient(on_close=loop.stop)
-        address = loop.listen(("127.0.0.1", 0), DemoServer)
-        loop.connect(address, client)
+        host, port = loop.listen(DemoServer, "127.0.0.1", 0)
+        loop.connect(client, host, port)
         loop.run(timeout=TIMEOUT)
     return client.replies
 

@@ -173,7 +173,7 @@ def _serve_selectors(room: Room, host: str, port: int, ready: Ready) -> None:
     from asyncframe.adapters.selectors import Loop
 
     with Loop() as loop, _sigterm(lambda signum, frame: loop.stop()):
-        ready(*loop.listen((host, port), lambda: ChatHandler(room, "selectors")))
+        ready(*loop.listen(lambda: ChatHandler(room, "selectors"), host, port))
         loop.run()
 
 

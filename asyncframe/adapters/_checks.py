@@ -45,9 +45,8 @@ def options(
     check_sizes(read_size=read_size, high_water=high_water, backlog=backlog)
     if idle_timeout is not None:
         if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
-            raise TypeError(
-                f"idle_timeout must be a number of seconds or None, not {type(idle_timeout).__name__}"
-            )
+            kind = type(idle_timeout).__name__
+            raise TypeError(f"idle_timeout must be a number of seconds or None, not {kind}")
         if not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be > 0 seconds, not {idle_timeout}")
     return Options(read_size, high_water, idle_timeout, backlog)

@@ -27,13 +27,14 @@ from typing import Any
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
     NEED_DATA,
+    AcceptBackoff,
     Channel,
     ConnectionClosed,
+    Driver,
     Event,
     Handler,
     TerminatorSpec,
 )
-from asyncframe._driver import AcceptBackoff, Driver
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
@@ -219,7 +220,8 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         """The peer closed its side: finish the handler's input and send its last output."""
         driver = self._driver
         transport = self.transport
-        assert driver is not None and transport is not None
+        assert driver is not None
+        assert transport is not None
         driver.receive(b"")
         if transport.get_extra_info("sslcontext") is not None:
             # TLS has no half-close: asyncio closes the connection right after this

@@ -17,7 +17,7 @@ Sockets are non-blocking; output is written as soon as a callback queues it and,
 when the socket's buffer is full, as soon as it has room again, so a large producer
 is pulled only as fast as the peer reads. The connection policy (guarded callbacks,
 output-bounded dispatch, close after the peer's EOF once output is flushed, the idle
-timeout, accept backoff) is the core's :class:`~asyncframe._driver.Driver`; this
+timeout, accept backoff) is the core's :class:`~asyncframe.Driver`; this
 module is the transport loop.
 """
 
@@ -37,8 +37,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from asyncframe import Handler
-from asyncframe._driver import AcceptBackoff, Driver
+from asyncframe import AcceptBackoff, Driver, Handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
@@ -362,9 +361,7 @@ class Loop:
         select = self._selector.select
         try:
             while not self._stopping:
-                if not (
-                    self._connections or self._listeners or self._ready or self._live_timers
-                ):
+                if not (self._connections or self._listeners or self._ready or self._live_timers):
                     return
                 wait: float | None = None
                 now = time.monotonic()
@@ -512,4 +509,3 @@ def _check_no_ssl(ssl: object) -> None:
         raise ValueError(
             "ssl is not supported by the selectors Loop; use the asyncio or trio adapter for TLS"
         )
-

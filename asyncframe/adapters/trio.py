@@ -32,11 +32,11 @@ from asyncframe import (
     NEED_DATA,
     Channel,
     ConnectionClosed,
+    Driver,
     Event,
     Handler,
     TerminatorSpec,
 )
-from asyncframe._driver import Driver
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,

@@ -136,7 +136,8 @@ def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         try:
             port = json.loads(proc.stdout.readline())["port"]
             clients = [connect(port) for _ in range(150)]

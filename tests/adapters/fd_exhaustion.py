@@ -67,7 +67,7 @@ def cpu() -> float:
 
 
 def main(adapter: str) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, hard))
     socket.socket.accept = counting_accept  # type: ignore[method-assign]
     counter = Counter()

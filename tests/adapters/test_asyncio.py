@@ -386,7 +386,7 @@ def test_high_water_bounds_the_output_of_one_read() -> None:
                 )
                 handler = factory.handlers[0]
                 # The peer reads nothing: dispatch stops and the transport stops reading.
-                await wait_until(lambda: not handler.channel.buffered_input == 0)
+                await wait_until(lambda: handler.channel.buffered_input != 0)
                 first = handler.requests
                 await asyncio.to_thread(sock.recv, 1)
                 assert handler.requests == first < 200
@@ -469,7 +469,8 @@ def test_accept_backs_off_when_out_of_descriptors() -> None:
     during, warnings = exhaust_descriptors("asyncio")
     # Six failed attempts cost one warning, and next to no CPU (no busy loop).
     assert during["warnings"] == 1
-    assert isinstance(during["cpu"], float) and during["cpu"] < 0.25
+    assert isinstance(during["cpu"], float)
+    assert during["cpu"] < 0.25
     starts, ends = warnings[::2], warnings[1::2]
     assert len(starts) == len(ends) <= 3
     assert all("pausing the listener" in line for line in starts)

@@ -280,7 +280,8 @@ def test_accept_backs_off_when_out_of_descriptors() -> None:
     during, warnings = exhaust_descriptors("selectors")
     # Six failed attempts cost one warning, and next to no CPU (no busy loop).
     assert during["warnings"] == 1
-    assert isinstance(during["cpu"], float) and during["cpu"] < 0.25
+    assert isinstance(during["cpu"], float)
+    assert during["cpu"] < 0.25
     # Each burst (freeing the descriptors may start another) is logged as it starts
     # and as it ends, never per attempt.
     starts, ends = warnings[::2], warnings[1::2]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from asyncframe import TerminatorSpec
 
 Frame = tuple[bytes, "bytes | int"]
+#: The outcome of a frame over the limit (FrameTooLong raised, the frame skipped).
+TOO_LONG = "FrameTooLong"
+Outcome = "Frame | str"
 
 
 def match_at(data: bytes, pos: int, term: bytes | tuple[bytes, ...]) -> tuple[int, bytes] | None:
@@ -20,28 +24,48 @@ def match_at(data: bytes, pos: int, term: bytes | tuple[bytes, ...]) -> tuple[in
     return best
 
 
-def frame_all(data: bytes, program: Sequence[TerminatorSpec]) -> tuple[list[Frame], bytes]:
+def frame_all(
+    data: bytes, program: Sequence[TerminatorSpec], limit: int | None = None
+) -> tuple[list[Frame | str], bytes]:
     """Frame the whole of *data* (EOF included), switching to ``program[k % len]`` after frame k.
 
-    Returns the frames as ``(payload, terminator reported)`` and the unterminated tail.
+    Returns the outcomes in order, each a frame ``(payload, terminator reported)`` or
+    :data:`TOO_LONG` for a payload over *limit* (the terminator does not change then),
+    and the unterminated tail (empty if it was itself over the limit). A completed
+    count gives way to None, as the channel does, until the next frame sets a terminator.
     """
-    frames: list[Frame] = []
+    out: list[Frame | str] = []
     pos = 0
     k = 0
-    while True:
-        term = program[k % len(program)]
-        if term is None or term == 0:
-            break
+    big = sys.maxsize if limit is None else limit
+    term = program[0]
+    while term is not None:
         if isinstance(term, int):
+            if term > big:
+                out.append(TOO_LONG)
+                if len(data) - pos < term:
+                    return out, b""
+                pos += term
+                term = None  # the skipped count completed
+                continue
             if len(data) - pos < term:
                 break
-            frames.append((data[pos : pos + term], term))
+            out.append((data[pos : pos + term], term))
             pos += term
         else:
             m = match_at(data, pos, term)
             if m is None:
                 break
-            frames.append((data[pos : m[0]], m[1]))
+            payload = data[pos : m[0]]
             pos = m[0] + len(m[1])
+            if len(payload) > big:
+                out.append(TOO_LONG)
+                continue
+            out.append((payload, m[1]))
         k += 1
-    return frames, data[pos:]
+        term = program[k % len(program)]
+    tail = data[pos:]
+    if term is not None and len(tail) > big:
+        out.append(TOO_LONG)
+        tail = b""
+    return out, tail

@@ -60,7 +60,13 @@ def run_stdlib(chunks: list[bytes], program: list[TerminatorSpec]) -> tuple[list
     return chat.log, chat.ac_in_buffer
 
 
+def as_channel_terminator(term: TerminatorSpec) -> TerminatorSpec:
+    """asynchat's 0 means "no terminator"; the Channel says that with None."""
+    return None if type(term) is int and term == 0 else term
+
+
 def run_channel(chunks: list[bytes], program: list[TerminatorSpec]) -> tuple[list[Any], bytes]:
+    program = [as_channel_terminator(term) for term in program]
     ch = Channel(program[0])
     log: list[tuple[str, Any]] = []
     k = 0
@@ -70,7 +76,9 @@ def run_channel(chunks: list[bytes], program: list[TerminatorSpec]) -> tuple[lis
             if type(event) is Data:
                 log.append(("data", event.data))
             elif type(event) is Terminator:
-                log.append(("found", ch.get_terminator()))
+                # A completed count reads None here and 0 in asynchat.
+                found = ch.get_terminator()
+                log.append(("found", 0 if found is None else found))
                 k += 1
                 ch.set_terminator(program[k % len(program)])
     held = ch.buffered_input

@@ -84,7 +84,7 @@ def test_bad_call_raises_and_changes_nothing(
     [
         ({"terminator": "\n"}, TypeError, "terminator must be bytes"),
         ({"max_frame_size": -1}, ValueError, "max_frame_size must be >= 0"),
-        ({"max_frame_size": None}, TypeError, "max_frame_size must be an int"),
+        ({"max_frame_size": "big"}, TypeError, "max_frame_size must be an int or None"),
     ],
 )
 def test_bad_constructor_arguments(

@@ -133,3 +133,189 @@ def test_buffered_output_is_what_the_driver_has_not_taken() -> None:
     assert handler.buffered_output == len(b"ok\nok\n")
     assert handler.take_output(4) == b"ok\no"
     assert handler.buffered_output == 2
+
+
+# -- whole frames ------------------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from asyncframe import FrameTooLong  # noqa: E402
+from asyncframe._driver import Driver  # noqa: E402
+
+MAX = 12
+
+
+class FrameRecorder(Handler):
+    """A line protocol in the whole-frame style, recording what it is given.
+
+    ``SIZE n`` announces an n-byte body (a count frame); ``CLOSE`` closes at once;
+    ``BYE`` closes when done. A frame that is too long is recorded and skipped.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n", max_frame_size=MAX)
+        self.got: list[tuple[str, bytes]] = []
+
+    def on_frame(self, frame: bytes) -> None:
+        if self.get_terminator() != b"\n":
+            self.got.append(("body", frame))
+            self.set_terminator(b"\n")
+            return
+        self.got.append(("frame", frame))
+        if frame.startswith(b"SIZE "):
+            self.set_terminator(int(frame[5:]))
+        elif frame == b"CLOSE":
+            self.close()
+        elif frame == b"BYE":
+            self.close_when_done()
+
+    def on_frame_too_long(self, error: FrameTooLong) -> None:
+        self.got.append(("too long", b""))
+
+    def on_eof(self) -> None:
+        self.got.append(("eof", self.channel.trailing_data))
+
+
+class BatchRecorder(FrameRecorder):
+    """The same protocol through the batch hook (it never changes terminators here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.batches.append(len(frames))
+        super().on_frames(frames)
+
+
+def model(stream: bytes, *, sizes: bool = True) -> list[tuple[str, bytes]]:
+    """What FrameRecorder must see for *stream* followed by EOF, whatever the chunking."""
+    got: list[tuple[str, bytes]] = []
+    pos = 0
+    while True:
+        idx = stream.find(b"\n", pos)
+        if idx < 0:
+            tail = stream[pos:]
+            if len(tail) > MAX:
+                got.append(("too long", b""))
+                tail = b""
+            got.append(("eof", tail))
+            return got
+        frame = stream[pos:idx]
+        pos = idx + 1
+        if len(frame) > MAX:
+            got.append(("too long", b""))
+            continue
+        got.append(("frame", frame))
+        if frame == b"CLOSE":
+            return got
+        if frame == b"BYE":
+            return got
+        if sizes and frame.startswith(b"SIZE "):
+            n = int(frame[5:])
+            if len(stream) - pos < n:
+                got.append(("eof", b""))
+                return got
+            got.append(("body", stream[pos : pos + n]))
+            pos += n
+
+
+lines = st.one_of(
+    st.binary(max_size=MAX + 6).map(lambda b: b.replace(b"\n", b".")),
+    st.sampled_from([b"CLOSE", b"BYE", b"ok"]),
+)
+size_commands = st.binary(min_size=1, max_size=MAX).map(
+    lambda body: b"SIZE %d\n" % len(body) + body
+)
+
+
+def feed(handler: Handler, stream: bytes, cuts: list[int]) -> Driver:
+    driver = Driver(handler, high_water=1 << 20)
+    driver.start()
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    start = 0
+    for point in [*points, len(stream)]:
+        if start < point:
+            driver.receive(stream[start:point])
+            start = point
+    driver.receive(b"")
+    return driver
+
+
+@given(
+    st.lists(st.one_of(lines.map(lambda line: line + b"\n"), size_commands), max_size=12),
+    st.binary(max_size=MAX + 3).map(lambda b: b.replace(b"\n", b".")),
+    st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_on_frame_matches_the_model_under_any_chunking(
+    items: list[bytes], tail: bytes, cuts: list[int]
+) -> None:
+    stream = b"".join(items) + tail
+    handler = FrameRecorder()
+    feed(handler, stream, cuts)
+    # After CLOSE or BYE nothing more is delivered, not even on_eof.
+    assert handler.got == model(stream)
+
+
+@given(
+    st.lists(lines.map(lambda line: line + b"\n"), max_size=12),
+    st.binary(max_size=MAX + 3).map(lambda b: b.replace(b"\n", b".")),
+    st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_on_frames_delivers_the_same_frames_in_batches(
+    items: list[bytes], tail: bytes, cuts: list[int]
+) -> None:
+    stream = b"".join(items) + tail
+    handler = BatchRecorder()
+    feed(handler, stream, cuts)
+    assert handler.got == model(stream, sizes=False)
+    # One batch per read at most (a frame too long splits a read's batch in two).
+    assert len(handler.batches) <= len(cuts) + 2 + handler.got.count(("too long", b""))
+
+
+def test_close_in_the_middle_of_a_batch_drops_the_rest() -> None:
+    handler = BatchRecorder()
+    feed(handler, b"a\nCLOSE\nb\nc\n", [])
+    assert handler.got == [("frame", b"a"), ("frame", b"CLOSE")]
+    assert handler.batches == [4]  # one read, one batch: its rest was not delivered
+
+
+def test_a_count_set_in_on_frame_applies_from_the_next_byte() -> None:
+    handler = FrameRecorder()
+    feed(handler, b"SIZE 5\nhe\nlonext\n", [])
+    assert handler.got == [
+        ("frame", b"SIZE 5"),
+        ("body", b"he\nlo"),
+        ("frame", b"next"),
+        ("eof", b""),
+    ]
+
+
+def test_the_default_frame_too_long_closes() -> None:
+    class Plain(Handler):
+        def on_frame(self, frame: bytes) -> None:
+            self.push(frame)
+
+    handler = Plain(terminator=b"\n", max_frame_size=4)
+    driver = feed(handler, b"ok\n" + b"x" * 10 + b"\nlater\n", [])
+    assert driver.aborting
+    assert handler.closing
+
+
+def test_streaming_style_is_kept_when_no_frame_hook_is_overridden() -> None:
+    h = Recorder()
+    h.connection_made()
+    h.data_received(b"ab\n")
+    assert h.log == ["connect", b"ab", b"\n"]
+
+
+def test_push_after_close_or_close_when_done_raises() -> None:
+    for end in ("close", "close_when_done"):
+        h = Handler()
+        getattr(h, end)()
+        with pytest.raises(SendAfterClose):
+            h.push(b"x")
+        with pytest.raises(SendAfterClose):
+            h.push_with_producer([b"x"])
+        assert h.closing

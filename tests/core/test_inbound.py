@@ -63,8 +63,8 @@ def test_count_terminator() -> None:
     assert ch.terminator == 2  # still expected, as asynchat shows it
     ch.receive_data(b"defgh")
     assert drain(ch) == [Data(b"de"), Terminator(5), Data(b"fgh")]
-    assert ch.terminator == 0
-    assert ch.get_terminator() == 0
+    assert ch.terminator is None  # a completed count gives way to "no terminator"
+    assert ch.get_terminator() is None
 
 
 def test_count_terminator_in_one_piece() -> None:
@@ -73,12 +73,29 @@ def test_count_terminator_in_one_piece() -> None:
     assert drain(ch) == [Data(b"abc"), Terminator(3)]
 
 
-def test_none_and_zero_terminators_report_everything_as_data() -> None:
-    for terminator in (None, 0):
-        ch = Channel(terminator)
-        ch.receive_data(b"a\r\nb")
-        assert drain(ch) == [Data(b"a\r\nb")]
-        assert ch.terminator == terminator
+def test_none_terminator_reports_everything_as_data() -> None:
+    ch = Channel(None)
+    ch.receive_data(b"a\r\nb")
+    assert drain(ch) == [Data(b"a\r\nb")]
+    assert ch.terminator is None
+
+
+def test_zero_count_is_an_empty_frame_at_once() -> None:
+    ch = Channel(0)
+    assert ch.next_event() == Terminator(0)  # no byte needed
+    assert ch.terminator is None
+    ch.receive_data(b"abc")
+    assert drain(ch) == [Data(b"abc")]
+    ch = Channel(b"\n")
+    ch.receive_data(b"SETB k 0\nGET k\n")
+    got = []
+    for frame in ch.frames():
+        got.append(frame)
+        if frame.startswith(b"SETB"):
+            ch.terminator = int(frame.split()[2])
+        else:
+            ch.terminator = b"\n"
+    assert got == [b"SETB k 0", b"", b"GET k"]
 
 
 def test_tuple_terminator_earliest_then_longest() -> None:
@@ -228,9 +245,11 @@ def test_frame_too_long_when_unterminated_skips_through_the_terminator() -> None
 def test_frame_too_long_for_a_count() -> None:
     ch = Channel(10, max_frame_size=4)
     ch.receive_data(b"0123456789after")
-    with pytest.raises(FrameTooLong):
+    with pytest.raises(FrameTooLong) as info:
         list(ch.frames())
-    assert ch.terminator == 0
+    assert info.value.size == 10  # the declared count
+    assert info.value.complete
+    assert ch.terminator is None
     assert ch.buffered_input == 5  # the ten counted bytes are gone
     ch.terminator = 4
     assert list(ch.frames()) == [b"afte"]
@@ -245,7 +264,7 @@ def test_frames_with_tuple_and_count_terminators() -> None:
     ch.terminator = 3
     ch.receive_data(b"xyzw")
     assert list(ch.frames()) == [b"xyz"]
-    assert ch.terminator == 0
+    assert ch.terminator is None
 
 
 @pytest.mark.parametrize("terminator", [b"aa", b"\r\n.\r\n", b"abab"])

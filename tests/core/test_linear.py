@@ -56,6 +56,7 @@ def _reset() -> None:
 
 
 SIZE = 200_000  # large enough that quadratic work would be 10^10
+HUGE = 128 * 1024
 
 
 def feed_bytewise(ch: Channel, data: bytes, read: Callable[[Channel], object]) -> None:
@@ -83,14 +84,29 @@ def drain_frames(ch: Channel) -> None:
         (b"aa", b"a" * SIZE),  # overlaps itself: the non-batched path
         ((b"\r", b"\r\n", b"<END>"), b"<EN" * (SIZE // 3) + b"\r\n"),
         (SIZE, b"x" * SIZE),
+        # A 128 KiB terminator: every byte received extends a held-back prefix of
+        # it, so a search that started over at the held-back bytes would be quadratic.
+        (b"x" * HUGE + b"!", b"x" * (HUGE + 30_000) + b"!"),
+        (b"x" * HUGE + b"!", b"xy" * 15_000 + b"x" * HUGE + b"!"),
+        ((b"x" * HUGE + b"!", b"\r\n"), b"x" * (HUGE + 30_000) + b"\r\n"),
     ],
-    ids=["crlf", "all-cr", "long-prefixes", "self-overlap", "tuple", "count"],
+    ids=[
+        "crlf",
+        "all-cr",
+        "long-prefixes",
+        "self-overlap",
+        "tuple",
+        "count",
+        "128k-term",
+        "128k-term-restarts",
+        "128k-in-tuple",
+    ],
 )
 @pytest.mark.parametrize("read", [drain_events, drain_frames], ids=["events", "frames"])
 def test_one_large_frame_fed_one_byte_at_a_time(
     terminator: TerminatorSpec, data: bytes, read: Callable[[Channel], None]
 ) -> None:
-    ch = CountingChannel(terminator, max_frame_size=2 * SIZE)
+    ch = CountingChannel(terminator, max_frame_size=4 * SIZE)
     feed_bytewise(ch, data, read)
     assert CountingBuffer.work <= 20 * len(data), CountingBuffer.work
 

@@ -14,11 +14,12 @@ from asyncframe import (
     ConnectionClosed,
     Data,
     Event,
+    FrameTooLong,
     Terminator,
     TerminatorSpec,
 )
 
-from .model import Frame, frame_all
+from .model import TOO_LONG, Frame, frame_all
 
 ALPHABET = b"ab\r\n.x"
 BYTES_TERMINATORS = [b"\n", b"\r\n", b"a", b"ab", b"aa", b"aba", b"\r\n.\r\n", b"xab"]
@@ -33,7 +34,11 @@ terminators: st.SearchStrategy[TerminatorSpec] = st.one_of(
     st.none(),
     st.lists(bytes_terminators, min_size=1, max_size=3).map(tuple),
 )
-programs = st.lists(terminators, min_size=1, max_size=5)
+# A program of zero counts alone would frame empty frames for ever.
+programs = st.lists(terminators, min_size=1, max_size=5).filter(
+    lambda program: any(term != 0 or type(term) is not int for term in program)
+)
+limits = st.integers(min_value=1, max_value=16)
 
 
 @st.composite
@@ -46,11 +51,18 @@ def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 
 def run_events(
-    chunks: Sequence[bytes], program: Sequence[TerminatorSpec], *, use_events: bool
-) -> tuple[list[Frame], bytes, int]:
-    """Feed *chunks* then EOF, following *program*; return frames, tail, max held back."""
-    ch = Channel(program[0])
-    frames: list[Frame] = []
+    chunks: Sequence[bytes],
+    program: Sequence[TerminatorSpec],
+    *,
+    use_events: bool,
+    limit: int | None = None,
+) -> tuple[list[Frame | str], bytes, int]:
+    """Feed *chunks* then EOF, following *program*; return outcomes, tail, max held back.
+
+    A FrameTooLong is an outcome; the terminator does not change after it.
+    """
+    ch = Channel(program[0], max_frame_size=limit)
+    frames: list[Frame | str] = []
     payload: list[bytes] = []
     k = 0
     held = 0
@@ -67,18 +79,26 @@ def run_events(
     def drain() -> bool:
         """React to each event as it comes (a terminator change applies at once)."""
         nonlocal k
-        for event in events():
-            if type(event) is Data:
-                assert event.data
-                payload.append(event.data)
-            elif type(event) is Terminator:
-                frames.append((b"".join(payload), event.terminator))
+        while True:
+            try:
+                for event in events():
+                    if type(event) is Data:
+                        assert event.data
+                        payload.append(event.data)
+                        assert limit is None or ch.terminator is None or (
+                            sum(map(len, payload)) <= limit
+                        )
+                    elif type(event) is Terminator:
+                        frames.append((b"".join(payload), event.terminator))
+                        payload.clear()
+                        k += 1
+                        ch.set_terminator(program[k % len(program)])
+                    else:
+                        return True
+                return False
+            except FrameTooLong:
+                frames.append(TOO_LONG)
                 payload.clear()
-                k += 1
-                ch.set_terminator(program[k % len(program)])
-            else:
-                return True
-        return False
 
     for chunk in chunks:
         ch.receive_data(chunk)
@@ -109,7 +129,10 @@ def test_events_match_the_model_for_any_chunking(
     frames, tail, held = run_events(chunks, program, use_events=use_events)
     assert (frames, tail) == frame_all(stream, program)
     # Nothing lost or duplicated: payloads, matched terminators and the tail rebuild the input.
-    rebuilt = b"".join(p + (t if isinstance(t, bytes) else b"") for p, t in frames) + tail
+    rebuilt = (
+        b"".join(p + (t if isinstance(t, bytes) else b"") for p, t in frames if p != TOO_LONG)
+        + tail
+    )
     assert rebuilt == stream
     # Bounded memory: what stays unreported is at most a terminator's length minus one.
     assert held <= longest(program) - 1
@@ -129,24 +152,34 @@ def test_chunking_invariance(
 
 
 def run_frames(
-    chunks: Sequence[bytes], program: Sequence[TerminatorSpec], stop_after: int
-) -> tuple[list[bytes], bytes]:
-    """Drive frames() (breaking out every *stop_after* frames), then read the trailing data."""
-    ch = Channel(program[0], max_frame_size=1 << 20)
-    frames: list[bytes] = []
+    chunks: Sequence[bytes],
+    program: Sequence[TerminatorSpec],
+    stop_after: int,
+    limit: int | None = 1 << 20,
+) -> tuple[list[bytes | str], bytes]:
+    """Drive frames() (breaking out every *stop_after* frames), then read the trailing data.
+
+    A FrameTooLong is an outcome; the terminator does not change after it.
+    """
+    ch = Channel(program[0], max_frame_size=limit)
+    frames: list[bytes | str] = []
     k = 0
     for chunk in [*chunks, b""]:
         ch.receive_data(chunk)
         progress = True
         while progress:
             progress = False
-            for n, frame in enumerate(ch.frames(), 1):
-                frames.append(frame)
-                k += 1
-                ch.set_terminator(program[k % len(program)])
+            try:
+                for n, frame in enumerate(ch.frames(), 1):
+                    frames.append(frame)
+                    k += 1
+                    ch.set_terminator(program[k % len(program)])
+                    progress = True
+                    if n % stop_after == 0:
+                        break
+            except FrameTooLong:
+                frames.append(TOO_LONG)
                 progress = True
-                if n % stop_after == 0:
-                    break
     return frames, ch.trailing_data
 
 
@@ -164,6 +197,70 @@ def test_frames_match_the_model(
     frames, trailing = run_frames(data.draw(chunked(stream)), program, stop_after)
     assert frames == [payload for payload, _ in expected]
     assert trailing == tail
+
+
+def payloads(outcomes: list[Frame | str]) -> list[bytes | str]:
+    return [o if o == TOO_LONG else o[0] for o in outcomes]  # type: ignore[index]
+
+
+# The frame limit, with tiny limits: the same complete frames and the same
+# FrameTooLong outcomes whatever the chunking, on next_event() and on frames().
+limit_programs = st.one_of(
+    st.lists(bytes_terminators, min_size=1, max_size=3),
+    st.lists(st.lists(bytes_terminators, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3),
+    st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=3).filter(any),
+)
+
+
+@settings(max_examples=300)
+@given(data=st.data(), stream=byte_streams, program=limit_programs, limit=limits)
+def test_frame_limit_on_next_event_is_the_same_for_every_chunking(
+    data: st.DataObject, stream: bytes, program: list[TerminatorSpec], limit: int
+) -> None:
+    expected = frame_all(stream, program, limit)
+    for chunks in ([stream], data.draw(chunked(stream)), [bytes([b]) for b in stream]):
+        outcomes, tail, _ = run_events(chunks, program, use_events=False, limit=limit)
+        assert (outcomes, tail) == expected
+
+
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    stream=byte_streams,
+    program=limit_programs,
+    limit=limits,
+    stop_after=st.integers(min_value=1, max_value=3),
+)
+def test_frame_limit_on_frames_is_the_same_for_every_chunking(
+    data: st.DataObject,
+    stream: bytes,
+    program: list[TerminatorSpec],
+    limit: int,
+    stop_after: int,
+) -> None:
+    outcomes, tail = frame_all(stream, program, limit)
+    for chunks in ([stream], data.draw(chunked(stream)), [bytes([b]) for b in stream]):
+        assert run_frames(chunks, program, stop_after, limit) == (payloads(outcomes), tail)
+
+
+@settings(max_examples=200)
+@given(
+    data=st.data(),
+    stream=byte_streams,
+    program=st.lists(st.sampled_from([0, 1, 2, b"\n", b"ab"]), min_size=1, max_size=5).filter(
+        lambda p: any(t != 0 for t in p)
+    ),
+)
+def test_zero_count_is_an_empty_frame_in_the_model(
+    data: st.DataObject, stream: bytes, program: list[TerminatorSpec]
+) -> None:
+    """A model test of the zero count: each 0 in the program is one empty frame, at once."""
+    expected = frame_all(stream, program)
+    chunks = data.draw(chunked(stream))
+    assert run_events(chunks, program, use_events=True)[:2] == expected
+    assert run_frames(chunks, program, 2) == (payloads(expected[0]), expected[1])
+    zeros = [o for o in expected[0] if o != TOO_LONG and o[1] == 0]  # type: ignore[index]
+    assert all(o == (b"", 0) for o in zeros)
 
 
 @settings(max_examples=200)

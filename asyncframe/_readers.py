@@ -1,0 +1,258 @@
+"""One reader per terminator kind, picked from :data:`READERS` when the terminator is set.
+
+A reader looks at the unread bytes ``data[start:end]`` of the receive buffer and
+says where the current frame's payload certainly ends and whether its terminator
+is decided, through one method::
+
+    scan(data, start, end, eof) -> (payload_end, terminator_end, event)
+
+- ``payload_end``: the bytes ``data[start:payload_end]`` are payload for sure; the
+  bytes after it (if no terminator is decided) could start a terminator and are
+  held back, unless ``eof`` says no more bytes will come.
+- ``terminator_end``: where the decided terminator ends, or ``-1`` if none is.
+- ``event``: the :class:`Terminator` event to report, or ``None``.
+
+``scan`` consumes nothing (the caller moves the buffer's offset), so calling it
+twice gives the same answer; it only keeps search offsets so that no byte is
+searched twice (see ``_receivebuffer`` for the cost argument). A reader is created
+for each terminator set and belongs to one channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from ._events import Terminator, TerminatorSpec
+
+__all__ = ["READERS", "Reader", "held_back", "make_reader"]
+
+#: A scan result: (payload_end, terminator_end, event); see the module docstring.
+Scan = tuple[int, int, "Terminator | None"]
+
+
+@lru_cache(maxsize=64)
+def _borders(term: bytes) -> tuple[int, ...]:
+    """The Knuth-Morris-Pratt table: for each prefix ``term[:i + 1]``, its longest proper border."""
+    table = [0] * len(term)
+    k = 0
+    for i in range(1, len(term)):
+        c = term[i]
+        while k and term[k] != c:
+            k = table[k - 1]
+        if term[k] == c:
+            k += 1
+        table[i] = k
+    return tuple(table)
+
+
+def _advance(term: bytes, state: int, chunk: bytes | bytearray) -> tuple[int, int]:
+    """Run the automaton of *term* from *state* (bytes matched) over *chunk*.
+
+    Returns ``(index, state)``: the index in *chunk* just after the first complete
+    match (``-1`` if none) and the final state. Amortised O(1) per byte: the state
+    falls back at most as often as it grew.
+    """
+    borders = _borders(term)
+    full = len(term)
+    for i, c in enumerate(chunk):
+        while state and term[state] != c:
+            state = borders[state - 1]
+        if term[state] == c:
+            state += 1
+            if state == full:
+                return i + 1, state
+    return -1, state
+
+
+def held_back(data: bytes | bytearray, lo: int, end: int, term: bytes) -> int:
+    """Length of the longest suffix of ``data[lo:end]`` that is a proper prefix of *term*.
+
+    Only the last ``len(term) - 1`` bytes can matter; they are run through the
+    automaton from the first byte that could start *term*.
+    """
+    if end - lo >= len(term):
+        lo = end - len(term) + 1
+    if lo >= end:
+        return 0
+    first = data.find(term[0], lo, end)
+    if first < 0:
+        return 0
+    return _advance(term, 0, data[first:end])[1]
+
+
+class _Search:
+    """The search state of one terminator string in one buffer.
+
+    Invariant: no match starts before :attr:`at`, and ``data[at:at + held]`` is a
+    proper prefix of the terminator (the bytes held back when the last search ended).
+    """
+
+    __slots__ = ("at", "event", "held", "term")
+
+    def __init__(self, term: bytes) -> None:
+        self.term = term
+        self.event = Terminator(term)
+        self.at = -1
+        self.held = 0
+
+    def find(self, data: bytearray, start: int, end: int) -> int:
+        """Return where the first match at or after *start* begins, or ``-1``.
+
+        After ``-1``, :attr:`at` is where the held-back bytes begin.
+        """
+        at = self.at
+        held = self.held
+        if at < start:
+            at = start
+            held = 0
+        seen = at + held
+        term = self.term
+        if end - seen >= held:
+            # One find over the held-back and the new bytes: at most twice the new ones.
+            found = data.find(term, at, end)
+            if found >= 0:
+                self.at = found
+                self.held = 0
+                return found
+            held = held_back(data, at, end, term)
+        else:
+            # Fewer new bytes than held back: continue the automaton on the new ones only.
+            stop, held = _advance(term, held, data[seen:end])
+            if stop >= 0:
+                found = seen + stop - len(term)
+                self.at = found
+                self.held = 0
+                return found
+        self.at = end - held
+        self.held = held
+        return -1
+
+    def rebase(self, shift: int) -> None:
+        self.at -= shift
+
+
+class BytesReader:
+    """A bytes terminator: the payload up to the first match, then the match."""
+
+    __slots__ = ("search", "term")
+    limited = True
+
+    def __init__(self, term: bytes) -> None:
+        self.term = term
+        self.search = _Search(term)
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        search = self.search
+        found = search.find(data, start, end)
+        if found >= 0:
+            return found, found + len(self.term), search.event
+        return (end if eof else search.at), -1, None
+
+    def rebase(self, shift: int) -> None:
+        self.search.rebase(shift)
+
+    def spec(self, start: int) -> TerminatorSpec:
+        return self.term
+
+
+class TupleReader:
+    """A tuple of bytes terminators: the earliest match wins, the longest at a position."""
+
+    __slots__ = ("searches", "terms")
+    limited = True
+
+    def __init__(self, terms: tuple[bytes, ...]) -> None:
+        self.terms = terms
+        self.searches = [_Search(term) for term in terms]
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        best = -1
+        best_search: _Search | None = None
+        # Where the earliest held-back prefix begins: a match there could still
+        # complete, earlier than (or as early as and longer than) any found one.
+        pending = end
+        for search in self.searches:
+            found = search.find(data, start, end)
+            if found >= 0:
+                if (
+                    best_search is None
+                    or found < best
+                    or (found == best and len(search.term) > len(best_search.term))
+                ):
+                    best = found
+                    best_search = search
+            elif search.at < pending:
+                pending = search.at
+        if eof:
+            pending = end
+        if best_search is not None and best < pending:
+            return best, best + len(best_search.term), best_search.event
+        return (pending if best_search is None or pending < best else best), -1, None
+
+    def rebase(self, shift: int) -> None:
+        for search in self.searches:
+            search.rebase(shift)
+
+    def spec(self, start: int) -> TerminatorSpec:
+        return self.terms
+
+
+class CountReader:
+    """A byte count N: the next N bytes, then ``Terminator(N)`` (at once for 0)."""
+
+    __slots__ = ("count", "event", "stop")
+    limited = True
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.event = Terminator(count)
+        self.stop = -1  # where the count ends in the buffer, fixed by the first scan
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        stop = self.stop
+        if stop < 0:
+            stop = self.stop = start + self.count
+        if stop <= end:
+            return stop, stop, self.event
+        return end, -1, None
+
+    def rebase(self, shift: int) -> None:
+        if self.stop >= 0:
+            self.stop -= shift
+
+    def spec(self, start: int) -> TerminatorSpec:
+        """The bytes still expected."""
+        return self.count if self.stop < 0 else self.stop - start
+
+
+class RawReader:
+    """No terminator: every byte is payload, and no frame limit applies."""
+
+    __slots__ = ()
+    limited = False
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        return end, -1, None
+
+    def rebase(self, shift: int) -> None:
+        pass
+
+    def spec(self, start: int) -> TerminatorSpec:
+        return None
+
+
+Reader = BytesReader | TupleReader | CountReader | RawReader
+
+#: The reader factory for each kind of (normalized) terminator.
+READERS: dict[type, Callable[[TerminatorSpec], Reader]] = {
+    bytes: BytesReader,  # type: ignore[dict-item]
+    tuple: TupleReader,  # type: ignore[dict-item]
+    int: CountReader,  # type: ignore[dict-item]
+    type(None): lambda spec: RawReader(),
+}
+
+
+def make_reader(spec: TerminatorSpec) -> Reader:
+    """Return a fresh reader for a normalized terminator."""
+    return READERS[type(spec)](spec)

@@ -11,12 +11,23 @@ client checks every byte. Servers:
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
 - trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split.
 
+Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
+
+- a Handler echoing with ``on_frames`` (one push per read) against a hand-written
+  server for the same loop that splits each read with ``bytes.split`` and answers
+  with one write (an asyncio ``Protocol``; trio ``receive_some`` + ``send_all``; a
+  plain non-blocking socket loop on :mod:`selectors`);
+- a Handler echoing with ``on_frame`` against the streaming
+  ``on_data``/``on_terminator`` echo Handler on the same adapter.
+
 Run: ``python -m benchmarks --only echo`` from a checkout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
 import json
 import selectors
 import socket
@@ -31,6 +42,13 @@ from functools import partial
 from typing import Any
 
 from asyncframe import Handler
+from asyncframe.testing import (
+    AdapterUnderTest,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    TrioAdapter,
+    serving,
+)
 
 from ._support import REPO_ROOT, raise_fd_limit
 from .common import OnResult, Result
@@ -106,7 +124,7 @@ def drive(port: int, clients: int, lines: int) -> dict[str, Any]:
 
 
 class EchoHandler(Handler):
-    """Echoes every line back, payload and terminator."""
+    """Echoes every line back, payload and terminator, as they stream in."""
 
     def __init__(self) -> None:
         super().__init__(terminator=b"\n", max_frame_size=1 << 20)
@@ -118,20 +136,96 @@ class EchoHandler(Handler):
         self.push(b"\n")
 
 
-@contextmanager
-def selectors_server() -> Iterator[int]:
-    from asyncframe.adapters.selectors import Loop
+class FrameEcho(EchoHandler):
+    """Echoes each whole line (``on_frame``)."""
 
-    loop = Loop()
-    _, port = loop.listen(EchoHandler, "127.0.0.1", 0, backlog=2048)
-    thread = threading.Thread(target=loop.run)
+    def on_frame(self, frame: bytes) -> None:
+        self.push(frame + b"\n")
+
+
+class FramesEcho(EchoHandler):
+    """Echoes every whole line of a read with one push (``on_frames``)."""
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        frames.append(b"")
+        self.push(b"\n".join(frames))
+
+
+ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
+    "selectors": SelectorsAdapter,
+    "asyncio": AsyncioAdapter,
+    "trio": TrioAdapter,
+}
+
+
+@contextmanager
+def adapter_server(adapter: str, factory: Callable[[], Handler]) -> Iterator[int]:
+    """One of asyncframe's adapters serving *factory*, in a thread of its own."""
+    with serving(ADAPTERS[adapter](), factory, backlog=2048) as (_, port):
+        yield port
+
+
+selectors_server = partial(adapter_server, "selectors", EchoHandler)
+
+
+@contextmanager
+def selectors_split_server() -> Iterator[int]:
+    """Hand-written: a plain non-blocking socket loop; split each read, one send."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    pending: dict[socket.socket, list[bytes]] = {}  # per socket: [unsplit tail, unsent output]
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            for key, mask in sel.select(0.05):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                if sock is listener:
+                    with contextlib.suppress(BlockingIOError):
+                        conn, _ = listener.accept()
+                        conn.setblocking(False)
+                        pending[conn] = [b"", b""]
+                        sel.register(conn, selectors.EVENT_READ)
+                    continue
+                state = pending[sock]
+                if mask & selectors.EVENT_READ:
+                    try:
+                        data = sock.recv(65536)
+                    except ConnectionError:
+                        data = b""
+                    if not data:
+                        sel.unregister(sock)
+                        sock.close()
+                        del pending[sock]
+                        continue
+                    *lines, state[0] = (state[0] + data).split(b"\n")
+                    if lines:
+                        lines.append(b"")
+                        state[1] += b"\n".join(lines)
+                if state[1]:
+                    try:
+                        sent = sock.send(state[1])
+                    except BlockingIOError:
+                        sent = 0
+                    state[1] = state[1][sent:]
+                if bool(state[1]) != (key.events & selectors.EVENT_WRITE != 0):
+                    # Ask for writability only while output waits.
+                    events = selectors.EVENT_READ | (selectors.EVENT_WRITE if state[1] else 0)
+                    sel.modify(sock, events)
+
+    thread = threading.Thread(target=serve)
     thread.start()
     try:
-        yield port
+        yield listener.getsockname()[1]
     finally:
-        loop.stop()
+        stop.set()
         thread.join()
-        loop.close()
+        for sock in pending:
+            sock.close()
+        sel.close()
+        listener.close()
 
 
 @contextmanager
@@ -172,28 +266,61 @@ def asyncore_server(module: Any) -> Iterator[int]:
             dispatcher.close()
 
 
+class SplitEchoProtocol(asyncio.Protocol):
+    """Hand-written: split each read with bytes.split, one write() per data_received."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.tail = b""
+
+    def data_received(self, data: bytes) -> None:
+        *lines, self.tail = (self.tail + data).split(b"\n")
+        if lines:
+            lines.append(b"")
+            self.transport.write(b"\n".join(lines))
+
+
 @contextmanager
 def asyncio_server(idiom: bool) -> Iterator[int]:
-    from asyncframe.adapters.asyncio import serve
+    """The asyncio streams readuntil idiom, or asyncframe's echo Handler on it."""
+    if not idiom:
+        with adapter_server("asyncio", EchoHandler) as port:
+            yield port
+        return
+    yield from _asyncio_thread(
+        lambda: asyncio.start_server(readuntil_echo, "127.0.0.1", 0, backlog=2048)
+    )
 
+
+@contextmanager
+def asyncio_split_server() -> Iterator[int]:
+    """Hand-written asyncio Protocol server."""
+    yield from _asyncio_thread(
+        lambda: asyncio.get_running_loop().create_server(
+            SplitEchoProtocol, "127.0.0.1", 0, backlog=2048
+        )
+    )
+
+
+async def readuntil_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The asyncio streams idiom: readuntil, write, drain."""
+    try:
+        while True:
+            line = await reader.readuntil(b"\n")
+            writer.write(line)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+
+def _asyncio_thread(start: Callable[[], Any]) -> Iterator[int]:
+    """Run the server *start()* makes on a new event loop in a thread; yield its port."""
     ready = threading.Event()
     box: dict[str, Any] = {}
 
-    async def readuntil_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readuntil(b"\n")
-                writer.write(line)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
     async def main() -> None:
-        if idiom:
-            server = await asyncio.start_server(readuntil_echo, "127.0.0.1", 0, backlog=2048)
-        else:
-            server = await serve(EchoHandler, "127.0.0.1", 0, backlog=2048)
+        server = await start()
         box["port"] = server.sockets[0].getsockname()[1]
         box["stop"] = asyncio.Event()
         box["loop"] = asyncio.get_running_loop()
@@ -213,9 +340,12 @@ def asyncio_server(idiom: bool) -> Iterator[int]:
 
 @contextmanager
 def trio_server(idiom: str | None) -> Iterator[int]:
+    """trio's per-line or batched idiom, or (*idiom* None) asyncframe's echo Handler on trio."""
+    if idiom is None:
+        with adapter_server("trio", EchoHandler) as port:
+            yield port
+        return
     import trio
-
-    from asyncframe.adapters.trio import serve
 
     ready = threading.Event()
     box: dict[str, Any] = {}
@@ -245,13 +375,10 @@ def trio_server(idiom: str | None) -> Iterator[int]:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            if idiom:
-                echo = split_echo if idiom == "per-line" else batched_echo
-                listeners = await nursery.start(
-                    partial(trio.serve_tcp, echo, 0, host="127.0.0.1", backlog=2048)
-                )
-            else:
-                listeners = await nursery.start(partial(serve, EchoHandler, 0, host="127.0.0.1"))
+            echo = split_echo if idiom == "per-line" else batched_echo
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, echo, 0, host="127.0.0.1", backlog=2048)
+            )
             box["port"] = listeners[0].socket.getsockname()[1]
             box["token"] = trio.lowlevel.current_trio_token()
             box["cancel"] = nursery.cancel_scope.cancel
@@ -300,16 +427,27 @@ def pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any] | None]
     return result
 
 
-def extra_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any]]]:
-    """Comparisons shown for information, without a target: hand-tuned peers."""
-    try:
-        import trio  # noqa: F401
-    except ImportError:
-        return []
-    return [
-        ("trio serve()", partial(trio_server, None), "trio split + join, one send per read",
-         partial(trio_server, "batched")),
-    ]  # fmt: skip
+#: The hand-written server of each adapter's loop: split each read, one write.
+HAND_WRITTEN: dict[str, tuple[str, Callable[[], Any]]] = {
+    "selectors": ("hand-written selectors loop", selectors_split_server),
+    "asyncio": ("hand-written asyncio Protocol", asyncio_split_server),
+    "trio": ("hand-written trio receive_some + send_all", partial(trio_server, "batched")),
+}
+
+
+def frame_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any], float]]:
+    """Per adapter: ``on_frames`` against the hand-written server (target 0.5x), and
+    ``on_frame`` against the streaming Handler on the same adapter (target 2.5x)."""
+    result: list[tuple[str, Callable[[], Any], str, Callable[[], Any], float]] = []
+    for adapter, (peer, hand_written) in HAND_WRITTEN.items():
+        if adapter == "trio" and importlib.util.find_spec("trio") is None:
+            continue
+        result.append((f"{adapter} on_frames", partial(adapter_server, adapter, FramesEcho),
+                       peer, hand_written, 0.5))  # fmt: skip
+        result.append((f"{adapter} on_frame", partial(adapter_server, adapter, FrameEcho),
+                       f"{adapter} on_data/on_terminator", partial(adapter_server, adapter,
+                       EchoHandler), 2.5))  # fmt: skip
+    return result
 
 
 def run(
@@ -320,7 +458,7 @@ def run(
     clients, lines = (20, 500) if quick else (50, 2000)
     rounds = repeat if repeat is not None else (2 if quick else 3)
     results: list[Result] = []
-    candidates = [(*pair, 1.0) for pair in pairs()] + [(*pair, None) for pair in extra_pairs()]
+    candidates = [(*pair, 1.0) for pair in pairs()] + frame_pairs()
     for name, ours, idiom_name, idiom, target in candidates:
         if idiom is None:
             continue

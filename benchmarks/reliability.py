@@ -18,9 +18,16 @@ the bytes such clients sent and never got back, and must be 0. The report gives
 connections served, bytes in and out on both sides, server errors logged, and the
 server's peak RSS.
 
-Run, from a checkout: ``python -m benchmarks.reliability [--clients 1000] [--soak 60]
-[--adapters selectors,asyncio,trio,asynchat]``. The exit status is 1 if a byte was
-lost or corrupted, or a checked client failed.
+Then, for selectors, asyncio and trio, the attacks of :mod:`benchmarks._attacks`:
+an endless line, never-readers sending many requests per write, an endless producer
+whose peer leaves, a burst of connects to a server out of descriptors, idle peers
+(10 % slowloris) against an idle timeout; and the memory per idle connection (RSS
+delta over 2,000 connections, ``--memory-runs`` runs). Per adapter the report gives
+peak RSS, CPU while out of descriptors, bytes lost (must be 0) and connections served.
+
+Run, from a checkout: ``python -m benchmarks.reliability [--clients 10000] [--soak 60]
+[--adapters selectors,asyncio,trio,asynchat] [--attacks full|small|none]``. The exit
+status is 1 if a byte was lost or corrupted, or a checked client failed.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks._attacks import SIZES, attack_adapter, print_attacks, serve_attacks
 from benchmarks._support import REPO_ROOT, raise_fd_limit
 
 ADAPTERS = ("selectors", "asyncio", "trio", "asynchat")
@@ -122,48 +130,24 @@ def serve(adapter: str) -> None:
         threading.Thread(target=watch, daemon=True).start()
         print(f"PORT {port}", flush=True)
 
-    if adapter == "selectors":
-        from asyncframe.adapters.selectors import Loop
-
-        with Loop() as loop:
-            _, port = loop.listen(factory, "127.0.0.1", 0, backlog=4096)
-            announce(port, loop.stop)
-            loop.run()
-    elif adapter == "asyncio":
-        import asyncio
-
-        from asyncframe.adapters.asyncio import serve as asyncio_serve
-
-        async def asyncio_main() -> None:
-            done = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            server = await asyncio_serve(factory, "127.0.0.1", 0, backlog=4096)
-            async with server:
-                announce(server.sockets[0].getsockname()[1],
-                         lambda: loop.call_soon_threadsafe(done.set))  # fmt: skip
-                await done.wait()
-
-        asyncio.run(asyncio_main())
-    elif adapter == "trio":
-        from functools import partial
-
-        import trio
-
-        from asyncframe.adapters.trio import serve as trio_serve
-
-        async def trio_main() -> None:
-            async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(partial(trio_serve, factory, 0, host="127.0.0.1"))
-                token = trio.lowlevel.current_trio_token()
-                cancel = nursery.cancel_scope.cancel
-                announce(listeners[0].socket.getsockname()[1],
-                         lambda: trio.from_thread.run_sync(cancel, trio_token=token))  # fmt: skip
-
-        trio.run(trio_main)
+    if adapter != "asynchat":
+        under_test = server_adapter(adapter)
+        _, port = under_test.start(factory, backlog=4096)
+        announce(port, lambda: None)
+        stop_requested.wait()
+        under_test.stop()
     else:
         serve_asynchat(stats, announce, stop_requested)
     memory = {"peak_rss_kib": rss_kib("VmHWM"), "end_rss_kib": rss_kib("VmRSS")}
     print(json.dumps({**stats.__dict__, **memory}), flush=True)
+
+
+def server_adapter(adapter: str) -> Any:
+    """The :mod:`asyncframe.testing` adapter that serves on *adapter* in a thread."""
+    from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, TrioAdapter
+
+    kinds = {"selectors": SelectorsAdapter, "asyncio": AsyncioAdapter, "trio": TrioAdapter}
+    return kinds[adapter]()
 
 
 def rss_kib(field: str) -> int:
@@ -584,7 +568,7 @@ def print_report(adapter: str, r: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=1000, help="concurrent clients in the load")
+    parser.add_argument("--clients", type=int, default=10000, help="concurrent clients in the load")
     parser.add_argument("--soak", type=float, default=60.0, help="seconds of churn with faults")
     parser.add_argument(
         "--concurrency", type=int, default=150, help="well-behaved clients in the soak"
@@ -593,8 +577,20 @@ def main() -> int:
     parser.add_argument(
         "--faults", default=",".join(FAULTS), help="comma-separated faults to inject (or none)"
     )
+    parser.add_argument(
+        "--attacks", choices=(*SIZES, "none"), default="full", help="attack sizes (or none)"
+    )
+    parser.add_argument(
+        "--memory-runs", type=int, default=5, help="runs of the memory-per-connection measure"
+    )
     parser.add_argument("--serve", choices=ADAPTERS, help=argparse.SUPPRESS)
+    parser.add_argument("--attack-server", choices=ADAPTERS[:3], help=argparse.SUPPRESS)
+    parser.add_argument("--nofile", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--idle-timeout", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.attack_server:
+        serve_attacks(args.attack_server, args.nofile, args.idle_timeout)
+        return 0
     if args.serve:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops us via stdin
         serve(args.serve)
@@ -628,6 +624,13 @@ def main() -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if args.attacks != "none":
+        for adapter in adapters:
+            if adapter == "asynchat":
+                continue  # the drop-in runs no Handler; the attacks target the Handler adapters
+            print()
+            attacked = attack_adapter(adapter, SIZES[args.attacks], args.memory_runs)
+            bad = print_attacks(adapter, attacked) or bad
     print("verdict:", "bytes lost or clients failed" if bad else "0 bytes lost, every check exact")
     return 1 if bad else 0
 

@@ -43,9 +43,9 @@ CORE = {
 #: Everything else in the package, and why it is not core.
 NOT_CORE = {
     "__main__.py",  # runs the command line
-    "testing.py",  # drives adapters over real sockets in its conformance checks
 }
-NOT_CORE_PACKAGES = {"adapters", "_cli"}
+#: testing drives adapters over real sockets in its conformance checks.
+NOT_CORE_PACKAGES = {"adapters", "_cli", "testing"}
 
 
 def _asyncframe_imports(path: Path) -> set[str]:

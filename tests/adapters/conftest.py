@@ -64,17 +64,6 @@ def wait_for(predicate: object, timeout: float = TIMEOUT) -> bool:
     return False
 
 
-def awkward_pieces(data: bytes, seed: int) -> list[bytes]:
-    """Cut *data* into pieces of 1..7 bytes, deterministically."""
-    pieces, pos, step = [], 0, seed
-    while pos < len(data):
-        step = step * 1103515245 + 12345
-        size = 1 + (step >> 16) % 7
-        pieces.append(data[pos : pos + size])
-        pos += size
-    return pieces
-
-
 class Flood:
     """A client that sends ``ECHO`` lines as fast as it can and reads nothing until told.
 

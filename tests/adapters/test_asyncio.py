@@ -21,12 +21,10 @@ from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, 
 from .conftest import (
     TIMEOUT,
     Flood,
-    awkward_pieces,
     check_accept_backoff,
     idle_memory,
     many_requests_in_one_send,
     request_then_reset,
-    reset,
 )
 from .handlers import BigReplies, EndlessFeed, HugeThenQuit, LineHandler, TailReplyHandler
 
@@ -63,32 +61,6 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
         await asyncio.sleep(0.005)
 
 
-async def echo_client(port: int, seed: int, lines: int = 20) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    script = b"".join(b"ECHO client %d line %d\n" % (seed, i) for i in range(lines))
-    expected = b"".join(b"client %d line %d\n" % (seed, i) for i in range(lines))
-    for piece in awkward_pieces(script, seed):
-        writer.write(piece)
-        await writer.drain()
-    assert await reader.readexactly(len(expected)) == expected
-    writer.close()
-    await writer.wait_closed()
-
-
-def test_many_concurrent_clients_in_awkward_pieces() -> None:
-    factory = Recording()
-
-    async def main() -> None:
-        server, port = await start(factory)
-        async with server:
-            await asyncio.gather(*(echo_client(port, i) for i in range(100)))
-            await wait_until(lambda: all(h.closed for h in factory.handlers))
-
-    run(main)
-    assert len(factory.handlers) == 100
-    assert all(h.events == ["connect", "close"] for h in factory.handlers)
-
-
 def test_one_byte_at_a_time() -> None:
     async def main() -> bytes:
         server, port = await start(LineHandler)
@@ -103,42 +75,6 @@ def test_one_byte_at_a_time() -> None:
             return got
 
     assert run(main) == b"hello\nGOT 3 363\n"
-
-
-def test_reset_mid_frame_leaves_the_others_served() -> None:
-    factory = Recording()
-
-    async def main() -> None:
-        server, port = await start(factory)
-        async with server:
-            victim = socket.create_connection(("127.0.0.1", port))
-            victim.sendall(b"ECHO never finish")
-            await wait_until(lambda: bool(factory.handlers and factory.handlers[0].parts))
-            reset(victim)
-            await echo_client(port, seed=3)
-            await wait_until(lambda: factory.handlers[0].closed)
-
-    run(main)
-    assert factory.handlers[0].events == ["connect", "unterminated", "close"]
-
-
-def test_half_close_after_an_unterminated_tail() -> None:
-    factory = Recording(TailReplyHandler)
-
-    async def main() -> bytes:
-        server, port = await start(factory)
-        async with server:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"ECHO a\nunfinished")
-            writer.write_eof()
-            got = await reader.read()
-            writer.close()
-            await writer.wait_closed()
-            await wait_until(lambda: factory.handlers[0].closed)
-            return got
-
-    assert run(main) == b"a\nTAIL unfinished\n"
-    assert factory.handlers[0].events == ["connect", "eof", "close"]
 
 
 def test_close_when_done_sends_everything_first() -> None:
@@ -239,39 +175,6 @@ def test_connections_share_one_receive_buffer() -> None:
 
     grown = run(main)
     assert grown < 200 * 65536 // 4, f"{grown} bytes for 200 connections"
-
-
-def test_an_exception_in_a_handler_closes_only_its_connection(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.ERROR, logger="asyncframe.adapters.asyncio")
-
-    async def read_to_end(reader: asyncio.StreamReader) -> bytes:
-        try:
-            return await reader.read()
-        except ConnectionResetError:  # an abort may reach the peer as a reset
-            return b""
-
-    async def main() -> None:
-        server, port = await start(LineHandler)
-        async with server:
-            good_r, good_w = await asyncio.open_connection("127.0.0.1", port)
-            bad_r, bad_w = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                good_w.write(b"ECHO before\n")
-                assert await good_r.readexactly(7) == b"before\n"
-                bad_w.write(b"BOOM\nECHO unanswered\n")
-                assert await read_to_end(bad_r) == b""
-                good_w.write(b"ECHO after\n")
-                assert await good_r.readexactly(6) == b"after\n"
-            finally:
-                for writer in (good_w, bad_w):
-                    writer.close()
-                    with contextlib.suppress(ConnectionError):
-                        await writer.wait_closed()
-
-    run(main)
-    assert "BOOM requested by the peer" in caplog.text
 
 
 def test_client_side_connect_runs_the_same_handler() -> None:
@@ -484,40 +387,6 @@ def test_close_when_done_after_a_5mb_reply_logs_no_error(
 
     run(main)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
-
-
-def test_idle_timeout_closes_a_silent_peer_only() -> None:
-    async def main() -> None:
-        factory = Recording()
-        server, port = await start(factory, idle_timeout=0.2)
-        async with server:
-            silent_r, silent_w = await asyncio.open_connection("127.0.0.1", port)
-            chatty_r, chatty_w = await asyncio.open_connection("127.0.0.1", port)
-            await wait_until(lambda: len(factory.handlers) == 2)
-            while not factory.handlers[0].closed:
-                chatty_w.write(b"ECHO hi\n")
-                assert await chatty_r.readexactly(3) == b"hi\n"
-            assert await silent_r.read() == b""
-            assert not factory.handlers[1].closed
-            assert factory.handlers[0].events == ["connect", "close"]
-            for writer in (silent_w, chatty_w):
-                writer.close()
-
-    run(main)
-
-
-def test_peername_is_the_peer_address() -> None:
-    async def main() -> None:
-        factory = Recording()
-        server, port = await start(factory)
-        async with server:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"ECHO x\n")
-            assert await reader.readexactly(2) == b"x\n"
-            assert factory.handlers[0].peername == writer.get_extra_info("sockname")
-            writer.close()
-
-    run(main)
 
 
 def test_serve_on_ipv6() -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -19,17 +17,15 @@ from asyncframe.adapters.selectors import Loop
 from .conftest import (
     TIMEOUT,
     Flood,
-    awkward_pieces,
     check_accept_backoff,
     connect,
     idle_memory,
     many_requests_in_one_send,
     read_exactly,
     read_until_eof,
-    reset,
     wait_for,
 )
-from .handlers import BigReplies, LineHandler, TailReplyHandler
+from .handlers import BigReplies, LineHandler
 
 
 class Server:
@@ -62,59 +58,12 @@ def line_server() -> Iterator[Server]:
     server.close()
 
 
-@pytest.fixture
-def tail_server() -> Iterator[Server]:
-    server = Server(TailReplyHandler)
-    yield server
-    server.close()
-
-
-def echo_session(port: int, seed: int, lines: int = 20) -> bytes:
-    script = b"".join(b"ECHO client %d line %d\n" % (seed, i) for i in range(lines))
-    expected = b"".join(b"client %d line %d\n" % (seed, i) for i in range(lines))
-    with connect(port) as sock:
-        for piece in awkward_pieces(script, seed):
-            sock.sendall(piece)
-        got = read_exactly(sock, len(expected))
-    assert got == expected
-    return got
-
-
-def test_many_concurrent_clients_in_awkward_pieces(line_server: Server) -> None:
-    with ThreadPoolExecutor(max_workers=100) as pool:
-        results = list(pool.map(lambda i: echo_session(line_server.port, i), range(100)))
-    assert len(results) == 100
-    assert wait_for(lambda: line_server.loop.connections == 0)
-    assert all(h.events == ["connect", "close"] for h in line_server.handlers)
-
-
 def test_one_byte_at_a_time(line_server: Server) -> None:
     with connect(line_server.port) as sock:
         for byte in b"ECHO hello\nBLOB 3\nxyz":
             sock.sendall(bytes([byte]))
         assert read_exactly(sock, 6) == b"hello\n"
         assert read_exactly(sock, len(b"GOT 3 363\n")) == b"GOT 3 363\n"
-
-
-def test_reset_mid_frame_leaves_the_others_served(line_server: Server) -> None:
-    victim = connect(line_server.port)
-    victim.sendall(b"ECHO never finish")
-    assert wait_for(lambda: any(h.parts for h in line_server.handlers))
-    reset(victim)
-    echo_session(line_server.port, seed=7)
-    victim_handler = line_server.handlers[0]
-    assert wait_for(lambda: victim_handler.closed)
-    assert victim_handler.events == ["connect", "unterminated", "close"]
-
-
-def test_half_close_after_an_unterminated_tail(tail_server: Server) -> None:
-    with connect(tail_server.port) as sock:
-        sock.sendall(b"ECHO a\nunfinished")
-        sock.shutdown(socket.SHUT_WR)
-        assert read_until_eof(sock) == b"a\nTAIL unfinished\n"
-    handler = tail_server.handlers[0]
-    assert wait_for(lambda: handler.closed)
-    assert handler.events == ["connect", "eof", "close"]  # the tail came before on_close
 
 
 def test_close_when_done_sends_everything_first(line_server: Server) -> None:
@@ -154,20 +103,6 @@ def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
         assert len(handler.lines) == len(flood.payloads)
     finally:
         server.close()
-
-
-def test_an_exception_in_a_handler_closes_only_its_connection(
-    line_server: Server, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.ERROR, logger="asyncframe.adapters.selectors")
-    with connect(line_server.port) as good, connect(line_server.port) as bad:
-        good.sendall(b"ECHO before\n")
-        assert read_exactly(good, 7) == b"before\n"
-        bad.sendall(b"BOOM\n")
-        assert read_until_eof(bad) == b""
-        good.sendall(b"ECHO after\n")
-        assert read_exactly(good, 6) == b"after\n"
-    assert "BOOM requested by the peer" in caplog.text
 
 
 def test_client_side_connect_and_stop() -> None:
@@ -363,29 +298,6 @@ def test_default_backlog_holds_a_burst_of_1000_connects() -> None:
         finally:
             for sock in socks:
                 sock.close()
-
-
-def test_idle_timeout_closes_a_silent_peer_only() -> None:
-    server = Server(LineHandler, idle_timeout=0.2)
-    try:
-        with connect(server.port) as silent, connect(server.port) as chatty:
-            assert wait_for(lambda: len(server.handlers) == 2)
-            # The chatty peer keeps talking while the silent one times out.
-            while not server.handlers[0].closed:
-                chatty.sendall(b"ECHO hi\n")
-                assert read_exactly(chatty, 3) == b"hi\n"
-            assert read_until_eof(silent) == b""
-            assert not server.handlers[1].closed
-            assert server.handlers[0].events == ["connect", "close"]
-    finally:
-        server.close()
-
-
-def test_peername_is_the_peer_address(line_server: Server) -> None:
-    with connect(line_server.port) as sock:
-        sock.sendall(b"ECHO x\n")
-        assert read_exactly(sock, 2) == b"x\n"
-        assert line_server.handlers[0].peername == sock.getsockname()
 
 
 def test_accept_backs_off_when_out_of_descriptors() -> None:

@@ -22,7 +22,19 @@ COMMAND = [sys.executable, "-m", "benchmarks.reliability"]
 @pytest.mark.slow
 def test_a_short_run_on_every_adapter_loses_nothing() -> None:
     result = subprocess.run(
-        [*COMMAND, "--clients", "60", "--soak", "1.5", "--concurrency", "20"],
+        [
+            *COMMAND,
+            "--clients",
+            "60",
+            "--soak",
+            "1.5",
+            "--concurrency",
+            "20",
+            "--attacks",
+            "small",
+            "--memory-runs",
+            "1",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -34,6 +46,12 @@ def test_a_short_run_on_every_adapter_loses_nothing() -> None:
         assert "60 clients connected at once, 20 lines each: 60 exact, 0 failed, 0 bytes lost" in (
             result.stdout
         )
+    for adapter in ("selectors", "asyncio", "trio"):
+        report = result.stdout.split(f"== {adapter} attacks")[1]
+        assert "endless line     2/2 attackers closed by the server" in report
+        assert "endless producer 3/3 leaving peers closed" in report
+        assert "idle peers closed" in report
+        assert "bytes lost 0, connections served" in report
     assert result.stdout.rstrip().endswith("verdict: 0 bytes lost, every check exact")
 
 

@@ -59,3 +59,16 @@ def test_the_stateful_recipe_runs() -> None:
     run_state_machine_as_test(
         SMTPSession, settings=settings(max_examples=60, stateful_step_count=15, deadline=None)
     )
+
+
+def test_the_conformance_example_checks_an_adapter() -> None:
+    import asyncio
+
+    from conformance_my_loop import MyLoopAdapter, test_my_adapter
+
+    from asyncframe.testing import check_echo_under_awkward_chunkings, check_half_close_with_tail
+
+    # The example's own test function, on two of its checks (the conformance run
+    # covers every check on every adapter).
+    test_my_adapter(check_echo_under_awkward_chunkings)
+    check_half_close_with_tail(MyLoopAdapter(asyncio.new_event_loop))

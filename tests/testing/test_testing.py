@@ -165,3 +165,20 @@ def test_strategies_without_hypothesis_name_the_extra() -> None:
     ).stdout
     assert "[b'a']" in out  # the drivers work without hypothesis
     assert 'pip install "asyncframe[test]"' in out
+
+
+def test_the_kit_works_without_trio_and_hypothesis() -> None:
+    code = (
+        "import sys; sys.modules['trio'] = None; sys.modules['hypothesis'] = None\n"
+        "from asyncframe.testing import SelectorsAdapter, TrioAdapter, check_peername\n"
+        "check_peername(SelectorsAdapter())\n"
+        "try:\n"
+        "    check_peername(TrioAdapter())\n"
+        "except ImportError as exc:\n"
+        "    print('trio:', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    # Only the trio adapter needs trio, and it names the extra when used.
+    assert 'trio: TrioAdapter needs trio: pip install "asyncframe[trio]"' in out

@@ -1,43 +1,15 @@
-"""Tools for testing and fuzzing protocols built on asyncframe.
-
-A sans-IO protocol can be tested without sockets: feed it chunks of bytes and look
-at what it did. This module gives you the pieces:
-
-- drivers, :func:`drive_channel` and :func:`drive_handler`, that feed a
-  :class:`~asyncframe.Channel` or a :class:`~asyncframe.Handler` a list of chunks
-  (then, by default, EOF) and return a :class:`Transcript` of what happened;
-- `hypothesis <https://hypothesis.readthedocs.io>`_ strategies,
-  :func:`chunkings` (every way to split bytes into ``receive_data`` calls) and
-  :func:`terminators`, for property tests such as "my protocol answers the same
-  whatever the chunking".
-
-The drivers need nothing beyond asyncframe; the strategies need hypothesis
-(``pip install "asyncframe[test]"``).
-
->>> from asyncframe import Channel
->>> from asyncframe.testing import drive_channel
->>> drive_channel(Channel(b"\\n"), [b"HEL", b"O\\nQU", b"IT\\n"]).frames()
-[b'HELO', b'QUIT']
-"""
+"""Drivers that run a Channel or a Handler on chunks of bytes, without I/O."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ._channel import Channel
-from ._events import Data, Terminator, TerminatorSpec
-from ._handler import Handler
+from asyncframe import Channel, Data, Handler, Terminator
 
-if TYPE_CHECKING:
-    from hypothesis.strategies import SearchStrategy
-
-__all__ = ["Transcript", "chunkings", "drive_channel", "drive_handler", "terminators"]
-
-_HYPOTHESIS_HINT = 'asyncframe.testing strategies need hypothesis: pip install "asyncframe[test]"'
+__all__ = ["Transcript", "drive_channel", "drive_handler"]
 
 
 @attrs.frozen
@@ -154,68 +126,3 @@ def drive_handler(handler: Handler, chunks: Sequence[bytes], *, eof: bool = True
     closed = handler.wants_close
     handler.connection_lost()
     return Transcript(tuple(log), bytes(output), closed)
-
-
-# -- hypothesis strategies ---------------------------------------------------------------
-
-
-def _strategies() -> Any:
-    try:
-        from hypothesis import strategies
-    except ImportError as exc:
-        raise ImportError(_HYPOTHESIS_HINT) from exc
-    return strategies
-
-
-def chunkings(data: bytes, *, max_chunks: int | None = None) -> SearchStrategy[list[bytes]]:
-    """A strategy for the ways to split *data* into non-empty chunks, in order.
-
-    Every split is reachable; failures shrink towards fewer, larger chunks.
-    Joining the chunks always gives *data* back.
-    """
-    st = _strategies()
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError(f"data must be bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if len(data) <= 1:
-        return st.just([data] if data else [])  # type: ignore[no-any-return]
-    positions = st.sets(
-        st.integers(min_value=1, max_value=len(data) - 1),
-        max_size=(max_chunks - 1) if max_chunks else len(data) - 1,
-    )
-
-    def split(cuts: set[int]) -> list[bytes]:
-        bounds = [0, *sorted(cuts), len(data)]
-        return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-    return positions.map(split)  # type: ignore[no-any-return]
-
-
-def terminators(
-    *,
-    alphabet: bytes = b"\r\n.ab",
-    max_size: int = 4,
-    counts: bool = True,
-    none: bool = True,
-    tuples: bool = True,
-) -> SearchStrategy[TerminatorSpec]:
-    """A strategy for terminators as :meth:`~asyncframe.Channel.set_terminator` takes them.
-
-    Non-empty bytes over *alphabet* (so that they overlap each other and
-    themselves, where bugs hide), and, as allowed, byte counts, ``None``, and
-    tuples of bytes.
-    """
-    st = _strategies()
-    if not alphabet:
-        raise ValueError("alphabet must not be empty")
-    byte_terms = st.binary(min_size=1, max_size=max_size).map(
-        lambda raw: bytes(alphabet[b % len(alphabet)] for b in raw)
-    )
-    options = [byte_terms, st.sampled_from([b"\r\n", b"\n", b"\r\n.\r\n"])]
-    if counts:
-        options.append(st.integers(min_value=0, max_value=64))
-    if none:
-        options.append(st.none())
-    if tuples:
-        options.append(st.lists(byte_terms, min_size=1, max_size=3).map(tuple))
-    return st.one_of(*options)  # type: ignore[no-any-return]

@@ -1,0 +1,82 @@
+"""Tools for testing protocols built on asyncframe, and adapters that run them.
+
+A sans-IO protocol can be tested without sockets: feed it chunks of bytes and look
+at what it did. This package gives you the pieces:
+
+- drivers, :func:`drive_channel` and :func:`drive_handler`, that feed a
+  :class:`~asyncframe.Channel` or a :class:`~asyncframe.Handler` a list of chunks
+  (then, by default, EOF) and return a :class:`Transcript` of what happened;
+- `hypothesis <https://hypothesis.readthedocs.io>`_ strategies,
+  :func:`chunkings` (every way to split bytes into ``receive_data`` calls) and
+  :func:`terminators`, for property tests such as "my protocol answers the same
+  whatever the chunking";
+- the adapter conformance kit: behavioural checks (``check_*``, all of them in
+  :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
+  itself over real loopback sockets, through an :class:`AdapterUnderTest`;
+  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` and :class:`TrioAdapter`
+  are asyncframe's own.
+
+The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
+needs trio when it runs); the strategies need hypothesis
+(``pip install "asyncframe[test]"``).
+
+>>> from asyncframe import Channel
+>>> from asyncframe.testing import drive_channel
+>>> drive_channel(Channel(b"\\n"), [b"HEL", b"O\\nQU", b"IT\\n"]).frames()
+[b'HELO', b'QUIT']
+"""
+
+from ._adapters import (
+    AdapterUnderTest,
+    Address,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    ThreadedAdapter,
+    TrioAdapter,
+    serving,
+)
+from ._conformance import (
+    CHECKS,
+    check_adapter,
+    check_blocked_writer_closes,
+    check_echo_under_awkward_chunkings,
+    check_endless_producer_peer_leaves,
+    check_frame_too_long,
+    check_half_close_with_tail,
+    check_idle_timeout,
+    check_many_concurrent_clients,
+    check_never_reading_peer,
+    check_peername,
+    check_raising_callbacks,
+    check_reset_mid_frame,
+)
+from ._drivers import Transcript, drive_channel, drive_handler
+from ._strategies import chunkings, terminators
+
+__all__ = [
+    "CHECKS",
+    "AdapterUnderTest",
+    "Address",
+    "AsyncioAdapter",
+    "SelectorsAdapter",
+    "ThreadedAdapter",
+    "Transcript",
+    "TrioAdapter",
+    "check_adapter",
+    "check_blocked_writer_closes",
+    "check_echo_under_awkward_chunkings",
+    "check_endless_producer_peer_leaves",
+    "check_frame_too_long",
+    "check_half_close_with_tail",
+    "check_idle_timeout",
+    "check_many_concurrent_clients",
+    "check_never_reading_peer",
+    "check_peername",
+    "check_raising_callbacks",
+    "check_reset_mid_frame",
+    "chunkings",
+    "drive_channel",
+    "drive_handler",
+    "serving",
+    "terminators",
+]

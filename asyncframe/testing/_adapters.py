@@ -1,0 +1,224 @@
+"""The adapter-under-test protocol, and ready-made implementations for asyncframe's adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from asyncframe import Handler
+
+__all__ = [
+    "Address",
+    "AdapterUnderTest",
+    "AsyncioAdapter",
+    "SelectorsAdapter",
+    "ThreadedAdapter",
+    "TrioAdapter",
+    "serving",
+]
+
+#: A bound ``(host, port)``.
+Address = tuple[str, int]
+
+#: How long starting or stopping a server may take before the kit gives up.
+START_STOP_TIMEOUT = 20.0
+
+
+class AdapterUnderTest(Protocol):
+    """What the conformance checks need from an adapter: a server they can start and stop.
+
+    Implement it for your own adapter (subclassing :class:`ThreadedAdapter` is the
+    short way). The checks call :meth:`start` and :meth:`stop` in pairs, from one
+    thread, as often as they need; the server runs in the background meanwhile.
+    """
+
+    def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
+        """Start a server on a loopback address that runs ``handler_factory()`` for each
+        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``);
+        return once it accepts connections, with its ``(host, port)``."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the server started last and wait until it has stopped.
+
+        Raises :class:`AssertionError` if the server does not stop (a wedged loop).
+        """
+        ...
+
+
+class ThreadedAdapter:
+    """An :class:`AdapterUnderTest` whose server runs in a thread of its own.
+
+    Subclasses implement :meth:`run_server`; the thread, the hand-over of the
+    address and errors raised in the thread are handled here.
+
+    :param host: the loopback address to listen on (``"127.0.0.1"`` or ``"::1"``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._thread: threading.Thread | None = None
+        self._stop: Callable[[], None] | None = None
+        self._ready = threading.Event()
+        self._address: Address | None = None
+        self._error: BaseException | None = None
+
+    def run_server(
+        self,
+        handler_factory: Callable[[], Handler],
+        options: dict[str, Any],
+        ready: Callable[[Address, Callable[[], None]], None],
+    ) -> None:
+        """Serve until stopped, in the server thread.
+
+        Call ``ready(address, stop)`` once listening; *stop* is then called from
+        another thread to make this method return.
+        """
+        raise NotImplementedError
+
+    def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
+        """Run :meth:`run_server` in a new thread; return its address once it listens."""
+        if self._thread is not None:
+            raise RuntimeError("this adapter is serving already: stop() it first")
+        self._ready.clear()
+        self._address = self._stop = self._error = None
+
+        def ready(address: Address, stop: Callable[[], None]) -> None:
+            self._address, self._stop = (address[0], address[1]), stop
+            self._ready.set()
+
+        def target() -> None:
+            try:
+                self.run_server(handler_factory, options, ready)
+            except BaseException as exc:  # handed to start() or stop()
+                self._error = exc
+            finally:
+                self._ready.set()
+
+        self._thread = threading.Thread(target=target, name=f"{type(self).__name__}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_STOP_TIMEOUT):
+            raise AssertionError(f"the server did not start within {START_STOP_TIMEOUT} s")
+        if self._address is None:
+            self._thread.join(START_STOP_TIMEOUT)
+            self._thread = None
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
+            raise AssertionError("the server thread ended without listening")
+        return self._address
+
+    def stop(self) -> None:
+        """Ask the server to stop; wait for its thread; re-raise what it raised."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if self._stop is not None:
+            self._stop()
+        thread.join(START_STOP_TIMEOUT)
+        if thread.is_alive():
+            raise AssertionError(
+                f"the server did not stop within {START_STOP_TIMEOUT} s of being asked"
+                " (is its loop wedged?)"
+            )
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+@contextlib.contextmanager
+def serving(
+    adapter: AdapterUnderTest, handler_factory: Callable[[], Handler], **options: Any
+) -> Iterator[Address]:
+    """Start *adapter* with *handler_factory* and *options*; yield its address; stop it."""
+    address = adapter.start(handler_factory, **options)
+    try:
+        yield address
+    finally:
+        adapter.stop()
+
+
+class SelectorsAdapter(ThreadedAdapter):
+    """:class:`~asyncframe.adapters.selectors.Loop` under test."""
+
+    def run_server(
+        self,
+        handler_factory: Callable[[], Handler],
+        options: dict[str, Any],
+        ready: Callable[[Address, Callable[[], None]], None],
+    ) -> None:
+        """Listen on a :class:`~asyncframe.adapters.selectors.Loop`; run it until stopped."""
+        from asyncframe.adapters.selectors import Loop
+
+        with Loop() as loop:
+            address = loop.listen(handler_factory, self.host, 0, **options)
+            ready(address, loop.stop)
+            loop.run()
+
+
+class AsyncioAdapter(ThreadedAdapter):
+    """:func:`asyncframe.adapters.asyncio.serve` under test, on a new event loop."""
+
+    def run_server(
+        self,
+        handler_factory: Callable[[], Handler],
+        options: dict[str, Any],
+        ready: Callable[[Address, Callable[[], None]], None],
+    ) -> None:
+        """Run :func:`~asyncframe.adapters.asyncio.serve` in :func:`asyncio.run` until stopped."""
+        import asyncio
+
+        from asyncframe.adapters.asyncio import serve
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            done = asyncio.Event()
+            server = await serve(handler_factory, self.host, 0, **options)
+            try:
+
+                def stop() -> None:
+                    loop.call_soon_threadsafe(done.set)
+
+                ready(server.sockets[0].getsockname(), stop)
+                await done.wait()
+            finally:
+                server.close()
+                # Python 3.13+: also close the connections still open.
+                close_clients = getattr(server, "close_clients", None)
+                if close_clients is not None:
+                    close_clients()
+
+        asyncio.run(main())
+
+
+class TrioAdapter(ThreadedAdapter):
+    """:func:`asyncframe.adapters.trio.serve` under test, in :func:`trio.run`."""
+
+    def run_server(
+        self,
+        handler_factory: Callable[[], Handler],
+        options: dict[str, Any],
+        ready: Callable[[Address, Callable[[], None]], None],
+    ) -> None:
+        """Run :func:`~asyncframe.adapters.trio.serve` in a nursery until stopped."""
+        from functools import partial
+
+        try:
+            import trio
+        except ImportError as exc:
+            raise ImportError('TrioAdapter needs trio: pip install "asyncframe[trio]"') from exc
+
+        from asyncframe.adapters.trio import serve
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                listeners = await nursery.start(
+                    partial(serve, handler_factory, 0, host=self.host, **options)
+                )
+                token = trio.lowlevel.current_trio_token()
+                cancel = nursery.cancel_scope.cancel
+                ready(listeners[0].socket.getsockname(), lambda: token.run_sync_soon(cancel))
+
+        trio.run(main)

@@ -1,0 +1,691 @@
+"""Behavioural checks that any adapter runs against itself over real loopback sockets.
+
+Each ``check_*`` function takes an :class:`~asyncframe.testing.AdapterUnderTest`,
+starts servers with it, drives them with plain blocking sockets (or, for many
+clients, one non-blocking client loop) and raises :class:`AssertionError` saying
+what went wrong. Nothing here waits for a fixed time: every wait polls a
+condition until a deadline, and the deadline only turns a hang into a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import resource
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from asyncframe import FrameTooLong, Handler
+
+from ._adapters import AdapterUnderTest, Address, serving
+
+__all__ = [
+    "CHECKS",
+    "check_adapter",
+    "check_blocked_writer_closes",
+    "check_echo_under_awkward_chunkings",
+    "check_endless_producer_peer_leaves",
+    "check_frame_too_long",
+    "check_half_close_with_tail",
+    "check_idle_timeout",
+    "check_many_concurrent_clients",
+    "check_never_reading_peer",
+    "check_peername",
+    "check_raising_callbacks",
+    "check_reset_mid_frame",
+]
+
+#: The deadline of one wait, in seconds: long enough for a loaded CI machine. It is
+#: read when a wait starts, so a test may lower it to fail a broken adapter sooner.
+TIMEOUT = 20.0
+
+
+# -- the protocol the checks serve ---------------------------------------------------------
+
+
+class _Boom(Exception):
+    """Raised on purpose by a handler; the adapter must log it and close that connection."""
+
+
+def _endless(handler: _Line, piece: bytes) -> Iterator[bytes]:
+    while True:
+        handler.pulled += len(piece)
+        yield piece
+
+
+class _Line(Handler):
+    """The line protocol of the checks (terminator ``b"\\n"``).
+
+    ``ECHO <text>`` → ``<text>\\n``; ``BIG <n>`` → ``n`` bytes (one shared buffer);
+    ``FEED`` → an endless producer; ``KILL`` → :meth:`close` every ``FEED`` handler;
+    ``BOOM`` raises; ``QUIT`` → ``BYE\\n`` then :meth:`close_when_done`; at EOF an
+    unterminated tail is answered ``TAIL <tail>\\n`` followed by ``BIG`` bytes
+    of :attr:`eof_reply` size. Every callback is recorded in :attr:`events`.
+    """
+
+    def __init__(self, server: _Server, max_frame_size: int) -> None:
+        super().__init__(terminator=b"\n", max_frame_size=max_frame_size)
+        self.server = server
+        self.events: list[str] = []
+        self.parts: list[bytes] = []
+        self.peak_output = 0
+        self.answered = 0
+        self.pulled = 0
+        self.peer: object = None
+        self.too_long: list[BaseException] = []
+        server.handlers.append(self)
+
+    def on_connect(self) -> None:
+        self.events.append("connect")
+        # getattr: an adapter without peername fails check_peername, not every check.
+        self.peer = getattr(self, "peername", None)
+        if self.server.raise_on_connect:
+            raise _Boom("on_connect")
+
+    def line(self, line: bytes) -> None:
+        """Answer one request line."""
+        self.answered += 1
+        cmd, _, arg = line.partition(b" ")
+        if cmd == b"ECHO":
+            self.push(arg + b"\n")
+        elif cmd == b"BIG":
+            self.push(self.server.reply(int(arg)))
+        elif cmd == b"FEED":
+            self.server.feeders.append(self)
+            self.push_with_producer(_endless(self, self.server.reply(65536)))
+        elif cmd == b"KILL":
+            for feeder in self.server.feeders:
+                feeder.close()
+            self.push(b"KILLED\n")
+        elif cmd == b"BOOM":
+            raise _Boom("BOOM")
+        else:
+            self.push(b"ERR\n")
+        self.peak_output = max(self.peak_output, self.buffered_output)
+
+    def on_eof(self) -> None:
+        self.events.append("eof")
+        tail = b"".join(self.parts)
+        self.parts.clear()
+        self.push(b"TAIL " + tail + b"\n")
+        self.push(self.server.reply(self.server.eof_reply))
+
+    def on_frame_too_long(self, error: FrameTooLong) -> None:
+        self.too_long.append(error)
+        super().on_frame_too_long(error)
+
+    def on_close(self) -> None:
+        self.events.append("close")
+
+    def saw(self, event: str) -> bool:
+        """True once the callback named *event* ran."""
+        return event in self.events
+
+
+class _StreamLine(_Line):
+    """The protocol in the streaming style: payload pieces, then the terminator."""
+
+    def on_data(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def on_terminator(self, terminator: bytes | int) -> None:
+        line = b"".join(self.parts)
+        self.parts.clear()
+        self.line(line)
+
+
+class _FrameLine(_Line):
+    """The protocol in the whole-frame style: one :meth:`on_frame` per line."""
+
+    def on_frame(self, frame: bytes) -> None:
+        self.line(frame)
+
+
+class _BatchLine(_Line):
+    """The protocol in the batch style: :meth:`on_frames` answers each line of a batch."""
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            self.line(frame)
+
+
+class _Server:
+    """Makes the handlers of one server and keeps them for the checks to look at."""
+
+    def __init__(
+        self,
+        *,
+        style: str = "on_data/on_terminator",
+        max_frame_size: int = 1 << 20,
+        eof_reply: int = 0,
+    ) -> None:
+        self.kind = _STYLES[style]
+        self.max_frame_size = max_frame_size
+        self.eof_reply = eof_reply
+        self.raise_on_connect = False
+        self.handlers: list[_Line] = []
+        self.feeders: list[_Line] = []
+        self._replies: dict[int, bytes] = {}
+
+    def __call__(self) -> Handler:
+        return self.kind(self, self.max_frame_size)
+
+    def reply(self, size: int) -> bytes:
+        """A reply of *size* bytes, one object per size: pushing it many times queues
+        references, so a server that fails to bound its queue does not eat the memory."""
+        if size not in self._replies:
+            self._replies[size] = b"x" * size
+        return self._replies[size]
+
+    def closed_more_than(self, count: int) -> bool:
+        """True once more than *count* of the handlers got ``on_close``."""
+        return sum("close" in h.events for h in list(self.handlers)) > count
+
+    def first_peak(self) -> int:
+        """The most output the first handler ever had queued."""
+        return self.handlers[0].peak_output if self.handlers else 0
+
+
+#: The Handler of each callback style.
+_STYLES: dict[str, type[_Line]] = {
+    "on_data/on_terminator": _StreamLine,
+    "on_frame": _FrameLine,
+    "on_frames": _BatchLine,
+}
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def _wait_for(predicate: Callable[[], object], what: str) -> None:
+    """Poll *predicate* until it is true; fail, saying *what* was awaited, at the deadline."""
+    timeout = TIMEOUT
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not the case after {timeout} s")
+        time.sleep(0.005)
+
+
+def _connect(address: Address, *, rcvbuf: int | None = None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        # Before connect(), so that the window is small from the start.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    sock.connect(address)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        try:
+            chunk = sock.recv(min(size, 1 << 20))
+        except TimeoutError:
+            raise AssertionError(f"waited {TIMEOUT} s for {size} more bytes") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    """Read until EOF (or a reset, which also ends the connection); fail at the deadline."""
+    timeout = TIMEOUT
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the server did not close the connection within {timeout} s")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 20)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the server sees a reset, not an orderly EOF."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _pieces(data: bytes, seed: int, largest: int = 7) -> list[bytes]:
+    """Cut *data* into pieces of 1..*largest* bytes, deterministically."""
+    pieces, pos, step = [], 0, seed
+    while pos < len(data):
+        step = (step * 1103515245 + 12345) & 0x7FFFFFFF
+        size = 1 + (step >> 16) % largest
+        pieces.append(data[pos : pos + size])
+        pos += size
+    return pieces
+
+
+def _echo_session(address: Address, seed: int, lines: int = 10) -> None:
+    """Send *lines* ECHO lines in awkward pieces; check every reply, exactly."""
+    payloads = [b"s%d line %d %s" % (seed, i, b"." * (seed * 7 % 50)) for i in range(lines)]
+    script = b"".join(b"ECHO " + p + b"\n" for p in payloads)
+    expected = b"".join(p + b"\n" for p in payloads)
+    with _connect(address) as sock:
+        for piece in _pieces(script, seed):
+            sock.sendall(piece)
+        got = _read_exactly(sock, len(expected))
+    assert got == expected, f"client {seed}: sent {script!r}, got back {got!r}"
+
+
+def _ask(sock: socket.socket, request: bytes, reply: bytes) -> None:
+    sock.sendall(request)
+    got = _read_exactly(sock, len(reply))
+    assert got == reply, f"asked {request!r}: expected {reply!r}, got {got!r}"
+
+
+class _Logs(logging.Handler):
+    """Collects the records of level WARNING and above logged while a check runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def raised(self, kind: type[BaseException]) -> list[logging.LogRecord]:
+        """The records that carry an exception of *kind*."""
+        return [r for r in self.records if r.exc_info and isinstance(r.exc_info[1], kind)]
+
+
+@contextlib.contextmanager
+def _logs() -> Iterator[_Logs]:
+    logs = _Logs()
+    root = logging.getLogger()
+    root.addHandler(logs)
+    try:
+        yield logs
+    finally:
+        root.removeHandler(logs)
+
+
+# -- the checks ----------------------------------------------------------------------------
+
+
+def check_echo_under_awkward_chunkings(adapter: AdapterUnderTest) -> None:
+    """Lines sent in pieces of 1-7 bytes (and one byte at a time) come back exactly.
+
+    Runs a Handler of each callback style (``on_data``/``on_terminator``,
+    ``on_frame``, ``on_frames``), each with several clients at once.
+    """
+    for style in _STYLES:
+        with serving(adapter, _Server(style=style)) as address:
+            errors: list[BaseException] = []
+
+            def client(seed: int, address: Address = address, errors: list[Any] = errors) -> None:
+                try:
+                    _echo_session(address, seed)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=client, args=(seed,)) for seed in range(1, 9)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not errors, f"{style}: {errors[0]}"
+            line = b"ECHO one byte at a time\n"
+            with _connect(address) as sock:
+                for i in range(len(line)):
+                    sock.sendall(line[i : i + 1])
+                got = _read_exactly(sock, len(line) - 5)
+            assert got == line[5:], f"{style}, one byte at a time: got {got!r}"
+
+
+def check_peername(adapter: AdapterUnderTest) -> None:
+    """``Handler.peername`` is the client's address, from :meth:`on_connect` on."""
+    server = _Server()
+    with serving(adapter, server) as address, _connect(address) as sock:
+        _ask(sock, b"ECHO hi\n", b"hi\n")
+        peer = server.handlers[0].peer
+        mine = sock.getsockname()[:2]
+        assert isinstance(peer, tuple), f"peername is {peer!r}, not an address tuple"
+        assert peer[:2] == mine, f"peername is {peer!r}; the client is at {mine!r}"
+
+
+def check_half_close_with_tail(adapter: AdapterUnderTest) -> None:
+    """A peer that half-closes after an unterminated tail gets every reply, then EOF.
+
+    The tail reaches ``on_data``, then ``on_eof`` runs and pushes an answer plus
+    256 KiB; the client reads all of it before the connection closes, and
+    ``on_close`` runs after ``on_eof``.
+    """
+    size = 256 * 1024
+    server = _Server(eof_reply=size)
+    with serving(adapter, server) as address, _connect(address) as sock:
+        sock.sendall(b"ECHO first\nlast words")
+        sock.shutdown(socket.SHUT_WR)
+        got = _read_to_end(sock)
+        expected = b"first\nTAIL last words\n" + server.reply(size)
+        assert got == expected, (
+            f"after a half-close got {len(got)} bytes, {got[:40]!r}...;"
+            f" expected {len(expected)}, {expected[:40]!r}..."
+        )
+        handler = server.handlers[0]
+        _wait_for(lambda: "close" in handler.events, "on_close after the half-close")
+        assert handler.events == ["connect", "eof", "close"], handler.events
+
+
+def check_reset_mid_frame(adapter: AdapterUnderTest) -> None:
+    """A peer that resets in the middle of a frame gets ``on_close``; others are served."""
+    server = _Server()
+    with serving(adapter, server) as address, _connect(address) as other:
+        _ask(other, b"ECHO before\n", b"before\n")
+        victim = _connect(address)
+        _ask(victim, b"ECHO a\n", b"a\n")
+        victim.sendall(b"ECHO half a li")
+        _wait_for(lambda: server.handlers[1].parts, "the server to read the partial line")
+        _reset(victim)
+        _wait_for(lambda: "close" in server.handlers[1].events, "on_close after a reset")
+        _ask(other, b"ECHO after\n", b"after\n")
+        _echo_session(address, seed=3)
+
+
+def check_never_reading_peer(adapter: AdapterUnderTest) -> None:
+    """A peer that never reads cannot make a server queue output without bound.
+
+    The peer sends 128 requests in one write, each answered with 256 KiB (32 MiB
+    in all), and reads nothing for a while. With ``high_water`` 64 KiB, the
+    Handler's queued output (``buffered_output``) must stay within ``high_water``
+    + one reply + ``max_frame_size`` + ``read_size``, whatever one read holds;
+    then the peer reads everything, and every reply arrives. Each callback style
+    is checked (``on_data``/``on_terminator``, ``on_frame``, ``on_frames``).
+    """
+    reply, requests, high_water, read_size, max_frame = 256 * 1024, 128, 65536, 65536, 1024
+    bound = high_water + reply + max_frame + read_size
+    for style in _STYLES:
+        server = _Server(style=style, max_frame_size=max_frame)
+        options = {"high_water": high_water, "read_size": read_size}
+        with (
+            serving(adapter, server, **options) as address,
+            _connect(address, rcvbuf=65536) as sock,
+        ):
+            sock.sendall(b"BIG %d\n" % reply * requests)
+            _wait_for(server.first_peak, f"{style}: a first reply")
+            got = _read_exactly(sock, reply * requests)
+            assert got == server.reply(reply) * requests, f"{style}: replies lost or corrupted"
+            peak = server.handlers[0].peak_output
+            assert peak <= bound, (
+                f"{style}: {peak:,} bytes of output were queued for a peer that did not read;"
+                f" the bound is {bound:,}"
+            )
+
+
+def _leave_at_once(sock: socket.socket) -> None:
+    sock.close()
+
+
+def _reset_at_once(sock: socket.socket) -> None:
+    _reset(sock)
+
+
+def _read_then_close(sock: socket.socket) -> None:
+    assert len(_read_exactly(sock, 1 << 20)) == 1 << 20, "the feed stopped early"
+    sock.close()
+
+
+def _read_then_reset(sock: socket.socket) -> None:
+    assert len(_read_exactly(sock, 1 << 20)) == 1 << 20, "the feed stopped early"
+    _reset(sock)
+
+
+def check_endless_producer_peer_leaves(adapter: AdapterUnderTest) -> None:
+    """A peer that leaves a Handler streaming an endless producer: the connection
+    closes (``on_close``), the server serves others, and it logs a few lines at most.
+
+    The peer leaves right after its request (closing, or resetting), or after reading
+    1 MiB of the feed.
+    """
+    server = _Server()
+    leaves = (_leave_at_once, _reset_at_once, _read_then_close, _read_then_reset)
+    with _logs() as logs, serving(adapter, server) as address:
+        for leave in leaves:
+            before = sum("close" in h.events for h in server.handlers)
+            sock = _connect(address)
+            sock.sendall(b"FEED\n")
+            leave(sock)
+            what = f"on_close after the peer left ({leave.__name__.strip('_')})"
+            _wait_for(partial(server.closed_more_than, before), what)
+            _echo_session(address, seed=5)
+        records = len(logs.records)
+        assert records <= 2 * len(leaves), (
+            f"{records} log records of level WARNING or above, starting with"
+            f" {[r.getMessage() for r in logs.records[:3]]}"
+        )
+
+
+def check_raising_callbacks(adapter: AdapterUnderTest) -> None:
+    """A callback that raises closes only its own connection, and the error is logged."""
+    server = _Server()
+    with _logs() as logs, serving(adapter, server) as address, _connect(address) as other:
+        _ask(other, b"ECHO before\n", b"before\n")
+        with _connect(address) as sock:
+            sock.sendall(b"ECHO a\nBOOM\nECHO never\n")
+            got = _read_to_end(sock)
+        # The error aborts the connection: output queued before it may be dropped.
+        assert got in (b"", b"a\n"), f"after a raising callback the peer got {got!r}"
+        _wait_for(lambda: "close" in server.handlers[1].events, "on_close of the raising handler")
+        _wait_for(lambda: logs.raised(_Boom), "a logged record of the exception")
+        server.raise_on_connect = True
+        with _connect(address) as sock:
+            assert _read_to_end(sock) == b"", "a handler whose on_connect raised sent bytes"
+        server.raise_on_connect = False
+        _wait_for(lambda: len(logs.raised(_Boom)) >= 2, "a logged record of on_connect's error")
+        _ask(other, b"ECHO after\n", b"after\n")
+
+
+def check_blocked_writer_closes(adapter: AdapterUnderTest) -> None:
+    """``Handler.close()`` closes a connection whose output is blocked on a peer that
+    does not read; ``on_close`` runs and the peer sees the connection end."""
+    server = _Server()
+    with serving(adapter, server) as address, _connect(address, rcvbuf=65536) as victim:
+        victim.sendall(b"FEED\n")
+        _wait_for(lambda: server.feeders, "the FEED request to arrive")
+        feeder = server.feeders[0]
+        _wait_until_quiet(lambda: feeder.pulled, "the writer to block on the peer")
+        with _connect(address) as killer:
+            _ask(killer, b"KILL\n", b"KILLED\n")
+        _wait_for(lambda: "close" in feeder.events, "on_close after close() with a blocked writer")
+        _read_to_end(victim)
+
+
+def _wait_until_quiet(value: Callable[[], int], what: str, quiet: float = 0.3) -> None:
+    """Wait until *value* is positive and has not changed for *quiet* seconds."""
+    deadline = time.monotonic() + TIMEOUT
+    last, since = -1, time.monotonic()
+    while True:
+        now, current = time.monotonic(), value()
+        if current != last:
+            last, since = current, now
+        elif current > 0 and now - since >= quiet:
+            return
+        if now > deadline:
+            raise AssertionError(f"{what}: still not the case after {TIMEOUT} s")
+        time.sleep(0.01)
+
+
+def check_idle_timeout(adapter: AdapterUnderTest) -> None:
+    """With ``idle_timeout``, a silent peer is closed (``on_close`` runs); a peer that
+    keeps sending, even one byte at a time, is not."""
+    idle_timeout = 0.5
+    server = _Server()
+    with (
+        serving(adapter, server, idle_timeout=idle_timeout) as address,
+        _connect(address) as idle,
+        _connect(address) as chatty,
+    ):
+        line = b"ECHO slowly\n"
+        for i in range(len(line)):
+            chatty.sendall(line[i : i + 1])
+            # The gap between bytes is what is under test, not a wait for a result.
+            time.sleep(idle_timeout / 5)
+        assert _read_exactly(chatty, 7) == b"slowly\n", "the chatty peer was not answered"
+        assert _read_to_end(idle) == b"", "the idle peer got bytes"
+        (talker,) = [h for h in server.handlers if h.answered]
+        (silent,) = [h for h in server.handlers if not h.answered]
+        _wait_for(lambda: "close" in silent.events, "on_close of the idle peer")
+        assert "close" not in talker.events, "the chatty peer was closed"
+        _ask(chatty, b"ECHO still here\n", b"still here\n")
+
+
+def check_frame_too_long(adapter: AdapterUnderTest) -> None:
+    """A frame longer than ``max_frame_size`` calls ``on_frame_too_long`` (with a
+    :class:`~asyncframe.FrameTooLong`), whose default closes the connection, without
+    an error logged; other peers are served.
+    Each callback style is checked."""
+    for style in _STYLES:
+        server = _Server(style=style, max_frame_size=1024)
+        with _logs() as logs, serving(adapter, server) as address, _connect(address) as sock:
+            _ask(sock, b"ECHO ok\n", b"ok\n")
+            sock.sendall(b"y" * 4096)
+            got = _read_to_end(sock)
+            assert got == b"", f"{style}: after a frame too long the peer got {got[:40]!r}"
+            handler = server.handlers[0]
+            _wait_for(partial(handler.saw, "close"), f"{style}: on_close")
+            calls = [type(error).__name__ for error in handler.too_long]
+            assert calls == ["FrameTooLong"], f"{style}: on_frame_too_long calls: {calls}"
+            errors = [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+            assert not errors, f"{style}: a frame too long was logged as an error: {errors}"
+            _echo_session(address, seed=7)
+
+
+def check_many_concurrent_clients(
+    adapter: AdapterUnderTest, clients: int = 1000, lines: int = 20
+) -> None:
+    """*clients* clients connected at once each send *lines* lines in awkward pieces;
+    every line comes back exactly.
+
+    Client and server share this process, so it needs about ``2 * clients`` file
+    descriptors; the soft limit is raised towards the hard one if needed.
+    """
+    _ensure_descriptors(2 * clients + 64)
+    with serving(adapter, _Server()) as address:
+        _ManyClients(address, clients, lines).run()
+
+
+def _ensure_descriptors(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise RuntimeError(f"{needed} file descriptors needed; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+class _ManyClients:
+    """Many non-blocking clients in one selector loop: each writes its script one piece
+    per turn and checks what comes back."""
+
+    def __init__(self, address: Address, clients: int, lines: int) -> None:
+        self.address = address
+        self.selector = selectors.DefaultSelector()
+        self.todo: dict[socket.socket, list[bytes]] = {}
+        self.expected: dict[socket.socket, bytes] = {}
+        self.got: dict[socket.socket, bytearray] = {}
+        for c in range(clients):
+            payloads = [b"c%d l%d %s" % (c, i, b"-" * (c % 30)) for i in range(lines)]
+            script = b"".join(b"ECHO " + p + b"\n" for p in payloads)
+            sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            err = sock.connect_ex(address)
+            if err not in (0, errno.EINPROGRESS):
+                raise AssertionError(f"client {c}: connect failed: {errno.errorcode.get(err)}")
+            self.todo[sock] = _pieces(script, c + 1, largest=64)[::-1]
+            self.expected[sock] = b"".join(p + b"\n" for p in payloads)
+            self.got[sock] = bytearray()
+            self.selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 6 * TIMEOUT
+        open_ = set(self.todo)
+        try:
+            while open_:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{len(open_)} clients not fully echoed in time")
+                for key, mask in self.selector.select(1.0):
+                    sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                    if mask & selectors.EVENT_WRITE:
+                        self._write(sock)
+                    if mask & selectors.EVENT_READ and self._read(sock):
+                        open_.discard(sock)
+        finally:
+            for sock in self.todo:
+                sock.close()
+            self.selector.close()
+
+    def _write(self, sock: socket.socket) -> None:
+        todo = self.todo[sock]
+        if todo:
+            piece = todo.pop()
+            try:
+                sent = sock.send(piece)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(piece):
+                todo.append(piece[sent:])
+        if not todo:
+            self.selector.modify(sock, selectors.EVENT_READ)
+
+    def _read(self, sock: socket.socket) -> bool:
+        """Read what is there; return true once the client has everything (checked)."""
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return False
+        except ConnectionError as exc:
+            raise AssertionError(f"a client lost its connection: {exc!r}") from None
+        got, expected = self.got[sock], self.expected[sock]
+        if not data:
+            raise AssertionError(f"the server closed a client after {len(got)} bytes")
+        got += data
+        if expected[: len(got)] != got:
+            raise AssertionError(f"a client got {bytes(got)!r}, expected {expected!r}")
+        if len(got) == len(expected):
+            self.selector.unregister(sock)
+            return True
+        return False
+
+
+#: Every check, in the order :func:`check_adapter` runs them.
+CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
+    check_echo_under_awkward_chunkings,
+    check_peername,
+    check_half_close_with_tail,
+    check_reset_mid_frame,
+    check_never_reading_peer,
+    check_endless_producer_peer_leaves,
+    check_raising_callbacks,
+    check_blocked_writer_closes,
+    check_idle_timeout,
+    check_frame_too_long,
+    check_many_concurrent_clients,
+)
+
+
+def check_adapter(adapter: AdapterUnderTest) -> None:
+    """Run every check of :data:`CHECKS` on *adapter*; the first failure is raised."""
+    for check in CHECKS:
+        check(adapter)

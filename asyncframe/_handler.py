@@ -80,6 +80,12 @@ class Handler:
         # Set by close(), close_when_done() and set_terminator(): the dispatch loop
         # checks this one flag after each callback.
         self._interrupt = False
+        # Frames per on_frames() batch. The replies to a batch cannot be stopped
+        # half-way, so the batch starts at one frame and doubles only while full
+        # batches leave the output under the driver's limit; a batch whose replies
+        # pass it halves the next. Memory stays within the limit plus the replies to
+        # one batch, whatever one read holds.
+        self._batch_size = 1
 
     # -- what a protocol overrides ---------------------------------------------------
 
@@ -98,7 +104,14 @@ class Handler:
         """
 
     def on_frames(self, frames: list[bytes]) -> None:
-        """Called once per read with every complete frame it finished, in order.
+        """Called with the complete frames a read finished, in order, in batches.
+
+        A batch holds every complete frame of the read, up to a number that keeps
+        the queued output bounded: it starts at one frame and doubles while the
+        replies to full batches leave the output under the adapter's
+        ``high_water``, so a peer whose requests are answered with small replies
+        soon gets whole reads per call, and one whose replies are large gets one
+        frame per call (and no more input until its output drains).
 
         The frames were all split by the terminator in force when the batch was
         taken: a terminator set here applies from the first byte after the batch's
@@ -316,8 +329,9 @@ class Handler:
         return True
 
     def _dispatch_batches(self, limit: int) -> bool | None:
+        size = self._batch_size
         try:
-            batch = self.channel.complete_frames()
+            batch = self.channel.complete_frames(size)
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
             return None
@@ -325,9 +339,12 @@ class Handler:
             return True
         self.on_frames(batch)
         out = self._out
-        if not self._interrupt and out._ready_len + out._fifo_bytes > limit:
-            return False
-        # Look again: a frame too long may follow the batch, or the terminator changed.
+        if out._ready_len + out._fifo_bytes > limit:
+            self._batch_size = max(1, size // 2)
+            return None if self._interrupt else False
+        if len(batch) == size:
+            self._batch_size = 2 * size
+        # Look again: more frames, a frame too long, or a new terminator may follow.
         return None
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, ClassVar, NoReturn
 
 from ._batch import EMPTY, MIN_WINDOW, Batching, new_data
@@ -308,20 +309,34 @@ class Inbound(Batching):
                 return
             yield frame
 
-    def complete_frames(self) -> list[bytes]:
+    def complete_frames(self, max_frames: int | None = None) -> list[bytes]:
         """Return every complete frame in the buffer under the current terminator, as a list.
 
         What ``list(frames())`` returns, faster: for a bytes terminator the whole
-        buffer is split at once. If a frame is over :attr:`max_frame_size`, the
-        frames before it are returned and the next call raises
+        buffer is split at once. With *max_frames*, at most that many frames are
+        returned and the rest stay unread (a terminator set before the next call
+        applies to them). If a frame is over :attr:`max_frame_size`, the frames
+        before it are returned and the next call raises
         :exc:`~asyncframe.FrameTooLong` for it.
         """
+        if max_frames is None:
+            wanted, window = _UNLIMITED, _UNLIMITED
+        else:
+            if isinstance(max_frames, bool) or not isinstance(max_frames, int):
+                raise TypeError(
+                    f"max_frames must be an int or None, not {type(max_frames).__name__}"
+                )
+            if max_frames < 1:
+                raise ValueError(f"max_frames must be >= 1, not {max_frames}")
+            # Split no further ahead than the batch window: frames left over wait
+            # in the batch, and a terminator change would drop them unreported.
+            wanted, window = max_frames, 0
         out: list[bytes] = []
-        out += self._frames_it
+        out += islice(self._frames_it, wanted)
         try:
-            while (frame := self._parse(True, _UNLIMITED)) is not None:
+            while len(out) < wanted and (frame := self._parse(True, window)) is not None:
                 out.append(frame)
-                out += self._frames_it
+                out += islice(self._frames_it, wanted - len(out))
         except FrameTooLong as exc:
             if not out:
                 raise

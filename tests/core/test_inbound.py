@@ -507,3 +507,27 @@ def test_complete_frames_with_a_tuple_and_a_count() -> None:
     ch.receive_data(b"de")
     assert ch.complete_frames() == [b"cd"]  # a count is one frame, then no terminator
     assert ch.terminator is None
+
+
+def test_complete_frames_with_max_frames_leaves_the_rest_unread() -> None:
+    ch = Channel(terminator=b"\n")
+    ch.receive_data(b"a\nb\nc\nSIZE\n12345")
+    assert ch.complete_frames(2) == [b"a", b"b"]
+    assert ch.complete_frames(1) == [b"c"]
+    assert ch.complete_frames(1) == [b"SIZE"]
+    ch.set_terminator(3)  # applies to the unread bytes, although a batch split them
+    assert ch.complete_frames(5) == [b"123"]
+    assert ch.terminator is None
+    assert ch.buffered_input == 2
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [(0, ValueError, "max_frames must be >= 1"), ("2", TypeError, "max_frames must be an int")],
+)
+def test_complete_frames_checks_max_frames(bad: object, error: type, message: str) -> None:
+    ch = Channel(terminator=b"\n")
+    ch.receive_data(b"a\nb\n")
+    with pytest.raises(error, match=message):
+        ch.complete_frames(bad)  # type: ignore[arg-type]
+    assert ch.complete_frames() == [b"a", b"b"]  # the failed call changed nothing

@@ -7,7 +7,8 @@ from typing import Any
 
 import attrs
 
-from asyncframe import Channel, Data, Handler, Terminator
+from asyncframe import Channel, Data, Driver, Handler, Terminator
+from asyncframe.adapters._checks import DEFAULT_HIGH_WATER
 
 __all__ = ["Transcript", "drive_channel", "drive_handler"]
 
@@ -18,7 +19,9 @@ class Transcript:
 
     For :func:`drive_channel`, :attr:`events` holds the channel's events. For
     :func:`drive_handler` it holds one tuple per callback: ``("connect",)``,
-    ``("data", bytes)``, ``("terminator", bytes | int)``, ``("eof",)``, ``("close",)``.
+    ``("data", bytes)``, ``("terminator", bytes | int)``, ``("frame", bytes)``,
+    ``("frames", list[bytes])``, ``("frame_too_long", FrameTooLong)``, ``("eof",)``,
+    ``("close",)``.
     """
 
     #: The events or callbacks, in order.
@@ -29,11 +32,16 @@ class Transcript:
     closed: bool
 
     def frames(self) -> list[bytes]:
-        """The payload of each completed frame (the data between terminators)."""
+        """The payload of each completed frame (the data between terminators).
+
+        For a handler in the whole-frame style, the frames its ``on_frame`` got.
+        """
         frames: list[bytes] = []
         current: list[bytes] = []
         for event in self.events:
-            if type(event) is Data:
+            if isinstance(event, tuple) and event[0] == "frame":
+                frames.append(event[1])
+            elif type(event) is Data:
                 current.append(event.data)
             elif type(event) is Terminator:
                 frames.append(b"".join(current))
@@ -92,37 +100,44 @@ def drive_channel(
 def drive_handler(handler: Handler, chunks: Sequence[bytes], *, eof: bool = True) -> Transcript:
     """Run *handler* as an adapter would, on *chunks* (then EOF unless *eof* is false).
 
-    Calls ``on_connect``; feeds each chunk, taking the output after each; stops
-    feeding once the handler closes; at the end calls ``on_eof`` (if *eof*) and
-    ``on_close``. Returns the transcript of the callbacks and all the output.
+    The handler runs under the same :class:`~asyncframe.Driver` as on every
+    adapter: ``on_connect``, then each chunk, taking all the output after each (a
+    peer that reads everything); feeding stops once the handler closes or a
+    callback raised (the exception is logged, as an adapter would); then EOF (if
+    *eof*) and ``on_close``. Returns the transcript of the callbacks and all the
+    output.
     """
     log: list[tuple[Any, ...]] = []
 
     def record(name: str, method: Callable[..., None]) -> Callable[..., None]:
         def wrapper(*args: Any) -> None:
-            log.append((name, *args))
+            log.append((name, *(list(arg) if name == "frames" else arg for arg in args)))
             method(*args)
 
         return wrapper
 
     # Instance attributes shadow the methods, so the handler's own dispatch is recorded.
-    handler.on_connect = record("connect", handler.on_connect)  # type: ignore[method-assign]
-    handler.on_data = record("data", handler.on_data)  # type: ignore[method-assign]
-    handler.on_terminator = record("terminator", handler.on_terminator)  # type: ignore[method-assign]
-    handler.on_eof = record("eof", handler.on_eof)  # type: ignore[method-assign]
+    for name in ("connect", "data", "terminator", "frame", "frames", "frame_too_long", "eof"):
+        setattr(handler, f"on_{name}", record(name, getattr(handler, f"on_{name}")))
     handler.on_close = record("close", handler.on_close)  # type: ignore[method-assign]
+    driver = Driver(handler, high_water=DEFAULT_HIGH_WATER)
     output = bytearray()
-    handler.connection_made()
-    output += handler.take_output()
+
+    def take_all() -> None:
+        # Taking output lets input held back by high_water be dispatched: repeat.
+        while data := driver.take(None):
+            output.extend(data)
+
+    driver.start()
+    take_all()
     for chunk in chunks:
-        if handler.wants_close:
+        if driver.aborting or handler.closing:
             break
-        handler.data_received(chunk)
-        output += handler.take_output()
-    closed = handler.wants_close
-    if eof and not closed:
-        handler.eof_received()
-        output += handler.take_output()
-    closed = handler.wants_close
-    handler.connection_lost()
+        driver.receive(chunk)
+        take_all()
+    if eof and not (driver.aborting or handler.closing):
+        driver.receive(b"")
+        take_all()
+    closed = handler.wants_close or driver.aborting
+    driver.lost()
     return Transcript(tuple(log), bytes(output), closed)

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncframe import Channel, ConnectionClosed, Data, Handler, Terminator, TerminatorSpec
+from asyncframe import (
+    Channel,
+    ConnectionClosed,
+    Data,
+    FrameTooLong,
+    Handler,
+    Terminator,
+    TerminatorSpec,
+)
 from asyncframe.testing import Transcript, chunkings, drive_channel, drive_handler, terminators
 
 
@@ -182,3 +190,38 @@ def test_the_kit_works_without_trio_and_hypothesis() -> None:
     ).stdout
     # Only the trio adapter needs trio, and it names the extra when used.
     assert 'trio: TrioAdapter needs trio: pip install "asyncframe[trio]"' in out
+
+
+def test_drive_handler_records_whole_frames_under_the_adapters_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Lines(Handler):
+        def on_frame(self, frame: bytes) -> None:
+            if frame == b"BOOM":
+                raise RuntimeError("a bug in the protocol")
+            self.push(frame.upper() + b"\n")
+
+    transcript = drive_handler(Lines(terminator=b"\n"), [b"ab\ncd\n", b"BOOM\nlost\n"])
+    assert transcript.frames() == [b"ab", b"cd", b"BOOM"]
+    assert transcript.output == b"AB\nCD\n"
+    # The raising callback closed this connection, as on every adapter, and was logged.
+    assert transcript.closed
+    assert transcript.events[-1] == ("close",)
+    assert "a bug in the protocol" in caplog.text
+
+
+def test_drive_handler_records_batches_and_frames_too_long() -> None:
+    class Batches(Handler):
+        def on_frames(self, frames: list[bytes]) -> None:
+            self.push(b"%d\n" % len(frames))
+
+        def on_frame_too_long(self, error: FrameTooLong) -> None:
+            self.push(b"too long\n")
+
+    transcript = drive_handler(
+        Batches(terminator=b"\n", max_frame_size=4), [b"a\nb\nc\nd\n", b"toolong\ne\n"]
+    )
+    kinds = [event[0] for event in transcript.events]
+    assert kinds.count("frame_too_long") == 1
+    delivered = [frame for event in transcript.events if event[0] == "frames" for frame in event[1]]
+    assert delivered == [b"a", b"b", b"c", b"d", b"e"]

@@ -14,6 +14,7 @@ Peers that are not installed are left out, with a note. Ratios are
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -37,14 +38,23 @@ def _verdict(result: Result) -> str:
 
 
 def run_bench(
-    suites: list[str], *, quick: bool, plot_path: str | None, out: TextIO, progress: TextIO
+    suites: list[str],
+    *,
+    quick: bool,
+    plot_path: str | None,
+    out: TextIO,
+    progress: TextIO,
+    runs: int = 1,
 ) -> int:
-    """Run *suites*, report progress and the ratio table; return the exit status.
+    """Run *suites* *runs* times, report progress and the ratios; return the exit status.
 
-    The status is 1 if a target was missed, else 0. With *plot_path*, the ratios
-    are also drawn to that PNG file.
+    With one run the table shows each time and ratio; with several, each row's
+    ratio in every run with their minimum and median, and a target counts as met
+    only if it was met in every run (its minimum). The status is 1 if a target was
+    missed, else 0. With *plot_path*, the (minimum) ratios are also drawn to that
+    PNG file.
     """
-    results: list[Result] = []
+    all_runs: list[list[Result]] = []
 
     def show(result: Result) -> None:
         print(
@@ -54,31 +64,89 @@ def run_bench(
         )
 
     started = time.perf_counter()
-    for number, name in enumerate(suites, 1):
-        title, run = SUITES[name]
-        print(f"[{number}/{len(suites)}] {title} ...", file=progress, flush=True)
-        suite_results = run(quick=quick, on_result=show)
-        if not suite_results:
-            print("      nothing to compare with here (peer not installed)", file=progress)
-        results.extend(suite_results)
+    for run_number in range(1, runs + 1):
+        if runs > 1:
+            print(f"== run {run_number} of {runs}", file=progress, flush=True)
+        results: list[Result] = []
+        for number, name in enumerate(suites, 1):
+            title, run = SUITES[name]
+            print(f"[{number}/{len(suites)}] {title} ...", file=progress, flush=True)
+            suite_results = run(quick=quick, on_result=show)
+            if not suite_results:
+                print("      nothing to compare with here (peer not installed)", file=progress)
+            results.extend(suite_results)
+        all_runs.append(results)
     elapsed = time.perf_counter() - started
     print(file=progress, flush=True)
-    if results:
-        print(format_table(results), file=out)
+    if runs == 1:
+        results = all_runs[0]
+        if results:
+            print(format_table(results), file=out)
+    else:
+        results = summarize(all_runs)
+        if results:
+            print(format_summary(all_runs), file=out)
     if "inbound" in suites:
         for missing in inbound.missing_peers():
             print(f"not measured: {missing}", file=out)
     targets = [r for r in results if r.target is not None]
     met = sum(bool(r.met) for r in targets)
     print(
-        f"{met} of {len(targets)} targets met; {len(results)} comparisons in {elapsed:.1f} s"
-        f"{' (--quick: smaller inputs, fewer rounds)' if quick else ''}",
+        f"{met} of {len(targets)} targets met"
+        f"{f' in every one of {runs} runs' if runs > 1 else ''}; {len(results)} comparisons"
+        f" in {elapsed:.1f} s{' (--quick: smaller inputs, fewer rounds)' if quick else ''}",
         file=out,
     )
     if plot_path is not None and results:
         plot(results, plot_path)
         print(f"plot written to {plot_path}", file=out)
     return 0 if met == len(targets) else 1
+
+
+def _rows(all_runs: list[list[Result]]) -> dict[tuple[str, str], list[Result]]:
+    """Each comparison's results over the runs, in the order of the first run."""
+    rows: dict[tuple[str, str], list[Result]] = {}
+    for results in all_runs:
+        for result in results:
+            rows.setdefault((result.name, result.peer), []).append(result)
+    return rows
+
+
+def summarize(all_runs: list[list[Result]]) -> list[Result]:
+    """One result per comparison whose ratio is its minimum over the runs."""
+    summary = []
+    for (name, peer), results in _rows(all_runs).items():
+        worst = min(results, key=lambda r: r.ratio)
+        summary.append(Result(name, peer, worst.ours, worst.theirs, worst.target))
+    return summary
+
+
+def format_summary(all_runs: list[list[Result]]) -> str:
+    """Render each comparison's ratio in every run, with the minimum and the median."""
+    header = ("benchmark", "peer", "ratios per run", "min", "median", "target (on the min)")
+    table = [header]
+    for (name, peer), results in _rows(all_runs).items():
+        ratios = [r.ratio for r in results]
+        low = min(ratios)
+        target = results[0].target
+        verdict = "-" if target is None else f">= {target:g}x {'ok' if low >= target else 'MISSED'}"
+        table.append(
+            (
+                name,
+                peer,
+                " ".join(f"{ratio:.2f}" for ratio in ratios),
+                f"{low:.2f}x",
+                f"{statistics.median(ratios):.2f}x",
+                verdict,
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def plot(results: list[Result], path: str) -> None:

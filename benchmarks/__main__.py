@@ -19,6 +19,16 @@ def _suites(text: str) -> list[str]:
     return names
 
 
+def _runs(text: str) -> int:
+    try:
+        runs = int(text)
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise argparse.ArgumentTypeError(f"invalid number of runs {text!r}: use 1 or more")
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse *argv*, run the chosen suites, and return the exit status (1: a target missed)."""
     parser = argparse.ArgumentParser(
@@ -36,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated suites: {', '.join(SUITES)} (default: all)",
     )
     parser.add_argument(
+        "--runs",
+        type=_runs,
+        default=1,
+        metavar="N",
+        help="run every suite N times and report each ratio's min and median (default: 1)",
+    )
+    parser.add_argument(
         "--plot", metavar="FILE.png", help="also draw the ratios to a PNG file (needs matplotlib)"
     )
     args = parser.parse_args(argv)
@@ -46,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--plot needs matplotlib: pip install -e '.[bench]'")
     suites = args.only or list(SUITES)
     return run_bench(
-        suites, quick=args.quick, plot_path=args.plot, out=sys.stdout, progress=sys.stderr
+        suites,
+        quick=args.quick,
+        plot_path=args.plot,
+        out=sys.stdout,
+        progress=sys.stderr,
+        runs=args.runs,
     )
 
 

@@ -64,3 +64,24 @@ def test_a_bad_suite_is_refused() -> None:
     )
     assert result.returncode == 2
     assert "unknown suite outbound" in result.stderr
+
+
+def test_several_runs_report_min_and_median_and_judge_on_the_min(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import benchmarks
+
+    per_run = iter([3.0, 1.5, 2.5])  # met, missed, met: the target counts as missed
+
+    def fake_suite(*, quick: bool, on_result: object) -> list[Result]:
+        return [Result("case", "peer", 1.0, next(per_run), target=2.0)]
+
+    monkeypatch.setitem(benchmarks.SUITES, "fake", ("a fake suite", fake_suite))
+    out = io.StringIO()
+    status = run_bench(
+        ["fake"], quick=True, plot_path=None, out=out, progress=io.StringIO(), runs=3
+    )
+    assert status == 1
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("case"))
+    assert row.split()[2:] == ["3.00", "1.50", "2.50", "1.50x", "2.50x", ">=", "2x", "MISSED"]
+    assert "0 of 1 targets met in every one of 3 runs" in out.getvalue()

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NoReturn
 from ._batch import EMPTY, MIN_WINDOW, Batching, new_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Event, NeedData, TerminatorSpec
-from ._readers import READERS, CountReader, Reader
+from ._readers import READERS, BytesReader, CountReader, Reader
 from ._receivebuffer import ReceiveBuffer
 
 __all__ = ["Inbound"]
@@ -53,23 +53,42 @@ class Inbound(Batching):
         self._batch_end = 0
         self._window = MIN_WINDOW
         self._term = b""
+        self._delimiters: dict[bytes, BytesReader] = {}
+        self._counter = CountReader(0)
         self._install(terminator)
 
     # -- terminator ------------------------------------------------------------------
 
     def _install(self, spec: TerminatorSpec) -> None:
-        """Make a normalized terminator current, from the next unread byte on."""
-        if (
-            type(spec) is bytes
-            and spec == self._term
-            and not self._skipping
-            and self._broken is None
-        ):
-            return  # the same delimiter again: nothing changes, a batch may stay out
-        if self._batch is not None:
-            self._settle()
-        self._reader: Reader = READERS[type(spec)](spec)
-        self._term = spec if type(spec) is bytes else b""  # batches need a bytes terminator
+        """Make a normalized terminator current, from the next unread byte on.
+
+        Readers are reused where they can be (a channel's delimiters, its one byte
+        counter): re-armed, a reader is the fresh one :data:`READERS` would make.
+        """
+        kind = type(spec)
+        if kind is bytes:
+            if spec == self._term and not self._skipping and self._broken is None:
+                return  # the same delimiter again: nothing changes, a batch may stay out
+            if self._batch is not None:
+                self._settle()
+            reader: Reader | None = self._delimiters.get(spec)  # type: ignore[arg-type]
+            if reader is None:
+                reader = READERS[bytes](spec)
+                if len(self._delimiters) < 8:  # bounded: terminators set by a peer
+                    self._delimiters[spec] = reader  # type: ignore[index, assignment]
+            else:
+                reader.reset()  # type: ignore[union-attr]
+            self._term = spec  # type: ignore[assignment]
+        else:
+            if self._batch is not None:
+                self._settle()
+            if kind is int:
+                reader = self._counter
+                reader.arm(spec)  # type: ignore[arg-type]
+            else:
+                reader = READERS[kind](spec)
+            self._term = b""  # batches need a bytes terminator
+        self._reader = reader
         self._skipping = False
         self._streak = 0  # frames ended since the terminator was set
         self._set_limit()

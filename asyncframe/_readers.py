@@ -93,6 +93,9 @@ def terminator_event(value: bytes | int) -> Terminator:
 
 _EVENTS: dict[bytes | int, Terminator] = {}
 
+#: Spans (in bytes) short enough that a bytes reader searches them with one find.
+_SHORT = 64
+
 
 class BytesReader:
     """A bytes terminator: the payload up to the first match, then the match.
@@ -134,15 +137,14 @@ class BytesReader:
         term = self.term
         if end - seen >= held:
             # One pass over the held-back and the new bytes (at most twice the new
-            # ones): any match or held-back prefix starts with the terminator's first
-            # byte, and looking for one byte (memchr) is far cheaper than for several.
-            found = data.find(self.head, at, end)
-            if found < 0:
+            # ones). Any match or held-back prefix starts with the terminator's first
+            # byte, and over a long span looking for one byte (memchr) first is far
+            # cheaper than a multi-byte find; over a short one it is one call more.
+            first = at if end - at <= _SHORT else data.find(self.head, at, end)
+            if first < 0:
                 held = 0
             else:
-                first = found
-                if len(term) > 1:
-                    found = data.find(term, found, end)
+                found = data.find(term, first, end)
                 if found >= 0:
                     self.at = found
                     self.stop = found + len(term)

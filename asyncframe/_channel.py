@@ -79,7 +79,14 @@ class Channel(Inbound):
         (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
         ``None`` (every byte is data, no frame ever ends).
         """
-        self._install(normalize_terminator(terminator))
+        # normalize_terminator returns non-empty bytes and ints >= 0 as they are:
+        # those common cases skip the call.
+        if (type(terminator) is bytes and terminator) or (
+            type(terminator) is int and terminator >= 0
+        ):
+            self._install(terminator)
+        else:
+            self._install(normalize_terminator(terminator))
 
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator (see :attr:`terminator`)."""

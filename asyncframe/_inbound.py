@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any, ClassVar, NoReturn
 
-from ._batch import EMPTY, MIN_WINDOW, Batching, new_data
+from ._batch import EMPTY, MIN_WINDOW, Batching, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
-from ._events import NEED_DATA, ConnectionClosed, Event, NeedData, TerminatorSpec
-from ._readers import READERS, CountReader, Reader
+from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
+from ._readers import RAW, READERS, BytesReader, CountReader, Reader
 from ._receivebuffer import ReceiveBuffer
 
 __all__ = ["Inbound"]
@@ -54,23 +54,44 @@ class Inbound(Batching):
         self._batch_end = 0
         self._window = MIN_WINDOW
         self._term = b""
+        self._delimiters: dict[bytes, BytesReader] = {}
+        self._counter = CountReader(0)
         self._install(terminator)
 
     # -- terminator ------------------------------------------------------------------
 
     def _install(self, spec: TerminatorSpec) -> None:
-        """Make a normalized terminator current, from the next unread byte on."""
-        if (
-            type(spec) is bytes
-            and spec == self._term
-            and not self._skipping
-            and self._broken is None
-        ):
-            return  # the same delimiter again: nothing changes, a batch may stay out
-        if self._batch is not None:
-            self._settle()
-        self._reader: Reader = READERS[type(spec)](spec)
-        self._term = spec if type(spec) is bytes else b""  # batches need a bytes terminator
+        """Make a normalized terminator current, from the next unread byte on.
+
+        Readers are reused where they can be (a channel's delimiters, its one byte
+        counter): re-armed, a reader is the fresh one :data:`READERS` would make.
+        """
+        kind = type(spec)
+        if kind is bytes:
+            if spec == self._term and not self._skipping and self._broken is None:
+                return  # the same delimiter again: nothing changes, a batch may stay out
+            if self._batch is not None:
+                self._settle()
+            reader: Reader | None = self._delimiters.get(spec)  # type: ignore[arg-type]
+            if reader is None:
+                reader = READERS[bytes](spec)
+                if len(self._delimiters) < 8:  # bounded: terminators set by a peer
+                    self._delimiters[spec] = reader  # type: ignore[index, assignment]
+            else:
+                reader.reset()  # type: ignore[union-attr]
+            self._term = spec  # type: ignore[assignment]
+        else:
+            if self._batch is not None:
+                self._settle()
+            if kind is int:
+                reader = self._counter
+                reader.arm(spec)  # type: ignore[arg-type]
+            elif spec is None:
+                reader = RAW
+            else:
+                reader = READERS[kind](spec)
+            self._term = b""  # batches need a bytes terminator
+        self._reader = reader
         self._skipping = False
         self._streak = 0  # frames ended since the terminator was set
         self._set_limit()
@@ -120,7 +141,8 @@ class Inbound(Batching):
         if not len(data):
             self._eof = True
             return
-        self._settle()
+        if self._batch is not None:
+            self._settle()
         shift = self._buf.append(data)
         if shift:
             self._reader.rebase(shift)
@@ -179,22 +201,31 @@ class Inbound(Batching):
             total = self._frame_len + pay_end - start
             if total > self._limit:
                 self._reject(total, pay_end, term_end)
-            if term_end >= 0 and self._streak and self._term and not self._frame_len:
-                return self._plan(pay_end, term_end, frames, window or self._window)
-            if frames:
-                if term_end < 0:
+            if term_end < 0:  # no terminator decided: payload so far, or nothing
+                if frames:
                     return None
-                frame = bytes(data[start:pay_end])
-                self._frame_done(term_end)
-                return frame
-            if pay_end > start:
+                if pay_end == start:
+                    return self._idle() if self._eof else NEED_DATA
                 self._frame_len = total
                 buf.start = pay_end
-                return new_data(bytes(data[start:pay_end]))
-            if term_end < 0:
-                return self._idle()
+                item = _new(Data)
+                _set_data(item, bytes(data[start:pay_end]))
+                return item
+            if self._streak and self._term and not self._frame_len:
+                return self._plan(pay_end, term_end, frames, window or self._window)
+            result: bytes | Terminator | None
+            if frames:
+                result = bytes(data[start:pay_end])
+            elif pay_end > start:  # the payload before the terminator comes first
+                self._frame_len = total
+                buf.start = pay_end
+                item = _new(Data)
+                _set_data(item, bytes(data[start:pay_end]))
+                return item
+            else:
+                result = event
             self._frame_done(term_end)
-            return event
+            return result
         except FrameTooLong:
             raise
         except BaseException as exc:
@@ -242,8 +273,12 @@ class Inbound(Batching):
         self._buf.start = term_end
         self._frame_len = 0
         self._streak += 1
-        if type(self._reader) is CountReader:
-            self._install(None)
+        if self._reader is self._counter:
+            # What _install(None) does here, without its checks that cannot fire:
+            # no batch is out under a count (batches need a bytes terminator), no
+            # frame is being skipped (this one just ended), and None has no limit.
+            self._reader = RAW
+            self._limit = _UNLIMITED
 
     def _idle(self) -> ConnectionClosed | NeedData:
         buf = self._buf
@@ -270,8 +305,9 @@ class Inbound(Batching):
         :exc:`~asyncframe.FrameTooLong` as soon as the current frame's payload
         exceeds :attr:`max_frame_size`.
         """
-        for event in self._events_it:
-            return event
+        if self._batch is not None:
+            for event in self._events_it:
+                return event
         event_or_none: Event | NeedData = self._parse(False)
         return event_or_none
 

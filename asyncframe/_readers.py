@@ -93,55 +93,79 @@ def terminator_event(value: bytes | int) -> Terminator:
 
 _EVENTS: dict[bytes | int, Terminator] = {}
 
+#: Spans (in bytes) short enough that a bytes reader searches them with one find.
+_SHORT = 64
+
 
 class BytesReader:
     """A bytes terminator: the payload up to the first match, then the match.
 
-    Invariant: no match starts before :attr:`at`, and ``data[at:at + held]`` is a
-    proper prefix of the terminator (the bytes held back when the last scan ended).
+    Invariant: no match starts before :attr:`at`; if :attr:`stop` is not ``-1`` a
+    match spans ``data[at:stop]`` (found by the last scan, not consumed yet),
+    otherwise ``data[at:at + held]`` is a proper prefix of the terminator (the
+    bytes held back when the last scan ended).
     """
 
-    __slots__ = ("at", "event", "held", "term")
+    __slots__ = ("at", "event", "head", "held", "stop", "term")
     limited = True
 
     def __init__(self, term: bytes) -> None:
         self.term = term
+        self.head = term[:1]
         self.event = terminator_event(term)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every search offset: the next scan starts afresh at its *start*."""
         self.at = -1
         self.held = 0
+        self.stop = -1
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
         at = self.at
-        held = self.held
         if at < start:
             at = start
             held = 0
+            self.stop = -1
+        elif self.stop >= 0:  # the match found last time is still unread: the answer stands
+            return at, self.stop, self.event
+        else:
+            held = self.held
         seen = at + held
         if seen == end:  # nothing new since the last scan: its answer stands
             return (end if eof else at), -1, None
         term = self.term
         if end - seen >= held:
-            # One find over the held-back and the new bytes: at most twice the new ones.
-            found = data.find(term, at, end)
-            if found >= 0:
-                self.at = found
-                self.held = 0
-                return found, found + len(term), self.event
-            held = held_back(data, at, end, term)
+            # One pass over the held-back and the new bytes (at most twice the new
+            # ones). Any match or held-back prefix starts with the terminator's first
+            # byte, and over a long span looking for one byte (memchr) first is far
+            # cheaper than a multi-byte find; over a short one it is one call more.
+            first = at if end - at <= _SHORT else data.find(self.head, at, end)
+            if first < 0:
+                held = 0
+            else:
+                found = data.find(term, first, end)
+                if found >= 0:
+                    self.at = found
+                    self.stop = found + len(term)
+                    return found, self.stop, self.event
+                held = held_back(data, first, end, term)
         else:
             # Fewer new bytes than held back: continue the automaton on the new ones only.
             stop, held = _advance(term, held, data[seen:end])
             if stop >= 0:
                 found = seen + stop - len(term)
                 self.at = found
-                self.held = 0
-                return found, found + len(term), self.event
+                self.stop = found + len(term)
+                return found, self.stop, self.event
         self.at = end - held
         self.held = held
         return (end if eof else end - held), -1, None
 
     def rebase(self, shift: int) -> None:
         self.at -= shift
+        if self.stop >= 0:
+            self.stop -= shift
 
     def spec(self, start: int) -> TerminatorSpec:
         return self.term
@@ -193,8 +217,14 @@ class CountReader:
     limited = True
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.event = terminator_event(count)
+        self.count = -1
+        self.arm(count)
+
+    def arm(self, count: int) -> None:
+        """Count *count* bytes from the next scan's start (a channel re-arms its one reader)."""
+        if count != self.count:
+            self.count = count
+            self.event = terminator_event(count)
         self.stop = -1  # where the count ends in the buffer, fixed by the first scan
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:

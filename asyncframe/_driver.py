@@ -292,11 +292,11 @@ class Driver:
 class AcceptBackoff:
     """What a listener does when ``accept()`` fails, trio's policy.
 
-    Out of descriptors or memory (:data:`RESOURCE_ERRNOS`), accepting again at once
-    would fail again and spin: the listener pauses for :attr:`delay` seconds (the
-    connections wait in the kernel's backlog meanwhile). A burst of failures is
-    logged once as it starts and once as it ends, never per attempt. Other errors
-    concern one connection only (the peer gave up, say): go on accepting.
+    Out of descriptors or memory (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM``),
+    accepting again at once would fail again and spin: the listener pauses for ``delay``
+    seconds (the connections wait in the kernel's backlog meanwhile). A burst of
+    failures is logged once as it starts and once as it ends, never per attempt. Other
+    errors concern one connection only (the peer gave up, say): go on accepting.
 
     :param log: where the burst is reported.
     :param delay: seconds to pause after a resource error.

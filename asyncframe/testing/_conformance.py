@@ -356,7 +356,8 @@ def check_echo_under_awkward_chunkings(adapter: AdapterUnderTest) -> None:
 
 
 def check_peername(adapter: AdapterUnderTest) -> None:
-    """``Handler.peername`` is the client's address, from :meth:`on_connect` on."""
+    """``Handler.peername`` is the client's address, from
+    :meth:`~asyncframe.Handler.on_connect` on."""
     server = _Server()
     with serving(adapter, server) as address, _connect(address) as sock:
         _ask(sock, b"ECHO hi\n", b"hi\n")

@@ -117,7 +117,9 @@ def test_backpressure_does_not_pull_a_large_producer_at_once() -> None:
                 stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
                 await stream.send_all(b"BIG %d\n" % size)
                 await wait_until(lambda: bool(factory.handlers) and factory.handlers[0].pulled > 0)
-                await trio.sleep(0.5)  # the client reads nothing for a while
+                # The client reads nothing until the server's task is blocked
+                # sending (the socket's buffers are full).
+                await trio.testing.wait_all_tasks_blocked()
                 pulled = factory.handlers[0].pulled
                 data = await read_exactly(stream, size + 1)
             nursery.cancel_scope.cancel()

@@ -337,12 +337,13 @@ class Handler:
             return None
         if not batch:
             return True
+        full = len(batch) == size  # before on_frames, which may change the list
         self.on_frames(batch)
         out = self._out
         if out._ready_len + out._fifo_bytes > limit:
             self._batch_size = max(1, size // 2)
             return None if self._interrupt else False
-        if len(batch) == size:
+        if full:
             self._batch_size = 2 * size
         # Look again: more frames, a frame too long, or a new terminator may follow.
         return None

@@ -296,11 +296,22 @@ def test_on_frames_batches_keep_big_replies_bounded() -> None:
 
 
 def test_on_frames_gets_whole_reads_once_small_replies_let_it_grow() -> None:
-    handler = BatchRecorder()
+    class Echo(Handler):
+        def __init__(self) -> None:
+            super().__init__(terminator=b"\n")
+            self.batches: list[int] = []
+
+        def on_frames(self, frames: list[bytes]) -> None:
+            self.batches.append(len(frames))
+            frames.append(b"")  # the list is the handler's to change
+            self.push(b"\n".join(frames))
+
+    handler = Echo()
     driver = Driver(handler, high_water=65536)
     driver.start()
     for _ in range(12):
         driver.receive(b"ok\n" * 1000)
+        assert driver.take(None) == b"ok\n" * 1000
     assert handler.batches[-3:] == [1000, 1000, 1000]
 
 

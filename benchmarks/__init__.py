@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from . import asynchat_inbound, echo, inbound
-from .common import Result, format_table
+from .common import Result, format_table, render
 
 __all__ = ["SUITES", "plot", "run_bench"]
 
@@ -140,13 +140,7 @@ def format_summary(all_runs: list[list[Result]]) -> str:
                 verdict,
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render(table)
 
 
 def plot(results: list[Result], path: str) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["OnResult", "Result", "best_time", "compare", "format_table"]
+__all__ = ["OnResult", "Result", "best_time", "compare", "format_table", "render"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,12 @@ def format_table(results: list[Result]) -> str:
                 target,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return render(rows)
+
+
+def render(rows: list[tuple[str, ...]]) -> str:
+    """Render *rows* (the first is the header) as plain-text columns with a rule."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["OnResult", "Result", "best_time", "compare", "format_table", "render"]
@@ -95,7 +95,7 @@ def format_table(results: list[Result]) -> str:
     return render(rows)
 
 
-def render(rows: list[tuple[str, ...]]) -> str:
+def render(rows: Sequence[Sequence[str]]) -> str:
     """Render *rows* (the first is the header) as plain-text columns with a rule."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [

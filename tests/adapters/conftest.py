@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
+
+import pytest
+import trustme
 
 TIMEOUT = 20.0
 
@@ -205,3 +209,14 @@ def idle_memory(adapter: str, n: int = 2000) -> float:
                 sock.close()
             proc.kill()
     return result
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a trustme certificate for 127.0.0.1, and a client that trusts it."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-import trustme
 
 from asyncframe import Data, Handler, Terminator
 from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
@@ -216,16 +215,6 @@ def test_push_from_another_task_is_sent() -> None:
             return got
 
     assert run(main) == b"from elsewhere\n"
-
-
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
-    return server_ctx, client_ctx
 
 
 def test_tls_round_trip_with_handlers(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import pytest
 import trio
 import trio.testing
-import trustme
 
 from asyncframe import Channel, ConnectionClosed, Data, Event, FrameTooLong, Terminator
 from asyncframe.adapters import asyncio as asyncio_adapter
@@ -89,16 +88,6 @@ class TrioFlavor(Flavor):
 @pytest.fixture(params=[AsyncioFlavor(), TrioFlavor()], ids=lambda f: f.name)
 def flavor(request: pytest.FixtureRequest) -> Flavor:
     return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
-    return server_ctx, client_ctx
 
 
 @contextmanager

@@ -71,23 +71,6 @@ class Channel(Inbound):
     def terminator(self, terminator: TerminatorSpec) -> None:
         self.set_terminator(terminator)
 
-    def set_terminator(self, terminator: TerminatorSpec) -> None:
-        """Set what ends the current frame, from the next unread byte on.
-
-        *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
-        (the earliest match wins, the longest at the same position), an int ``N``
-        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
-        ``None`` (every byte is data, no frame ever ends).
-        """
-        # normalize_terminator returns non-empty bytes and ints >= 0 as they are:
-        # those common cases skip the call.
-        if (type(terminator) is bytes and terminator) or (
-            type(terminator) is int and terminator >= 0
-        ):
-            self._install(terminator)
-        else:
-            self._install(normalize_terminator(terminator))
-
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator (see :attr:`terminator`)."""
         return self._current_terminator()

@@ -32,7 +32,7 @@ from typing import Any
 
 from ._handler import Handler
 
-__all__ = ["AcceptBackoff", "Driver", "RESOURCE_ERRNOS"]
+__all__ = ["DEFAULT_HIGH_WATER", "AcceptBackoff", "Driver", "RESOURCE_ERRNOS"]
 
 logger = logging.getLogger("asyncframe")
 
@@ -50,6 +50,10 @@ RESOURCE_ERRNOS = frozenset(
 )
 
 
+#: The default ``high_water``: 1 MiB of queued output per connection.
+DEFAULT_HIGH_WATER = 1 << 20
+
+
 def _never() -> float:
     return 0.0
 
@@ -63,7 +67,7 @@ class Driver:
 
     :param handler: the handler to run.
     :param high_water: above this many bytes of queued output the handler gets no
-        more input until the output drains to half of it.
+        more input until the output drains to half of it (default: 1 MiB).
     :param idle_timeout: seconds without a received byte after which the
         connection is to close (``None``: never).
     :param clock: the adapter's clock in seconds (used for the idle timeout only).
@@ -94,7 +98,7 @@ class Driver:
         self,
         handler: Handler,
         *,
-        high_water: int,
+        high_water: int = DEFAULT_HIGH_WATER,
         idle_timeout: float | None = None,
         clock: Callable[[], float] = _never,
         schedule: Callable[[], object] = _nothing,

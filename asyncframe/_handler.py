@@ -40,9 +40,10 @@ class Handler:
     subclass runs unchanged on the selectors, asyncio and trio adapters, and in
     tests with :mod:`asyncframe.testing`.
 
-    Adapters drive it through the *driver* methods (:meth:`connection_made`,
-    :meth:`dispatch`, :meth:`connection_lost`, :meth:`take_output`, ...), usually
-    through :class:`asyncframe.Driver`; a protocol author never calls those.
+    A :class:`~asyncframe.Driver` runs it on a connection (every adapter uses
+    one, and so can a test: feed the driver bytes, take its output); the driver
+    calls the *driver* methods (:meth:`connection_made`, :meth:`dispatch`,
+    :meth:`connection_lost`), a protocol author never does.
 
     :param terminator: the initial terminator (default ``b"\\r\\n"``).
     :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes
@@ -230,8 +231,8 @@ class Handler:
 
     @property
     def wants_close(self) -> bool:
-        """True if the adapter should close the connection now (after sending
-        :meth:`take_output`'s bytes, unless :attr:`wants_abort`)."""
+        """True if the connection should close once the output taken so far is
+        sent (at once, sending nothing more, if :attr:`wants_abort`)."""
         return self._abort or self.channel.wants_close
 
     @property
@@ -348,23 +349,6 @@ class Handler:
         # Look again: more frames, a frame too long, or a new terminator may follow.
         return None
 
-    def data_received(self, data: bytes | bytearray | memoryview) -> None:
-        """Driver: bytes arrived (``b""`` for EOF); dispatches every event they complete.
-
-        Dispatching stops once the protocol calls :meth:`close` or
-        :meth:`close_when_done`: input after that point is not reported.
-        """
-        self.channel.receive_data(data)
-        self.dispatch()
-
-    def eof_received(self) -> None:
-        """Driver: the peer closed its side; reports any held-back tail,
-        then calls :meth:`on_eof` (unless the protocol is already closing)."""
-        if not self.channel.eof:
-            self.data_received(b"")
-            if not self.closing:
-                self.on_eof()
-
     @property
     def peer_closed(self) -> bool:
         """True once the peer's EOF was received."""
@@ -374,22 +358,6 @@ class Handler:
     def buffered_output(self) -> int:
         """Bytes queued for sending and not taken yet (what backpressure watches)."""
         return self.channel.buffered_output
-
-    def take_output(self, max_bytes: int | None = None) -> bytes:
-        """Driver: take the next output (see :meth:`Channel.data_to_send`)."""
-        if self._abort:
-            return b""
-        return self.channel.data_to_send(max_bytes)
-
-    def peek_output(self, max_bytes: int) -> bytes:
-        """Driver: the next output, not taken (see :meth:`Channel.peek_output`)."""
-        if self._abort:
-            return b""
-        return self.channel.peek_output(max_bytes)
-
-    def consume_output(self, n: int) -> None:
-        """Driver: *n* bytes of :meth:`peek_output` were sent."""
-        self.channel.consume_output(n)
 
     def connection_lost(self) -> None:
         """Driver: the connection is gone; calls :meth:`on_close` once."""

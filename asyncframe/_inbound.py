@@ -18,6 +18,7 @@ from typing import Any, ClassVar, NoReturn
 from ._batch import EMPTY, MIN_WINDOW, Batching, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
+from ._framing import normalize_terminator
 from ._readers import RAW, READERS, BytesReader, CountReader, Reader
 from ._receivebuffer import ReceiveBuffer
 
@@ -60,13 +61,23 @@ class Inbound(Batching):
 
     # -- terminator ------------------------------------------------------------------
 
-    def _install(self, spec: TerminatorSpec) -> None:
-        """Make a normalized terminator current, from the next unread byte on.
+    def set_terminator(self, terminator: TerminatorSpec) -> None:
+        """Set what ends the current frame, from the next unread byte on.
 
-        Readers are reused where they can be (a channel's delimiters, its one byte
-        counter): re-armed, a reader is the fresh one :data:`READERS` would make.
+        *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
+        (the earliest match wins, the longest at the same position), an int ``N``
+        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
+        ``None`` (every byte is data, no frame ever ends).
         """
+        # Readers are reused where they can be (a channel's delimiters, its one byte
+        # counter): re-armed, a reader is the fresh one READERS would make. This is
+        # called once or twice per frame by length-prefixed protocols, so the common
+        # kinds skip normalize_terminator (it returns them unchanged).
+        spec = terminator
         kind = type(spec)
+        if not ((kind is bytes and spec) or (kind is int and spec >= 0)):  # type: ignore[operator]
+            spec = normalize_terminator(spec)
+            kind = type(spec)
         if kind is bytes:
             if spec == self._term and not self._skipping and self._broken is None:
                 return  # the same delimiter again: nothing changes, a batch may stay out
@@ -95,6 +106,8 @@ class Inbound(Batching):
         self._skipping = False
         self._streak = 0  # frames ended since the terminator was set
         self._set_limit()
+
+    _install = set_terminator  # for internal callers: a subclass may override the public name
 
     def _set_limit(self) -> None:
         """The payload limit of the current reader; -1 for a count declared over it."""

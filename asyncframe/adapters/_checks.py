@@ -9,14 +9,21 @@ from collections.abc import Callable
 import attrs
 
 from asyncframe import Driver, Handler
+from asyncframe._driver import DEFAULT_HIGH_WATER
 
-__all__ = ["DEFAULT_BACKLOG", "Options", "check_sizes", "listening_socket", "options"]
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "DEFAULT_HIGH_WATER",
+    "Options",
+    "check_sizes",
+    "listening_socket",
+    "options",
+]
 
 #: The listen backlog: room for a burst of a few thousand connects (the kernel
 #: caps it at its own maximum, ``net.core.somaxconn`` on Linux).
 DEFAULT_BACKLOG = 4096
 DEFAULT_READ_SIZE = 65536
-DEFAULT_HIGH_WATER = 1 << 20
 
 
 def check_sizes(**sizes: int) -> None:

@@ -39,18 +39,25 @@ class Recorder(Handler):
         self.log.append("close")
 
 
+def run(handler: Handler) -> Driver:
+    """Start *handler* under the Driver every adapter uses."""
+    driver = Driver(handler)
+    driver.start()
+    return driver
+
+
 def test_callbacks_follow_the_events() -> None:
     h = Recorder()
-    h.connection_made()
+    d = run(h)
     h.connection_made()  # on_connect runs once
-    h.data_received(b"a\nLEN\nxyzb")
+    d.receive(b"a\nLEN\nxyzb")
     assert h.log == ["connect", b"a", b"\n", b"LEN", b"\n", b"xyz", 3, b"b"]
     assert h.get_terminator() == b"\n"
-    assert h.take_output() == b"ok\nok\n"
-    h.eof_received()
+    assert d.take(None) == b"ok\nok\n"
+    d.receive(b"")
     assert h.peer_closed
-    h.eof_received()  # twice is harmless
-    h.connection_lost()
+    d.receive(b"")  # twice is harmless
+    d.lost()
     h.connection_lost()
     assert h.log[-1] == "close"
     assert h.log.count("close") == 1
@@ -59,22 +66,27 @@ def test_callbacks_follow_the_events() -> None:
 
 def test_close_when_done_lets_output_drain_first() -> None:
     h = Recorder()
-    h.data_received(b"QUIT\n")
+    d = run(h)
+    d.receive(b"QUIT\n")
     assert h.wants_close is False
-    assert h.peek_output(10) == b"bye\n"
-    h.consume_output(4)
+    assert not d.finished
+    assert d.peek(10) == b"bye\n"
+    d.consume(4)
     assert h.wants_close
+    assert d.finished
     assert not h.wants_abort
 
 
 def test_close_aborts_and_stops_dispatching() -> None:
     h = Recorder()
-    h.data_received(b"x\nKILL\nafter\n")
+    d = run(h)
+    d.receive(b"x\nKILL\nafter\n")
     assert h.wants_abort
     assert h.wants_close
+    assert d.aborting
     assert b"after" not in h.log
-    assert h.take_output() == b""  # nothing more is sent after close()
-    assert h.peek_output(10) == b""
+    assert d.take(None) == b""  # nothing more is sent after close()
+    assert d.peek(10) == b""
 
 
 def test_wakeup_is_called_for_output_and_closes() -> None:
@@ -97,10 +109,12 @@ def test_wakeup_is_called_for_output_and_closes() -> None:
 
 def test_default_callbacks_do_nothing() -> None:
     h = Handler()
-    h.connection_made()
-    h.data_received(b"line\r\n")
-    h.eof_received()
-    h.connection_lost()
+    d = run(h)
+    d.receive(b"line\r\n")
+    d.receive(b"")
+    assert d.take(None) == b""
+    assert d.finished  # EOF seen and nothing to send: the connection closes
+    d.lost()
     assert h.channel.get_terminator() == b"\r\n"
 
 
@@ -111,30 +125,38 @@ def test_on_eof_comes_after_the_last_data_and_can_still_push() -> None:
             self.push(b"tail seen\n")
 
     h = Tail()
-    h.data_received(b"x\nunfinished\r")
-    h.eof_received()
+    d = run(h)
+    d.receive(b"x\nunfinished\r")
+    d.receive(b"")
     assert h.log[-3:] == [b"\n", b"unfinished\r", "eof"]
-    assert h.take_output() == b"ok\ntail seen\n"
-    h.eof_received()
+    assert not d.finished  # output is still queued
+    assert d.take(None) == b"ok\ntail seen\n"
+    assert d.finished
+    d.receive(b"")
     assert h.log.count("eof") == 1
 
 
 def test_dispatch_stops_after_close_when_done() -> None:
-    h = Recorder()
-    h.data_received(b"QUIT\nafter\n")
+    class Closing(Recorder):
+        def on_eof(self) -> None:
+            self.log.append("eof")
+
+    h = Closing()
+    d = run(h)
+    d.receive(b"QUIT\nafter\n")
     assert b"after" not in h.log
-    assert h.take_output() == b"bye\n"
+    assert d.take(None) == b"bye\n"
     assert h.wants_close
-    h.eof_received()  # no on_eof for a protocol that is already closing
+    d.receive(b"")  # no on_eof for a protocol that is already closing
     assert "eof" not in h.log
 
 
 def test_buffered_output_is_what_the_driver_has_not_taken() -> None:
     handler = Recorder()
-    handler.connection_made()
-    handler.data_received(b"a\nb\n")
-    assert handler.buffered_output == len(b"ok\nok\n")
-    assert handler.take_output(4) == b"ok\no"
+    d = run(handler)
+    d.receive(b"a\nb\n")
+    assert handler.buffered_output == d.buffered_output == len(b"ok\nok\n")
+    assert d.take(4) == b"ok\no"
     assert handler.buffered_output == 2
 
 
@@ -347,8 +369,7 @@ def test_the_default_frame_too_long_closes() -> None:
 
 def test_streaming_style_is_kept_when_no_frame_hook_is_overridden() -> None:
     h = Recorder()
-    h.connection_made()
-    h.data_received(b"ab\n")
+    run(h).receive(b"ab\n")
     assert h.log == ["connect", b"ab", b"\n"]
 
 
@@ -379,7 +400,6 @@ def test_max_frame_size_none_lets_any_frame_through() -> None:
     line = b"x" * 200_000
     unlimited, limited = Collect(None), Collect(1000)
     for handler in (unlimited, limited):
-        handler.connection_made()
-        handler.data_received(line + b"\nok\n")
+        run(handler).receive(line + b"\nok\n")
     assert unlimited.frames == [line, b"ok"]
     assert (limited.frames, limited.too_long) == ([b"ok"], 1)

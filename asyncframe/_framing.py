@@ -1,8 +1,9 @@
 """Terminators as the public API takes them, and the classic ``find_prefix_at_end``.
 
 The inbound state machine itself is split by what it holds: ``_receivebuffer``
-(the bytes), ``_readers`` (one reader per terminator kind) and ``_inbound`` (the
-one parsing path every reading API stands on).
+(the bytes), ``_readers`` (one reader per terminator kind), ``_terminator`` (the
+current reader and the frame limit under it), ``_batch`` (the fast path) and
+``_inbound`` (the one parsing path every reading API stands on).
 """
 
 from __future__ import annotations

@@ -5,30 +5,30 @@ current reader (``_readers``) where the payload ends and whether the terminator 
 decided, applies the frame limit, and then reports one
 event (:meth:`next_event`, :meth:`events`) or one whole frame (:meth:`frames`).
 
-The one fast path, the *batch*, lives in ``_batch`` with its invariants.
+Which reader and limit are current, and what happens where a frame ends or is
+over the limit, is ``_terminator``'s; the one fast path, the *batch*, lives in
+``_batch`` with its invariants.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
-from ._batch import EMPTY, MIN_WINDOW, Batching, _new, _set_data
+from ._batch import EMPTY, MIN_WINDOW, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
-from ._framing import normalize_terminator
-from ._readers import RAW, READERS, BytesReader, CountReader, Reader
+from ._readers import BytesReader, CountReader
 from ._receivebuffer import ReceiveBuffer
+from ._terminator import UNLIMITED, Terminating
 
 __all__ = ["Inbound"]
 
 _CLOSED = ConnectionClosed()
-_UNLIMITED = sys.maxsize
 
 
-class Inbound(Batching):
+class Inbound(Terminating):
     """The inbound state machine: bytes in, :class:`Data`/:class:`Terminator` events out.
 
     :class:`~asyncframe.Channel` is an :class:`Inbound` with an outbound queue;
@@ -58,71 +58,6 @@ class Inbound(Batching):
         self._delimiters: dict[bytes, BytesReader] = {}
         self._counter = CountReader(0)
         self._install(terminator)
-
-    # -- terminator ------------------------------------------------------------------
-
-    def set_terminator(self, terminator: TerminatorSpec) -> None:
-        """Set what ends the current frame, from the next unread byte on.
-
-        *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
-        (the earliest match wins, the longest at the same position), an int ``N``
-        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
-        ``None`` (every byte is data, no frame ever ends).
-        """
-        # Readers are reused where they can be (a channel's delimiters, its one byte
-        # counter): re-armed, a reader is the fresh one READERS would make. This is
-        # called once or twice per frame by length-prefixed protocols, so the common
-        # kinds skip normalize_terminator (it returns them unchanged).
-        spec = terminator
-        kind = type(spec)
-        if not ((kind is bytes and spec) or (kind is int and spec >= 0)):  # type: ignore[operator]
-            spec = normalize_terminator(spec)
-            kind = type(spec)
-        if kind is bytes:
-            if spec == self._term and not self._skipping and self._broken is None:
-                return  # the same delimiter again: nothing changes, a batch may stay out
-            if self._batch is not None:
-                self._settle()
-            reader: Reader | None = self._delimiters.get(spec)  # type: ignore[arg-type]
-            if reader is None:
-                reader = READERS[bytes](spec)
-                if len(self._delimiters) < 8:  # bounded: terminators set by a peer
-                    self._delimiters[spec] = reader  # type: ignore[index, assignment]
-            else:
-                reader.reset()  # type: ignore[union-attr]
-            self._term = spec  # type: ignore[assignment]
-        else:
-            if self._batch is not None:
-                self._settle()
-            if kind is int:
-                reader = self._counter
-                reader.arm(spec)  # type: ignore[arg-type]
-            elif spec is None:
-                reader = RAW
-            else:
-                reader = READERS[kind](spec)
-            self._term = b""  # batches need a bytes terminator
-        self._reader = reader
-        self._skipping = False
-        self._streak = 0  # frames ended since the terminator was set
-        self._set_limit()
-
-    _install = set_terminator  # for internal callers: a subclass may override the public name
-
-    def _set_limit(self) -> None:
-        """The payload limit of the current reader; -1 for a count declared over it."""
-        size = self._max_frame_size
-        reader = self._reader
-        if size is None or not reader.limited:
-            self._limit = _UNLIMITED
-        elif type(reader) is CountReader and reader.count > size:
-            self._limit = -1  # fails at once, at the next read
-        else:
-            self._limit = size
-
-    def _current_terminator(self) -> TerminatorSpec:
-        """The current terminator (a running count reads the bytes still expected)."""
-        return self._reader.spec(self._position()[0])
 
     # -- input -----------------------------------------------------------------------
 
@@ -253,46 +188,6 @@ class Inbound(Batching):
             self._deferred = None
             raise deferred
 
-    def _reject(self, total: int, pay_end: int, term_end: int) -> NoReturn:
-        """Drop the frame over the limit (or skip it as it arrives) and raise FrameTooLong."""
-        limit = self._max_frame_size
-        assert limit is not None
-        reader = self._reader
-        size = reader.count if type(reader) is CountReader and reader.count > limit else total
-        complete = term_end >= 0
-        if complete:
-            self._frame_done(term_end)
-        else:
-            self._buf.start = pay_end
-            self._frame_len = 0
-            self._skipping = True
-        raise FrameTooLong(size, limit, complete=complete)
-
-    def _skip(self) -> bool:
-        """Discard a rejected frame's bytes through its terminator; True once it is gone."""
-        buf = self._buf
-        data = buf.data
-        pay_end, term_end, _ = self._reader.scan(data, buf.start, len(data), self._eof)
-        if term_end < 0:
-            buf.start = pay_end
-            return False
-        self._skipping = False
-        self._frame_done(term_end)
-        return True
-
-    def _frame_done(self, term_end: int) -> None:
-        """Consume a frame's terminator (up to *term_end*): a new frame begins, and a
-        completed count gives way to None."""
-        self._buf.start = term_end
-        self._frame_len = 0
-        self._streak += 1
-        if self._reader is self._counter:
-            # What _install(None) does here, without its checks that cannot fire:
-            # no batch is out under a count (batches need a bytes terminator), no
-            # frame is being skipped (this one just ended), and None has no limit.
-            self._reader = RAW
-            self._limit = _UNLIMITED
-
     def _idle(self) -> ConnectionClosed | NeedData:
         buf = self._buf
         if self._eof and buf.start >= len(buf.data):
@@ -369,7 +264,7 @@ class Inbound(Batching):
         :exc:`~asyncframe.FrameTooLong` for it.
         """
         if max_frames is None:
-            wanted, window = _UNLIMITED, _UNLIMITED
+            wanted, window = UNLIMITED, UNLIMITED
         else:
             if isinstance(max_frames, bool) or not isinstance(max_frames, int):
                 raise TypeError(

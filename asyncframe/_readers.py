@@ -124,6 +124,17 @@ class BytesReader:
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
         at = self.at
         if at < start:
+            # A fresh search: a frame starts here. A short frame (a header, a
+            # count line) ends within a few bytes, where one short find settles
+            # it; a longer one gets the search below, which looks for the first
+            # byte with memchr (a multi-byte find is far slower per byte). The
+            # few bytes searched twice keep the cost linear.
+            short = start + _SHORT
+            found = data.find(self.term, start, short if short < end else end)
+            if found >= 0:
+                self.at = found
+                self.stop = stop = found + len(self.term)
+                return found, stop, self.event
             at = start
             held = 0
             self.stop = -1

@@ -92,10 +92,7 @@ class Channel(Inbound):
 
     @max_frame_size.setter
     def max_frame_size(self, value: int | None) -> None:
-        size = _check_size(value, "max_frame_size", allow_none=True)
-        self._settle()
-        self._max_frame_size = size
-        self._set_limit()
+        self._reset_limit(_check_size(value, "max_frame_size", allow_none=True))
 
     # -- outbound --------------------------------------------------------------------
 

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from ._batch import EMPTY, MIN_WINDOW, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
-from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
-from ._readers import BytesReader, CountReader
+from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, TerminatorSpec
+from ._readers import RAW, BytesReader, CountReader
 from ._receivebuffer import ReceiveBuffer
 from ._terminator import UNLIMITED, Terminating
 
 __all__ = ["Inbound"]
 
 _CLOSED = ConnectionClosed()
+_SKIPPED = object()  # what a rejected frame's end yields: nothing, parse on
 
 
 class Inbound(Terminating):
@@ -42,10 +43,13 @@ class Inbound(Terminating):
         self._buf = ReceiveBuffer(self._buffer_type())
         self._eof = False
         self._max_frame_size = max_frame_size
+        self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
         self._frame_len = 0  # payload reported since the last terminator
         self._skipping = False  # discarding a rejected frame through its terminator
-        self._broken: str | None = None
-        self._deferred: FrameTooLong | None = None
+        # What the next parse raises instead: the error state's message (raised as
+        # ProtocolError by every later call) or a FrameTooLong that
+        # complete_frames() deferred (raised once). One attribute, one check per parse.
+        self._error: str | FrameTooLong | None = None
         # The batch: its list, which iterator hands it out, and where it lies.
         self._batch: list[Any] | None = None
         self._batch_frames = False
@@ -84,8 +88,8 @@ class Inbound(Terminating):
                     "a closed stream cannot receive more data"
                 )
             return
-        if self._broken is not None:
-            raise ProtocolError(self._broken)
+        if type(self._error) is str:
+            raise ProtocolError(self._error)
         if not len(data):
             self._eof = True
             return
@@ -129,64 +133,84 @@ class Inbound(Terminating):
     def _parse(self, frames: bool, window: int = 0) -> Any:
         """The one parsing path: the next event, or the next whole frame (None: need data).
 
-        It skips what is left of a rejected frame, asks the reader where the
-        payload ends and whether the terminator is decided, applies the frame limit,
-        then consumes one event's bytes (or one frame's). An exception other than
-        :exc:`FrameTooLong` raised in here (even ``KeyboardInterrupt``) leaves the
-        channel in an error state: every later call raises :exc:`ProtocolError`.
+        It asks the reader where the payload ends and whether the terminator is
+        decided, applies the frame limit (or drops what is left of a rejected
+        frame), then consumes one event's bytes (or one frame's). Where a frame
+        ends is decided here only. An exception other than :exc:`FrameTooLong`
+        raised in here (even ``KeyboardInterrupt``) leaves the channel in an error
+        state: every later call raises :exc:`ProtocolError`.
         """
-        if self._broken is not None or self._deferred is not None:
-            self._raise_pending()
+        if self._error is not None:
+            self._raise_error()
         try:
             if self._batch is not None:
                 self._settle()
-            if self._skipping and not self._skip():
-                return None if frames else self._idle()
             buf = self._buf
-            data = buf.data
-            start = buf.start
-            pay_end, term_end, event = self._reader.scan(data, start, len(data), self._eof)
-            total = self._frame_len + pay_end - start
-            if total > self._limit:
-                self._reject(total, pay_end, term_end)
-            if term_end < 0:  # no terminator decided: payload so far, or nothing
-                if frames:
-                    return None
-                if pay_end == start:
-                    return self._idle() if self._eof else NEED_DATA
-                self._frame_len = total
-                buf.start = pay_end
-                item = _new(Data)
-                _set_data(item, bytes(data[start:pay_end]))
-                return item
-            if self._streak and self._term and not self._frame_len:
-                return self._plan(pay_end, term_end, frames, window or self._window)
-            result: bytes | Terminator | None
-            if frames:
-                result = bytes(data[start:pay_end])
-            elif pay_end > start:  # the payload before the terminator comes first
-                self._frame_len = total
-                buf.start = pay_end
-                item = _new(Data)
-                _set_data(item, bytes(data[start:pay_end]))
-                return item
-            else:
-                result = event
-            self._frame_done(term_end)
-            return result
+            while True:
+                data = buf.data
+                start = buf.start
+                pay_end, term_end, event = self._reader.scan(data, start, len(data), self._eof)
+                result: Any
+                if self._skipping:  # the rest of a rejected frame, dropped
+                    if term_end < 0:
+                        buf.start = pay_end
+                        return None if frames else self._idle()
+                    self._skipping = False
+                    result = _SKIPPED
+                else:
+                    total = self._frame_len + pay_end - start
+                    if total > self._limit:
+                        result = self._reject(total, pay_end, term_end)  # raises unless complete
+                    elif term_end < 0:  # no terminator decided: payload so far, or nothing
+                        if frames:
+                            return None
+                        if pay_end == start:
+                            return self._idle() if self._eof else NEED_DATA
+                        self._frame_len = total
+                        buf.start = pay_end
+                        item = _new(Data)
+                        _set_data(item, bytes(data[start:pay_end]))
+                        return item
+                    elif self._streak and self._term and not self._frame_len:
+                        return self._plan(pay_end, term_end, frames, window or self._window)
+                    elif frames:
+                        result = bytes(data[start:pay_end])
+                    elif pay_end > start:  # the payload before the terminator comes first
+                        self._frame_len = total
+                        buf.start = pay_end
+                        item = _new(Data)
+                        _set_data(item, bytes(data[start:pay_end]))
+                        return item
+                    else:
+                        result = event
+                # The frame ends: its terminator is consumed, a new frame begins,
+                # and a completed count gives way to None (what set_terminator(None)
+                # does, less its checks: no batch is out under a count, no frame is
+                # being skipped, and None has no limit).
+                buf.start = term_end
+                self._frame_len = 0
+                self._streak += 1
+                if self._reader is self._counter:
+                    self._reader = RAW
+                    self._limit = UNLIMITED
+                if result is _SKIPPED:
+                    continue
+                if type(result) is FrameTooLong:
+                    raise result
+                return result
         except FrameTooLong:
             raise
         except BaseException as exc:
             self._break(exc)
             raise
 
-    def _raise_pending(self) -> None:
-        if self._broken is not None:
-            raise ProtocolError(self._broken)
-        deferred = self._deferred
-        if deferred is not None:
-            self._deferred = None
-            raise deferred
+    def _raise_error(self) -> NoReturn:
+        error = self._error
+        if type(error) is str:
+            raise ProtocolError(error)
+        assert isinstance(error, FrameTooLong)
+        self._error = None
+        raise error
 
     def _idle(self) -> ConnectionClosed | NeedData:
         buf = self._buf
@@ -195,7 +219,7 @@ class Inbound(Terminating):
         return NEED_DATA
 
     def _break(self, exc: BaseException) -> None:
-        self._broken = (
+        self._error = (
             f"the channel's input is unusable: parsing was interrupted by "
             f"{type(exc).__name__}({exc!s}) and its state is unknown"
         )
@@ -245,10 +269,12 @@ class Inbound(Terminating):
         A terminator set while iterating applies from the next unread byte, as
         with :meth:`next_event`.
         """
+        parse = self._parse
         while True:
-            for frame in self._frames_it:
-                yield frame
-            frame = self._parse(True)
+            if self._batch is not None:
+                for frame in self._frames_it:
+                    yield frame
+            frame = parse(True)
             if frame is None:
                 return
             yield frame
@@ -284,5 +310,5 @@ class Inbound(Terminating):
         except FrameTooLong as exc:
             if not out:
                 raise
-            self._deferred = exc
+            self._error = exc
         return out

@@ -107,7 +107,6 @@ class BytesReader:
     """
 
     __slots__ = ("at", "event", "head", "held", "stop", "term")
-    limited = True
 
     def __init__(self, term: bytes) -> None:
         self.term = term
@@ -186,7 +185,6 @@ class TupleReader:
     """A tuple of bytes terminators: the earliest match wins, the longest at a position."""
 
     __slots__ = ("readers", "terms")
-    limited = True
 
     def __init__(self, terms: tuple[bytes, ...]) -> None:
         self.terms = terms
@@ -225,7 +223,6 @@ class CountReader:
     """A byte count N: the next N bytes, then ``Terminator(N)`` (at once for 0)."""
 
     __slots__ = ("count", "event", "stop")
-    limited = True
 
     def __init__(self, count: int) -> None:
         self.count = -1
@@ -259,7 +256,6 @@ class RawReader:
     """No terminator: every byte is payload, and no frame limit applies (stateless)."""
 
     __slots__ = ()
-    limited = False
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
         return end, -1, None

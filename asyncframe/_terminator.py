@@ -1,18 +1,17 @@
-"""The current terminator: its reader, the frame limit under it, and where frames end.
+"""The current terminator: its reader, and the frame limit under it.
 
 A channel reads under one terminator at a time. Setting one picks its reader from
 ``_readers.READERS`` (reusing the channel's delimiters and its one byte counter)
 and the payload limit that goes with it: ``max_frame_size`` for a delimiter or a
 count, none for ``None`` (a stream, not frames), and an immediate failure for a
 count declared over the limit. The parsing path (``_inbound``) calls back here when
-a frame ends (a completed count gives way to ``None``) and when a frame is over
-the limit (it is dropped, or skipped as it arrives, through its terminator).
+a frame is over the limit (it is dropped, or skipped as it arrives, through its
+terminator).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
 
 from ._batch import Batching
 from ._errors import FrameTooLong
@@ -31,8 +30,9 @@ class Terminating(Batching):
 
     # Set up by Inbound.__init__.
     _max_frame_size: int | None
+    _frame_limit: int  # max_frame_size, or UNLIMITED for None
     _skipping: bool
-    _broken: str | None
+    _error: object
     _eof: bool
     _delimiters: dict[bytes, BytesReader]
     _counter: CountReader
@@ -46,8 +46,10 @@ class Terminating(Batching):
         ``None`` (every byte is data, no frame ever ends).
         """
         # Readers are reused where they can be (a channel's delimiters, its one byte
-        # counter): re-armed, a reader is the fresh one READERS would make. This is
-        # called once or twice per frame by length-prefixed protocols, so the common
+        # counter): re-armed, a reader is the fresh one READERS would make. Each
+        # kind's frame limit is decided here, and only here (_reset_limit goes
+        # through this method too). This is called once or twice per frame by
+        # length-prefixed protocols, so it makes no call it can avoid: the common
         # kinds skip normalize_terminator (it returns them unchanged).
         spec = terminator
         kind = type(spec)
@@ -55,7 +57,7 @@ class Terminating(Batching):
             spec = normalize_terminator(spec)
             kind = type(spec)
         if kind is bytes:
-            if spec == self._term and not self._skipping and self._broken is None:
+            if spec == self._term and not self._skipping and type(self._error) is not str:
                 return  # the same delimiter again: nothing changes, a batch may stay out
             if self._batch is not None:
                 self._settle()
@@ -67,75 +69,61 @@ class Terminating(Batching):
             else:
                 reader.reset()  # type: ignore[union-attr]
             self._term = spec  # type: ignore[assignment]
+            self._limit = self._frame_limit
         else:
             if self._batch is not None:
                 self._settle()
             if kind is int:
                 reader = self._counter
                 reader.arm(spec)  # type: ignore[arg-type]
+                limit = self._frame_limit
+                self._limit = -1 if spec > limit else limit  # type: ignore[operator]  # -1: fails at once
             elif spec is None:
                 reader = RAW
+                self._limit = UNLIMITED  # a stream, not frames
             else:
                 reader = READERS[kind](spec)
+                self._limit = self._frame_limit
             self._term = b""  # batches need a bytes terminator
         self._reader = reader
         self._skipping = False
         self._streak = 0  # frames ended since the terminator was set
-        self._set_limit()
 
     _install = set_terminator  # for internal callers: a subclass may override the public name
 
-    def _set_limit(self) -> None:
-        """The payload limit of the current reader; -1 for a count declared over it."""
-        size = self._max_frame_size
-        reader = self._reader
-        if size is None or not reader.limited:
-            self._limit = UNLIMITED
-        elif type(reader) is CountReader and reader.count > size:
-            self._limit = -1  # fails at once, at the next read
-        else:
-            self._limit = size
+    def _reset_limit(self, max_frame_size: int | None) -> None:
+        """Apply a new ``max_frame_size`` to the frame being read, and to every later one.
+
+        The current terminator is set again, as :meth:`set_terminator` would set
+        it, keeping the frame's progress (a running count is checked for what
+        remains of it).
+        """
+        self._settle()
+        self._max_frame_size = max_frame_size
+        self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
+        skipping, streak = self._skipping, self._streak
+        spec = self._current_terminator()
+        self._term = b""  # not "the same delimiter again": it must be set anew
+        self._install(spec)
+        self._skipping, self._streak = skipping, streak
 
     def _current_terminator(self) -> TerminatorSpec:
         """The current terminator (a running count reads the bytes still expected)."""
         return self._reader.spec(self._position()[0])
 
-    def _frame_done(self, term_end: int) -> None:
-        """Consume a frame's terminator (up to *term_end*): a new frame begins, and a
-        completed count gives way to None."""
-        self._buf.start = term_end
-        self._frame_len = 0
-        self._streak += 1
-        if self._reader is self._counter:
-            # What _install(None) does here, without its checks that cannot fire:
-            # no batch is out under a count (batches need a bytes terminator), no
-            # frame is being skipped (this one just ended), and None has no limit.
-            self._reader = RAW
-            self._limit = UNLIMITED
-
-    def _reject(self, total: int, pay_end: int, term_end: int) -> NoReturn:
-        """Drop the frame over the limit (or skip it as it arrives) and raise FrameTooLong."""
+    def _reject(self, total: int, pay_end: int, term_end: int) -> FrameTooLong:
+        """A frame over the limit: return its FrameTooLong if it is complete (the
+        caller consumes it, then raises), else start skipping it and raise."""
         limit = self._max_frame_size
         assert limit is not None
         reader = self._reader
-        size = reader.count if type(reader) is CountReader and reader.count > limit else total
-        complete = term_end >= 0
-        if complete:
-            self._frame_done(term_end)
-        else:
-            self._buf.start = pay_end
-            self._frame_len = 0
-            self._skipping = True
-        raise FrameTooLong(size, limit, complete=complete)
-
-    def _skip(self) -> bool:
-        """Discard a rejected frame's bytes through its terminator; True once it is gone."""
-        buf = self._buf
-        data = buf.data
-        pay_end, term_end, _ = self._reader.scan(data, buf.start, len(data), self._eof)
-        if term_end < 0:
-            buf.start = pay_end
-            return False
-        self._skipping = False
-        self._frame_done(term_end)
-        return True
+        # A count is rejected for what it declares: the bytes it was armed for,
+        # plus any read before the limit changed (see _reset_limit).
+        size = self._frame_len + reader.count if type(reader) is CountReader else total
+        error = FrameTooLong(size, limit, complete=term_end >= 0)
+        if term_end >= 0:
+            return error
+        self._buf.start = pay_end
+        self._frame_len = 0
+        self._skipping = True
+        raise error

@@ -531,3 +531,44 @@ def test_complete_frames_checks_max_frames(bad: object, error: type, message: st
     with pytest.raises(error, match=message):
         ch.complete_frames(bad)  # type: ignore[arg-type]
     assert ch.complete_frames() == [b"a", b"b"]  # the failed call changed nothing
+
+
+def test_a_new_max_frame_size_applies_to_the_frame_being_read() -> None:
+    ch = Channel(b"\n", max_frame_size=100)
+    ch.receive_data(b"x" * 50)
+    assert ch.next_event() == Data(b"x" * 50)
+    ch.max_frame_size = 40  # the frame so far is already over it
+    with pytest.raises(FrameTooLong) as info:
+        ch.next_event()
+    assert (info.value.size, info.value.complete) == (50, False)
+    ch.receive_data(b"yy\nok\n")
+    assert list(ch.events()) == [Data(b"ok"), Terminator(b"\n")]
+
+
+def test_a_new_max_frame_size_keeps_skipping_a_rejected_frame() -> None:
+    ch = Channel(b"\n", max_frame_size=4)
+    ch.receive_data(b"x" * 10)
+    with pytest.raises(FrameTooLong):
+        ch.next_event()
+    ch.max_frame_size = 100
+    ch.receive_data(b"xx\nok\n")
+    assert list(ch.events()) == [Data(b"ok"), Terminator(b"\n")]
+
+
+@pytest.mark.parametrize("new_limit", [5, 7])
+def test_a_running_count_over_a_new_max_frame_size_reports_its_declared_size(
+    new_limit: int,
+) -> None:
+    ch = Channel(10, max_frame_size=100)
+    ch.receive_data(b"abcd")
+    assert ch.next_event() == Data(b"abcd")
+    assert ch.terminator == 6
+    ch.max_frame_size = new_limit
+    assert ch.terminator == 6  # the count goes on
+    ch.receive_data(b"efgh")
+    with pytest.raises(FrameTooLong) as info:
+        ch.next_event()
+    assert (info.value.size, info.value.max_frame_size) == (10, new_limit)
+    ch.receive_data(b"ijREST")
+    assert list(ch.events()) == [Data(b"REST")]
+    assert ch.terminator is None

@@ -34,9 +34,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package (with trio and hypothesis, which its modules use)."""
+    """mypy --strict on the package and the benchmarks (with trio and hypothesis)."""
     session.install("-e", ".[test]", "mypy")
-    session.run("mypy", "--strict", "asyncframe")
+    session.run("mypy", "--strict", "asyncframe", "benchmarks")
 
 
 @nox.session

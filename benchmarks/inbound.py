@@ -15,7 +15,11 @@ work per frame (collect the frame's bytes, count it):
   and ``frames()`` against the stdlib ``asynchat`` (target 1.5x);
 - one 2 MB line in 1 KiB reads, ``frames()`` against the same two peers (targets
   100x Twisted, whose buffering is quadratic here, and 1x asyncio), and
-  ``next_event()`` against the stdlib ``asynchat`` (target 1x).
+  ``next_event()`` against the stdlib ``asynchat`` (target 1x);
+- the *floor* rows: the same length-prefixed and 2 MB loops run on a bare parser
+  (``_floor.BareChannel``: the reading API with no frame limit, no checks, no
+  error state) against the same peer, no target. They bound what any
+  pure-Python parser of this API shape can reach there.
 
 Peers that are not importable are left out of the table, with a note.
 
@@ -27,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from asyncframe import NEED_DATA, Channel, Data
 
+from ._floor import BareChannel
 from .common import OnResult, Result, compare
 
 __all__ = ["lines_chunks", "run"]
@@ -60,9 +66,14 @@ def long_line_chunks(size: int, read_size: int = 1024) -> list[bytes]:
 # -- asyncframe -----------------------------------------------------------------------
 
 
-def asyncframe_next_event(chunks: list[bytes], max_frame_size: int = 65536) -> int:
-    """Frame *chunks* with a ``next_event()`` loop; return the number of frames."""
-    ch = Channel(b"\r\n", max_frame_size=max_frame_size)
+def asyncframe_next_event(
+    chunks: list[bytes], max_frame_size: int = 65536, make: Callable[[], Any] | None = None
+) -> int:
+    """Frame *chunks* with a ``next_event()`` loop; return the number of frames.
+
+    *make* builds the parser instead of a :class:`Channel` (the floor rows).
+    """
+    ch = Channel(b"\r\n", max_frame_size=max_frame_size) if make is None else make()
     parts: list[bytes] = []
     frames = 0
     for chunk in chunks:
@@ -80,9 +91,9 @@ def asyncframe_next_event(chunks: list[bytes], max_frame_size: int = 65536) -> i
     return frames
 
 
-def asyncframe_prefixed_next_event(chunks: list[bytes]) -> int:
+def asyncframe_prefixed_next_event(chunks: list[bytes], make: Callable[[], Any] = Channel) -> int:
     """Frame length-prefixed *chunks* with a ``next_event()`` loop; return the payloads."""
-    ch = Channel(b"\r\n")
+    ch = make()
     receive = ch.receive_data
     next_event = ch.next_event
     set_terminator = ch.set_terminator
@@ -109,9 +120,9 @@ def asyncframe_prefixed_next_event(chunks: list[bytes]) -> int:
     return frames
 
 
-def asyncframe_prefixed_frames(chunks: list[bytes]) -> int:
+def asyncframe_prefixed_frames(chunks: list[bytes], make: Callable[[], Any] = Channel) -> int:
     """Frame length-prefixed *chunks* with ``frames()``; return the payloads."""
-    ch = Channel(b"\r\n")
+    ch = make()
     receive = ch.receive_data
     set_terminator = ch.set_terminator
     out: list[bytes] = []
@@ -361,9 +372,7 @@ def run(
         name = f"length-prefixed {size}-byte payloads, 64 KiB reads"
         row(
             f"next_event(), {name}",
-            check(
-                "prefixed next_event", lambda c=chunks: asyncframe_prefixed_next_event(c), expected
-            ),
+            check("prefixed next_event", partial(asyncframe_prefixed_next_event, chunks), expected),
             "stdlib asynchat handle_read",
             peer,
             1.5,
@@ -371,12 +380,24 @@ def run(
         )
         row(
             f"frames(), {name}",
-            check("prefixed frames", lambda c=chunks: asyncframe_prefixed_frames(c), expected),
+            check("prefixed frames", partial(asyncframe_prefixed_frames, chunks), expected),
             "stdlib asynchat handle_read",
             peer,
             1.5,
             expected,
         )
+        for api, loop in (
+            ("next_event()", asyncframe_prefixed_next_event),
+            ("frames()", asyncframe_prefixed_frames),
+        ):
+            row(
+                f"floor: bare {api}, {name}",
+                check(f"bare {api}", partial(loop, chunks, BareChannel), expected),
+                "stdlib asynchat handle_read",
+                peer,
+                None,
+                expected,
+            )
     big = "one 2 MB line, 1 KiB reads"
     row(
         f"next_event(), {big}",
@@ -384,6 +405,14 @@ def run(
         "stdlib asynchat handle_read",
         stdlib_asynchat(long),
         1.0,
+        1,
+    )
+    row(
+        f"floor: bare next_event(), {big}",
+        check("bare next_event 2MB", lambda: asyncframe_next_event(long, make=BareChannel), 1),
+        "stdlib asynchat handle_read",
+        stdlib_asynchat(long),
+        None,
         1,
     )
     row(

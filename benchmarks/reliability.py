@@ -195,7 +195,7 @@ def serve_asynchat(
             self.close()
 
         def close(self) -> None:
-            if self.socket is not None and self._fileno is not None:
+            if self.socket is not None and getattr(self, "_fileno", None) is not None:
                 stats.closed += 1
             super().close()
 

@@ -1,7 +1,8 @@
 """A server in its own process that reports its RSS growth per idle connection.
 
 ``python -m tests.adapters.idle_memory ADAPTER N`` serves a whole-frame echo
-Handler and prints the port; after a line on stdin (the parent's warm-up
+Handler (or, for ``trio-bare``, trio's own ``serve_tcp`` echo, the floor under
+the trio adapter) and prints the port; after a line on stdin (the parent's warm-up
 connections are up) it notes its RSS; after another (N more idle connections are
 open) it waits until it has made N more handlers and prints the RSS growth per
 connection in KiB, as JSON. Each wait is bounded.
@@ -84,10 +85,19 @@ def main(adapter: str, n: int) -> None:
 
         from asyncframe.adapters.trio import serve as trio_serve
 
+        async def bare_echo(stream: trio.SocketStream) -> None:
+            # trio's own idiom, the floor for any handler run under serve_tcp.
+            made.append(1)
+            while data := await stream.receive_some(65536):
+                await stream.send_all(data)
+
         async def tmain() -> None:
             with trio.move_on_after(DEADLINE * 2):
                 async with trio.open_nursery() as nursery:
-                    listeners = await nursery.start(trio_serve, factory, 0)
+                    if adapter == "trio-bare":
+                        listeners = await nursery.start(trio.serve_tcp, bare_echo, 0)
+                    else:
+                        listeners = await nursery.start(trio_serve, factory, 0)
                     port = listeners[0].socket.getsockname()[1]
                     threading.Thread(target=control, args=(port, n), daemon=True).start()
 

@@ -332,9 +332,14 @@ def test_peername_and_connect_under_nursery_start() -> None:
     run(main)
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="the 8 KiB target is for 3.11+ (3.10: about 12 KiB)"
-)
 def test_memory_per_idle_connection() -> None:
-    # RSS growth over 2,000 idle connections, the server in its own process.
-    assert idle_memory("trio") <= 8.0
+    # RSS growth over 2,000 idle connections, the server in its own process, against
+    # trio's own serve_tcp with a bare echo task in the same harness. On 3.10 that
+    # floor alone is above 8 KiB (its coroutine frames are larger), so there the
+    # bound is on what the adapter adds to it.
+    ours, floor = idle_memory("trio"), idle_memory("trio-bare")
+    assert ours - floor <= 4.0, (ours, floor)
+    if sys.version_info >= (3, 11):
+        assert ours <= 8.0
+    else:
+        assert floor > 8.0, "trio alone fits in 8 KiB here: hold the adapter to it"

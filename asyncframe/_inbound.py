@@ -5,9 +5,9 @@ current reader (``_readers``) where the payload ends and whether the terminator 
 decided, applies the frame limit, and then reports one
 event (:meth:`next_event`, :meth:`events`) or one whole frame (:meth:`frames`).
 
-Which reader and limit are current, and what happens where a frame ends or is
-over the limit, is ``_terminator``'s; the one fast path, the *batch*, lives in
-``_batch`` with its invariants.
+Which reader and limit are current, and what becomes of a frame over the limit,
+is ``_terminator``'s; the one fast path, the *batch*, lives in ``_batch`` with
+its invariants.
 """
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ class Handler:
             self._interrupt = False
             if self._abort or out._closing:
                 return True
-            if style == _STREAM or self._raw():
+            if style == _STREAM:
                 done = self._dispatch_events(limit)
             elif style == _FRAME:
                 done = self._dispatch_frames(limit)
@@ -282,9 +282,12 @@ class Handler:
                 return done
             # The terminator changed (or a close was asked for): look again.
 
-    def _raw(self) -> bool:
-        # With no terminator the input is a stream, not frames (also after a count).
-        return self.channel.get_terminator() is None
+    def _no_frame(self, limit: int) -> bool | None:
+        """The frame styles found no complete frame: done, unless the terminator is
+        None (also after a count), where the bytes are a stream for on_data."""
+        if self.channel.get_terminator() is None:
+            return self._dispatch_events(limit)
+        return True
 
     def _dispatch_events(self, limit: int) -> bool | None:
         channel = self.channel
@@ -326,27 +329,34 @@ class Handler:
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
             return None
-        return True
+        return self._no_frame(limit)
 
     def _dispatch_batches(self, limit: int) -> bool | None:
+        complete_frames = self.channel.complete_frames
+        on_frames = self.on_frames
+        out = self._out
         size = self._batch_size
         try:
-            batch = self.channel.complete_frames(size)
-        except FrameTooLong as exc:
-            self.on_frame_too_long(exc)
-            return None
-        if not batch:
-            return True
-        full = len(batch) == size  # before on_frames, which may change the list
-        self.on_frames(batch)
-        out = self._out
-        if out._ready_len + out._fifo_bytes > limit:
-            self._batch_size = max(1, size // 2)
-            return None if self._interrupt else False
-        if full:
-            self._batch_size = 2 * size
-        # Look again: more frames, a frame too long, or a new terminator may follow.
-        return None
+            while True:
+                try:
+                    batch = complete_frames(size)
+                except FrameTooLong as exc:
+                    self.on_frame_too_long(exc)
+                    return None
+                if not batch:
+                    return self._no_frame(limit)
+                full = len(batch) == size  # before on_frames, which may change the list
+                on_frames(batch)
+                if out._ready_len + out._fifo_bytes > limit:
+                    size = max(1, size // 2)
+                    return None if self._interrupt else False
+                if full:
+                    size *= 2
+                if self._interrupt:
+                    return None
+                # More frames, a frame too long, or a count that ended may follow.
+        finally:
+            self._batch_size = size
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         """Driver: bytes arrived (``b""`` for EOF); dispatches every event they complete.

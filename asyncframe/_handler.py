@@ -81,10 +81,13 @@ class Handler:
         # checks this one flag after each callback.
         self._interrupt = False
         # Frames per on_frames() batch. The replies to a batch cannot be stopped
-        # half-way, so the batch starts at one frame and doubles only while full
-        # batches leave the output under the driver's limit; a batch whose replies
-        # pass it halves the next. Memory stays within the limit plus the replies to
-        # one batch, whatever one read holds.
+        # half-way, so the first batch is one frame and each later one is sized from
+        # the replies to the one before: as many frames as the room left under the
+        # driver's limit takes at its reply bytes per frame (double, if it replied
+        # nothing); every complete frame buffered when the replies to every buffered
+        # byte fit, at its reply bytes per input byte; and a batch whose replies pass
+        # the limit halves the next. Memory stays within the limit plus the replies
+        # to one batch, whatever one read holds.
         self._batch_size = 1
 
     # -- what a protocol overrides ---------------------------------------------------
@@ -107,11 +110,13 @@ class Handler:
         """Called with the complete frames a read finished, in order, in batches.
 
         A batch holds every complete frame of the read, up to a number that keeps
-        the queued output bounded: it starts at one frame and doubles while the
-        replies to full batches leave the output under the adapter's
-        ``high_water``, so a peer whose requests are answered with small replies
-        soon gets whole reads per call, and one whose replies are large gets one
-        frame per call (and no more input until its output drains).
+        the queued output bounded: the first batch is one frame, and each later one
+        holds as many frames as the replies to the batch before, at their size,
+        leave room for under the adapter's ``high_water`` (or every complete frame
+        buffered, when their replies fit), so a peer whose requests are answered
+        with small replies gets whole reads per call from the second batch on, and
+        one whose replies are large gets one frame per call (and no more input
+        until its output drains).
 
         The frames were all split by the terminator in force when the batch was
         taken: a terminator set here applies from the first byte after the batch's
@@ -332,31 +337,44 @@ class Handler:
         return self._no_frame(limit)
 
     def _dispatch_batches(self, limit: int) -> bool | None:
-        complete_frames = self.channel.complete_frames
+        channel = self.channel
+        complete_frames = channel.complete_frames
         on_frames = self.on_frames
         out = self._out
         size = self._batch_size
-        try:
-            while True:
-                try:
-                    batch = complete_frames(size)
-                except FrameTooLong as exc:
-                    self.on_frame_too_long(exc)
-                    return None
-                if not batch:
-                    return self._no_frame(limit)
-                full = len(batch) == size  # before on_frames, which may change the list
-                on_frames(batch)
-                if out._ready_len + out._fifo_bytes > limit:
-                    size = max(1, size // 2)
-                    return None if self._interrupt else False
-                if full:
-                    size *= 2
-                if self._interrupt:
-                    return None
-                # More frames, a frame too long, or a count that ended may follow.
-        finally:
-            self._batch_size = size
+        whole = False  # take every complete frame buffered
+        # The first batch of a call also measures the input it took, cheaply (no
+        # batch of the channel is out before it): bytes of reply per byte of input.
+        left = channel.buffered_input
+        while True:
+            try:
+                batch = complete_frames(None if whole else size)
+            except FrameTooLong as exc:
+                self.on_frame_too_long(exc)
+                return None
+            if not batch:
+                return self._no_frame(limit)
+            n = len(batch)  # before on_frames, which may change the list
+            took = left - channel.buffered_input if left else 0
+            left = 0
+            before = out._ready_len + out._fifo_bytes
+            on_frames(batch)
+            queued = out._ready_len + out._fifo_bytes
+            if queued > limit:
+                self._batch_size = max(1, n // 2)
+                return None if self._interrupt else False
+            if n == size or whole:
+                grew = queued - before
+                if grew <= 0:
+                    size = 2 * n  # no reply to go by: double
+                else:
+                    room = limit - queued
+                    size = max(1, room * n // grew)
+                    whole = bool(took) and channel.buffered_input * grew <= room * took
+                self._batch_size = size
+            if self._interrupt:
+                return None
+            # More frames, a frame too long, or a count that ended may follow.
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         """Driver: bytes arrived (``b""`` for EOF); dispatches every event they complete.

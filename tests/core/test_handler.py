@@ -315,6 +315,46 @@ def test_on_frames_gets_whole_reads_once_small_replies_let_it_grow() -> None:
     assert handler.batches[-3:] == [1000, 1000, 1000]
 
 
+class SizedReplies(Handler):
+    """Answers every frame of a batch with *reply* bytes, and records the batch sizes."""
+
+    def __init__(self, reply: int) -> None:
+        super().__init__(terminator=b"\n")
+        self.reply = b"x" * reply
+        self.batches: list[int] = []
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.batches.append(len(frames))
+        self.push(self.reply * len(frames))
+
+
+def test_on_frames_takes_the_rest_of_a_read_once_its_replies_fit() -> None:
+    handler = SizedReplies(3)
+    driver = Driver(handler, high_water=65536)
+    driver.start()
+    driver.receive(b"ok\n" * 1000)
+    # One frame to measure the replies by, then every frame left: their replies fit.
+    assert handler.batches == [1, 999]
+    assert driver.take(None) == b"x" * 3000
+
+
+def test_on_frames_sizes_each_batch_by_the_replies_to_the_one_before() -> None:
+    reply, high_water = 100, 10_000
+    handler = SizedReplies(reply)
+    driver = Driver(handler, high_water=high_water)
+    driver.start()
+    driver.receive(b"ok\n" * 1000)  # 100,000 bytes of replies asked for in one read
+    # 1 frame (100 bytes of reply), then the 99 that fill the room left, then one
+    # more frame passes high_water and input waits.
+    assert handler.batches == [1, 99, 1]
+    peak, sent = handler.buffered_output, 0
+    while sent < reply * 1000:
+        sent += len(driver.take(4096))
+        peak = max(peak, handler.buffered_output)
+    assert peak <= high_water + reply
+    assert sum(handler.batches) == 1000
+
+
 def test_close_in_the_middle_of_a_batch_drops_the_rest() -> None:
     handler = BatchRecorder()
     feed(handler, b"a\nCLOSE\nb\nc\n", [])

@@ -166,15 +166,16 @@ class Handler:
         :meth:`close_when_done` or the end of the connection.
         """
         out = self._out
-        if type(data) is bytes and data and not out._closing and not out._fifo:
+        if out._direct and type(data) is bytes:
             # The common case (a reply, nothing waiting behind a producer), inlined:
             # a server pushes once or twice per frame.
-            ready = out._ready
-            if ready:
-                ready.append(data)
-            else:
-                out._ready = deque((data,))
-            out._ready_len += len(data)
+            if data:
+                ready = out._ready
+                if ready:
+                    ready.append(data)
+                else:
+                    out._ready = deque((data,))
+                out._ready_len += len(data)
         else:
             if self._shut:
                 self._refuse("push()")

@@ -344,8 +344,9 @@ class Handler:
         out = self._out
         size = self._batch_size
         whole = False  # take every complete frame buffered
-        # The first batch of a call also measures the input it took, cheaply (no
-        # batch of the channel is out before it): bytes of reply per byte of input.
+        # The first batch of a call also measures the input it took (bytes of reply
+        # per byte of input); after new data no batch of the channel is out, so
+        # buffered_input costs little here.
         left = channel.buffered_input
         while True:
             try:

@@ -355,6 +355,50 @@ def test_on_frames_sizes_each_batch_by_the_replies_to_the_one_before() -> None:
     assert sum(handler.batches) == 1000
 
 
+class Repeater(Handler):
+    """Answers each frame with the frame repeated by its first byte's value (0-9)."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.push(b"".join(reply(frame) for frame in frames))
+
+
+def reply(frame: bytes) -> bytes:
+    return frame * (frame[0] % 10 if frame else 1) + b"\n"
+
+
+@given(
+    st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b".")), max_size=40),
+    st.lists(st.integers(min_value=0), max_size=8),
+    st.integers(min_value=1, max_value=300),
+    st.lists(st.integers(min_value=0, max_value=100), max_size=8),
+)
+def test_on_frames_with_replies_of_any_size_answers_every_frame_in_order(
+    frames: list[bytes], cuts: list[int], high_water: int, sends: list[int]
+) -> None:
+    # Batches sized from the replies before them (and whole reads once replies fit)
+    # still deliver every frame once, in order, whatever the chunking and the sends.
+    stream = b"".join(frame + b"\n" for frame in frames)
+    handler = Repeater()
+    driver = Driver(handler, high_water=high_water)
+    driver.start()
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    wire, start = b"", 0
+    for i, point in enumerate([*points, len(stream)]):
+        if start < point:
+            driver.receive(stream[start:point])
+            start = point
+        if sends:
+            wire += driver.take(sends[i % len(sends)] or None)
+    driver.receive(b"")
+    while data := driver.take(None):
+        wire += data
+    assert wire == b"".join(map(reply, frames))
+    assert driver.finished
+
+
 def test_close_in_the_middle_of_a_batch_drops_the_rest() -> None:
     handler = BatchRecorder()
     feed(handler, b"a\nCLOSE\nb\nc\n", [])

@@ -319,7 +319,11 @@ class Handler:
                     self._interrupt = False
                 else:
                     return None
-            if out._ready_len + out._fifo_bytes > limit:
+            # The output limit; the sum is formed only when bytes wait behind a
+            # producer: an int made per callback costs as much as the rest of a check.
+            if out._ready_len > limit or (
+                out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
+            ):
                 return False
 
     def _dispatch_frames(self, limit: int) -> bool | None:
@@ -330,7 +334,9 @@ class Handler:
                 on_frame(frame)
                 if self._interrupt:
                     return None
-                if out._ready_len + out._fifo_bytes > limit:
+                if out._ready_len > limit or (
+                    out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
+                ):
                     return False
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)

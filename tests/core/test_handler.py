@@ -399,6 +399,41 @@ def test_on_frames_with_replies_of_any_size_answers_every_frame_in_order(
     assert driver.finished
 
 
+class BehindAProducer(Handler):
+    """Queues a producer first, so every reply waits behind it (in the fifo)."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_connect(self) -> None:
+        self.push_with_producer(iter([b"hello\n"]))
+
+
+class StreamBehind(BehindAProducer):
+    def on_terminator(self, terminator: bytes | int) -> None:
+        self.push(b"x" * 100)
+
+
+class FrameBehind(BehindAProducer):
+    def on_frame(self, frame: bytes) -> None:
+        self.push(b"x" * 100)
+
+
+@pytest.mark.parametrize("cls", [StreamBehind, FrameBehind])
+def test_replies_behind_a_producer_count_for_the_output_limit(cls: type[Handler]) -> None:
+    handler = cls()
+    driver = Driver(handler, high_water=1000)
+    driver.start()
+    driver.receive(b"a\n" * 100)
+    assert not driver.reading  # input waits: 1,100 bytes of replies are queued
+    assert handler.buffered_output == 1100
+    assert handler.channel.buffered_input == 2 * 89
+    out = b""
+    while data := driver.take(64):
+        out += data
+    assert out == b"hello\n" + b"x" * 100 * 100
+
+
 def test_close_in_the_middle_of_a_batch_drops_the_rest() -> None:
     handler = BatchRecorder()
     feed(handler, b"a\nCLOSE\nb\nc\n", [])

@@ -82,10 +82,13 @@ class Handler:
         # checks this one flag after each callback.
         self._interrupt = False
         # Frames per on_frames() batch. The replies to a batch cannot be stopped
-        # half-way, so the batch starts at one frame and doubles only while full
-        # batches leave the output under the driver's limit; a batch whose replies
-        # pass it halves the next. Memory stays within the limit plus the replies to
-        # one batch, whatever one read holds.
+        # half-way, so the first batch is one frame and each later one is sized from
+        # the replies to the one before: as many frames as the room left under the
+        # driver's limit takes at its reply bytes per frame (double, if it replied
+        # nothing); every complete frame buffered when the replies to every buffered
+        # byte fit, at its reply bytes per input byte; and a batch whose replies pass
+        # the limit halves the next. Memory stays within the limit plus the replies
+        # to one batch, whatever one read holds.
         self._batch_size = 1
 
     # -- what a protocol overrides ---------------------------------------------------
@@ -108,11 +111,13 @@ class Handler:
         """Called with the complete frames a read finished, in order, in batches.
 
         A batch holds every complete frame of the read, up to a number that keeps
-        the queued output bounded: it starts at one frame and doubles while the
-        replies to full batches leave the output under the adapter's
-        ``high_water``, so a peer whose requests are answered with small replies
-        soon gets whole reads per call, and one whose replies are large gets one
-        frame per call (and no more input until its output drains).
+        the queued output bounded: the first batch is one frame, and each later one
+        holds as many frames as the replies to the batch before, at their size,
+        leave room for under the adapter's ``high_water`` (or every complete frame
+        buffered, when their replies fit), so a peer whose requests are answered
+        with small replies gets whole reads per call from the second batch on, and
+        one whose replies are large gets one frame per call (and no more input
+        until its output drains).
 
         The frames were all split by the terminator in force when the batch was
         taken: a terminator set here applies from the first byte after the batch's
@@ -162,15 +167,16 @@ class Handler:
         :meth:`close_when_done` or the end of the connection.
         """
         out = self._out
-        if type(data) is bytes and data and not out._closing and not out._fifo:
+        if out._direct and type(data) is bytes:
             # The common case (a reply, nothing waiting behind a producer), inlined:
             # a server pushes once or twice per frame.
-            ready = out._ready
-            if ready:
-                ready.append(data)
-            else:
-                out._ready = deque((data,))
-            out._ready_len += len(data)
+            if data:
+                ready = out._ready
+                if ready:
+                    ready.append(data)
+                else:
+                    out._ready = deque((data,))
+                out._ready_len += len(data)
         else:
             if self._shut:
                 self._refuse("push()")
@@ -273,7 +279,7 @@ class Handler:
             self._interrupt = False
             if self._abort or out._closing:
                 return True
-            if style == _STREAM or self._raw():
+            if style == _STREAM:
                 done = self._dispatch_events(limit)
             elif style == _FRAME:
                 done = self._dispatch_frames(limit)
@@ -283,9 +289,12 @@ class Handler:
                 return done
             # The terminator changed (or a close was asked for): look again.
 
-    def _raw(self) -> bool:
-        # With no terminator the input is a stream, not frames (also after a count).
-        return self.channel.get_terminator() is None
+    def _no_frame(self, limit: int) -> bool | None:
+        """The frame styles found no complete frame: done, unless the terminator is
+        None (also after a count), where the bytes are a stream for on_data."""
+        if self.channel.get_terminator() is None:
+            return self._dispatch_events(limit)
+        return True
 
     def _dispatch_events(self, limit: int) -> bool | None:
         channel = self.channel
@@ -311,7 +320,11 @@ class Handler:
                     self._interrupt = False
                 else:
                     return None
-            if out._ready_len + out._fifo_bytes > limit:
+            # The output limit; the sum is formed only when bytes wait behind a
+            # producer: an int made per callback costs as much as the rest of a check.
+            if out._ready_len > limit or (
+                out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
+            ):
                 return False
 
     def _dispatch_frames(self, limit: int) -> bool | None:
@@ -322,32 +335,55 @@ class Handler:
                 on_frame(frame)
                 if self._interrupt:
                     return None
-                if out._ready_len + out._fifo_bytes > limit:
+                if out._ready_len > limit or (
+                    out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
+                ):
                     return False
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
             return None
-        return True
+        return self._no_frame(limit)
 
     def _dispatch_batches(self, limit: int) -> bool | None:
-        size = self._batch_size
-        try:
-            batch = self.channel.complete_frames(size)
-        except FrameTooLong as exc:
-            self.on_frame_too_long(exc)
-            return None
-        if not batch:
-            return True
-        full = len(batch) == size  # before on_frames, which may change the list
-        self.on_frames(batch)
+        channel = self.channel
+        complete_frames = channel.complete_frames
+        on_frames = self.on_frames
         out = self._out
-        if out._ready_len + out._fifo_bytes > limit:
-            self._batch_size = max(1, size // 2)
-            return None if self._interrupt else False
-        if full:
-            self._batch_size = 2 * size
-        # Look again: more frames, a frame too long, or a new terminator may follow.
-        return None
+        size = self._batch_size
+        whole = False  # take every complete frame buffered
+        # The first batch of a call also measures the input it took (bytes of reply
+        # per byte of input); after new data no batch of the channel is out, so
+        # buffered_input costs little here.
+        left = channel.buffered_input
+        while True:
+            try:
+                batch = complete_frames(None if whole else size)
+            except FrameTooLong as exc:
+                self.on_frame_too_long(exc)
+                return None
+            if not batch:
+                return self._no_frame(limit)
+            n = len(batch)  # before on_frames, which may change the list
+            took = left - channel.buffered_input if left else 0
+            left = 0
+            before = out._ready_len + out._fifo_bytes
+            on_frames(batch)
+            queued = out._ready_len + out._fifo_bytes
+            if queued > limit:
+                self._batch_size = max(1, n // 2)
+                return None if self._interrupt else False
+            if n == size or whole:
+                grew = queued - before
+                if grew <= 0:
+                    size = 2 * n  # no reply to go by: double
+                else:
+                    room = limit - queued
+                    size = max(1, room * n // grew)
+                    whole = bool(took) and channel.buffered_input * grew <= room * took
+                self._batch_size = size
+            if self._interrupt:
+                return None
+            # More frames, a frame too long, or a count that ended may follow.
 
     @property
     def peer_closed(self) -> bool:

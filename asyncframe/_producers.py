@@ -175,7 +175,7 @@ class OutputQueue:
     Either queue is a deque while it holds something, else the shared empty tuple.
     """
 
-    __slots__ = ("_closing", "_fifo", "_fifo_bytes", "_offset", "_ready", "_ready_len")
+    __slots__ = ("_closing", "_direct", "_fifo", "_fifo_bytes", "_offset", "_ready", "_ready_len")
 
     def __init__(self) -> None:
         self._fifo: deque[bytes | Producer | _Close] = _NONE_QUEUED
@@ -184,6 +184,9 @@ class OutputQueue:
         self._ready_len = 0
         self._offset = 0
         self._closing = False
+        # Bytes pushed now go straight to _ready: nothing waits in the fifo and the
+        # queue is not closing. One flag for the fast path of every push.
+        self._direct = True
 
     def _check_open(self, what: str) -> None:
         if self._closing:
@@ -208,21 +211,18 @@ class OutputQueue:
             self._fifo.append(item)
         else:
             self._fifo = deque((item,))
+            self._direct = False
 
     def push(self, data: object) -> None:
-        if type(data) is bytes and not self._closing:
+        if self._direct and type(data) is bytes:
             # The common case, without the checks below.
             if data:
-                if self._fifo:
-                    self._fifo.append(data)
-                    self._fifo_bytes += len(data)
+                ready = self._ready
+                if ready:
+                    ready.append(data)
                 else:
-                    ready = self._ready
-                    if ready:
-                        ready.append(data)
-                    else:
-                        self._ready = deque((data,))
-                    self._ready_len += len(data)
+                    self._ready = deque((data,))
+                self._ready_len += len(data)
             return
         self._check_open("push()")
         chunk = _as_bytes(data, "data")
@@ -243,10 +243,12 @@ class OutputQueue:
         """Accept no more output (the connection is closing or gone); nothing is queued
         to mark it: it is not a close to wait for."""
         self._closing = True
+        self._direct = False
 
     def close_when_done(self) -> None:
         if not self._closing:
             self._closing = True
+            self._direct = False
             self._enqueue(_CLOSE)
 
     @property
@@ -303,6 +305,7 @@ class OutputQueue:
                 self._ready_len += len(chunk)
         if not fifo:
             self._fifo = _NONE_QUEUED
+            self._direct = not self._closing
 
     def peek(self, max_bytes: int | None) -> bytes:
         self._fill(max_bytes)
@@ -364,6 +367,7 @@ class OutputQueue:
         self._ready_len = 0
         self._offset = 0
         self._closing = False
+        self._direct = True
 
     def __len__(self) -> int:
         return len(self._ready) + len(self._fifo)

@@ -337,6 +337,125 @@ def test_on_frames_gets_whole_reads_once_small_replies_let_it_grow() -> None:
     assert handler.batches[-3:] == [1000, 1000, 1000]
 
 
+class SizedReplies(Handler):
+    """Answers every frame of a batch with *reply* bytes, and records the batch sizes."""
+
+    def __init__(self, reply: int) -> None:
+        super().__init__(terminator=b"\n")
+        self.reply = b"x" * reply
+        self.batches: list[int] = []
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.batches.append(len(frames))
+        self.push(self.reply * len(frames))
+
+
+def test_on_frames_takes_the_rest_of_a_read_once_its_replies_fit() -> None:
+    handler = SizedReplies(3)
+    driver = Driver(handler, high_water=65536)
+    driver.start()
+    driver.receive(b"ok\n" * 1000)
+    # One frame to measure the replies by, then every frame left: their replies fit.
+    assert handler.batches == [1, 999]
+    assert driver.take(None) == b"x" * 3000
+
+
+def test_on_frames_sizes_each_batch_by_the_replies_to_the_one_before() -> None:
+    reply, high_water = 100, 10_000
+    handler = SizedReplies(reply)
+    driver = Driver(handler, high_water=high_water)
+    driver.start()
+    driver.receive(b"ok\n" * 1000)  # 100,000 bytes of replies asked for in one read
+    # 1 frame (100 bytes of reply), then the 99 that fill the room left, then one
+    # more frame passes high_water and input waits.
+    assert handler.batches == [1, 99, 1]
+    peak, sent = handler.buffered_output, 0
+    while sent < reply * 1000:
+        sent += len(driver.take(4096))
+        peak = max(peak, handler.buffered_output)
+    assert peak <= high_water + reply
+    assert sum(handler.batches) == 1000
+
+
+class Repeater(Handler):
+    """Answers each frame with the frame repeated by its first byte's value (0-9)."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.push(b"".join(reply(frame) for frame in frames))
+
+
+def reply(frame: bytes) -> bytes:
+    return frame * (frame[0] % 10 if frame else 1) + b"\n"
+
+
+@given(
+    st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b".")), max_size=40),
+    st.lists(st.integers(min_value=0), max_size=8),
+    st.integers(min_value=1, max_value=300),
+    st.lists(st.integers(min_value=0, max_value=100), max_size=8),
+)
+def test_on_frames_with_replies_of_any_size_answers_every_frame_in_order(
+    frames: list[bytes], cuts: list[int], high_water: int, sends: list[int]
+) -> None:
+    # Batches sized from the replies before them (and whole reads once replies fit)
+    # still deliver every frame once, in order, whatever the chunking and the sends.
+    stream = b"".join(frame + b"\n" for frame in frames)
+    handler = Repeater()
+    driver = Driver(handler, high_water=high_water)
+    driver.start()
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    wire, start = b"", 0
+    for i, point in enumerate([*points, len(stream)]):
+        if start < point:
+            driver.receive(stream[start:point])
+            start = point
+        if sends:
+            wire += driver.take(sends[i % len(sends)] or None)
+    driver.receive(b"")
+    while data := driver.take(None):
+        wire += data
+    assert wire == b"".join(map(reply, frames))
+    assert driver.finished
+
+
+class BehindAProducer(Handler):
+    """Queues a producer first, so every reply waits behind it (in the fifo)."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+
+    def on_connect(self) -> None:
+        self.push_with_producer(iter([b"hello\n"]))
+
+
+class StreamBehind(BehindAProducer):
+    def on_terminator(self, terminator: bytes | int) -> None:
+        self.push(b"x" * 100)
+
+
+class FrameBehind(BehindAProducer):
+    def on_frame(self, frame: bytes) -> None:
+        self.push(b"x" * 100)
+
+
+@pytest.mark.parametrize("cls", [StreamBehind, FrameBehind])
+def test_replies_behind_a_producer_count_for_the_output_limit(cls: type[Handler]) -> None:
+    handler = cls()
+    driver = Driver(handler, high_water=1000)
+    driver.start()
+    driver.receive(b"a\n" * 100)
+    assert not driver.reading  # input waits: 1,100 bytes of replies are queued
+    assert handler.buffered_output == 1100
+    assert handler.channel.buffered_input == 2 * 89
+    out = b""
+    while data := driver.take(64):
+        out += data
+    assert out == b"hello\n" + b"x" * 100 * 100
+
+
 def test_close_in_the_middle_of_a_batch_drops_the_rest() -> None:
     handler = BatchRecorder()
     feed(handler, b"a\nCLOSE\nb\nc\n", [])

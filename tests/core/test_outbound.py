@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncframe import Channel, SendAfterClose, fifo, find_prefix_at_end, simple_producer
+from asyncframe import Channel, Handler, SendAfterClose, fifo, find_prefix_at_end, simple_producer
 
 
 class CountingProducer:
@@ -290,3 +290,34 @@ def test_find_prefix_at_end_examples() -> None:
     assert find_prefix_at_end(b"qwerty\r", b"\r\n") == 1
     assert find_prefix_at_end(b"qwertydkjf", b"\r\n") == 0
     assert find_prefix_at_end(b"abc<EN", b"<END>") == 3
+
+
+@settings(max_examples=200)
+@given(
+    steps=st.lists(
+        st.one_of(items, st.tuples(st.just("send"), st.integers(min_value=0, max_value=60))),
+        max_size=16,
+    ),
+    through_handler=st.booleans(),
+)
+def test_pushes_between_sends_keep_their_order(
+    steps: list[tuple[str, object]], through_handler: bool
+) -> None:
+    # Output taken between pushes empties the fifo and refills it: bytes pushed
+    # after a producer wait behind it, and go straight out again once it is done.
+    handler = Handler()
+    ch = handler.channel
+    expected, wire = b"", b""
+    for kind, value in steps:
+        if kind == "send":
+            assert isinstance(value, int)
+            wire += ch.data_to_send(value)
+        elif kind == "bytes" and through_handler:
+            assert isinstance(value, bytes)
+            handler.push(value)
+            expected += value
+        else:
+            expected += queue(ch, (kind, value))
+    wire += ch.data_to_send()
+    assert wire == expected
+    assert ch.buffered_output == 0

@@ -219,6 +219,8 @@ class TrioAdapter(ThreadedAdapter):
                 )
                 token = trio.lowlevel.current_trio_token()
                 cancel = nursery.cancel_scope.cancel
-                ready(listeners[0].socket.getsockname(), lambda: token.run_sync_soon(cancel))
+                # Under TLS the listener wraps the socket listener.
+                listener = getattr(listeners[0], "transport_listener", listeners[0])
+                ready(listener.socket.getsockname(), lambda: token.run_sync_soon(cancel))
 
         trio.run(main)

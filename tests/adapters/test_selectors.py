@@ -179,8 +179,6 @@ def test_bad_arguments() -> None:
             loop.listen(LineHandler, "127.0.0.1", 0, high_water=-1)
         with pytest.raises(ValueError, match="idle_timeout must be > 0"):
             loop.listen(LineHandler, "127.0.0.1", 0, idle_timeout=0)
-        with pytest.raises(ValueError, match="ssl is not supported"):
-            loop.listen(LineHandler, "127.0.0.1", 0, ssl=object())
         with pytest.raises(TypeError, match="handler must be a Handler"):
             loop.connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="handler_factory must be callable"):

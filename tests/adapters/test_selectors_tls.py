@@ -1,0 +1,404 @@
+"""TLS on the selectors Loop, over real loopback TLS (trustme certificates)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asyncframe.adapters.selectors import Loop
+from asyncframe.testing._conformance import _TLSClient
+
+from .conftest import TIMEOUT, connect, read_exactly, read_until_eof, wait_for
+from .handlers import BigReplies, EndlessFeed, LineHandler, TailReplyHandler
+from .test_selectors import Server
+
+Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
+
+
+def tls_connect(port: int, client_ctx: ssl.SSLContext) -> ssl.SSLSocket:
+    return client_ctx.wrap_socket(connect(port), server_hostname="127.0.0.1")
+
+
+@pytest.fixture
+def no_warnings(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if anything logs a warning or worse (a failed handshake is a debug
+    record, never an error of the loop)."""
+    caplog.set_level(logging.DEBUG, logger="asyncframe")
+    yield
+    bad = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not bad, bad
+
+
+def wait_until_quiet(value: Any, quiet: float = 0.3) -> int:
+    """Wait until ``value()`` is positive and has not changed for *quiet* seconds."""
+    deadline = time.monotonic() + TIMEOUT
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        current = value()
+        if current != last:
+            last, since = current, time.monotonic()
+        elif current > 0 and time.monotonic() - since >= quiet:
+            return int(current)
+        time.sleep(0.01)
+    raise AssertionError(f"still changing (or zero) after {TIMEOUT} s: {last}")
+
+
+def test_echo(tls: Contexts, no_warnings: None) -> None:
+    server_ctx, client_ctx = tls
+    server = Server(LineHandler, ssl=server_ctx)
+    try:
+        with tls_connect(server.port, client_ctx) as sock:
+            for byte in b"ECHO hello\nBLOB 3\nxyz":
+                sock.sendall(bytes([byte]))  # one TLS record per byte
+            assert read_exactly(sock, 6) == b"hello\n"
+            assert read_exactly(sock, 10) == b"GOT 3 363\n"
+            sock.sendall(b"ECHO one\nQUIT\nECHO ignored\n")
+            assert read_until_eof(sock) == b"one\nBYE\n"
+            handler = server.handlers[0]
+            assert isinstance(handler, LineHandler)
+            assert handler.peername is not None
+            assert handler.peername[:2] == sock.getsockname()[:2]
+        assert wait_for(lambda: "close" in handler.events)
+        assert handler.events == ["connect", "close"]
+    finally:
+        server.close()
+
+
+def test_many_frames_in_one_record_with_a_small_read_size(tls: Contexts) -> None:
+    # One record holds 1,000 lines; the server reads 16 bytes at a time, so after the
+    # first read the rest waits decrypted in the TLS layer, where the selector cannot
+    # see it: no socket event will come for it.
+    server_ctx, client_ctx = tls
+    server = Server(LineHandler, ssl=server_ctx, read_size=16)
+    try:
+        with tls_connect(server.port, client_ctx) as sock:
+            lines = [b"line %d" % i for i in range(1000)]
+            sock.sendall(b"".join(b"ECHO " + line + b"\n" for line in lines))
+            expected = b"".join(line + b"\n" for line in lines)
+            assert read_exactly(sock, len(expected)) == expected
+    finally:
+        server.close()
+
+
+class Replies(BigReplies):
+    REPLY = 65536
+
+
+def test_input_held_by_high_water_in_the_tls_layer_is_read_when_output_drains(
+    tls: Contexts,
+) -> None:
+    # 200 requests in one record, read 64 bytes at a time; each reply passes
+    # high_water. The client reads nothing until the server stalls: the unread
+    # requests then wait in the channel and, decrypted, in the TLS layer. As the
+    # client reads, every one of them must be answered, though the socket never
+    # becomes readable again; and the output stays bounded meanwhile.
+    server_ctx, client_ctx = tls
+    high_water = 4096
+    server = Server(Replies, ssl=server_ctx, read_size=64, high_water=high_water)
+    try:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        raw.settimeout(TIMEOUT)
+        raw.connect(("127.0.0.1", server.port))
+        with client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"R\n" * 200)
+            assert wait_for(lambda: server.handlers)
+            handler = server.handlers[0]
+            assert isinstance(handler, Replies)
+            assert wait_until_quiet(lambda: handler.requests) < 200  # stalled
+            got = read_exactly(sock, 200 * Replies.REPLY)
+            assert got == b"x" * (200 * Replies.REPLY)
+        assert handler.requests == 200
+        assert handler.peak <= high_water + Replies.REPLY
+    finally:
+        server.close()
+
+
+def test_a_large_reply_to_a_slow_reader_is_pulled_as_it_reads(tls: Contexts) -> None:
+    server_ctx, client_ctx = tls
+    size = 20_000_000
+    server = Server(LineHandler, ssl=server_ctx)
+    try:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        raw.settimeout(TIMEOUT)
+        raw.connect(("127.0.0.1", server.port))
+        with client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"BIG %d\n" % size)
+            assert wait_for(lambda: server.handlers and server.handlers[0].pulled > 0)
+            handler = server.handlers[0]
+            assert isinstance(handler, LineHandler)
+            # The client reads nothing: the producer stops being pulled, far from its end.
+            assert wait_until_quiet(lambda: handler.pulled) < size // 5
+            data = read_exactly(sock, size + 1)
+        assert len(data) == size + 1
+        assert data.count(b"x") == size
+        assert data.endswith(b"\n")
+    finally:
+        server.close()
+
+
+def test_close_notify_from_the_peer_is_its_eof(tls: Contexts, no_warnings: None) -> None:
+    # TLS 1.3 closes each direction apart: after the client's close_notify the tail is
+    # answered, then the server sends its own close_notify and closes.
+    server_ctx, client_ctx = tls
+    server = Server(TailReplyHandler, ssl=server_ctx)
+    try:
+        client = _TLSClient(("127.0.0.1", server.port), client_ctx)
+        try:
+            client.sendall(b"ECHO a\nlast")
+            assert read_exactly(client, 2) == b"a\n"
+            client.close_notify()
+            assert client.read_to_end() == b"TAIL last\n"
+            assert client.ended == "close_notify"
+        finally:
+            client.close()
+        handler = server.handlers[0]
+        assert isinstance(handler, TailReplyHandler)
+        assert wait_for(lambda: "close" in handler.events)
+        assert handler.events == ["connect", "eof", "close"]
+    finally:
+        server.close()
+
+
+def test_a_ragged_eof_is_an_eof(tls: Contexts, no_warnings: None) -> None:
+    # A TCP FIN without close_notify: on_eof, then on_close (as on the asyncio adapter).
+    server_ctx, client_ctx = tls
+    server = Server(TailReplyHandler, ssl=server_ctx)
+    try:
+        with tls_connect(server.port, client_ctx) as sock:
+            sock.sendall(b"ECHO a\nlast")
+            assert read_exactly(sock, 2) == b"a\n"
+            with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+                raw.shutdown(socket.SHUT_WR)  # below TLS: no close_notify
+            handler = server.handlers[0]
+            assert isinstance(handler, TailReplyHandler)
+            assert wait_for(lambda: "close" in handler.events)
+        assert handler.events == ["connect", "eof", "close"]
+    finally:
+        server.close()
+
+
+class Feed(EndlessFeed):
+    LENGTH = 64 << 20
+
+
+def test_close_notify_does_not_pull_every_producer(tls: Contexts) -> None:
+    server_ctx, client_ctx = tls
+    server = Server(Feed, ssl=server_ctx, high_water=65536)
+    try:
+        client = _TLSClient(("127.0.0.1", server.port), client_ctx)
+        try:
+            client.sendall(b"GO\n")
+            assert read_exactly(client, 10) == b"tick tick "
+            handler = server.handlers[0]
+            assert isinstance(handler, EndlessFeed)
+            # The client reads no more: the server stops pulling ...
+            before = wait_until_quiet(lambda: handler.pulled)
+            client.close_notify()
+            # ... and the close_notify does not make it pull the rest of the feed: only
+            # what the kernel's buffers take once the client's window moves (sending a
+            # byte does as much).
+            after = wait_until_quiet(lambda: handler.pulled)
+            assert after - before <= 4 << 20
+        finally:
+            client.close()
+        assert wait_for(lambda: server.loop.connections == 0)
+    finally:
+        server.close()
+
+
+def test_failed_handshakes_close_only_their_connection(
+    tls: Contexts, caplog: pytest.LogCaptureFixture, no_warnings: None
+) -> None:
+    server_ctx, client_ctx = tls
+    server = Server(LineHandler, ssl=server_ctx)
+    try:
+        # A client that does not trust the server's certificate.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_connect(server.port, ssl.create_default_context())
+        # A plain TCP client: the server sees no TLS record.
+        with connect(server.port) as sock:
+            sock.sendall(b"ECHO plain\n")
+            # The server closed with the line unread: a reset is fine too.
+            with contextlib.suppress(ConnectionResetError):
+                assert read_until_eof(sock) == b""
+        # A client that leaves in the middle of the handshake.
+        with connect(server.port) as sock:
+            sock.sendall(b"\x16\x03\x01\x02\x00")  # the start of a ClientHello
+        assert wait_for(lambda: server.loop.connections == 0)
+        # Their handshakes failed: no handler was made for them (no on_connect, no on_close).
+        assert server.handlers == []
+        records = [r.getMessage() for r in caplog.records if "handshake" in r.getMessage()]
+        assert len(records) == 3
+        # Others are served.
+        with tls_connect(server.port, client_ctx) as sock:
+            sock.sendall(b"ECHO still here\n")
+            assert read_exactly(sock, 11) == b"still here\n"
+    finally:
+        server.close()
+
+
+def test_a_silent_peer_is_closed_after_idle_timeout_in_the_handshake(tls: Contexts) -> None:
+    server_ctx, _ = tls
+    server = Server(LineHandler, ssl=server_ctx, idle_timeout=0.2)
+    try:
+        with connect(server.port) as sock:
+            assert read_until_eof(sock) == b""  # the server closed it
+        assert server.handlers == []
+    finally:
+        server.close()
+
+
+class Client(LineHandler):
+    """Sends two commands once connected; stops its loop when closed."""
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__()
+        self.loop = loop
+
+    def on_connect(self) -> None:
+        super().on_connect()
+        self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+    def on_close(self) -> None:
+        super().on_close()
+        self.loop.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "server_hostname"), [("127.0.0.1", None), ("::1", "localhost")], ids=["ipv4", "ipv6"]
+)
+def test_client_and_server_on_one_loop(
+    tls: Contexts, host: str, server_hostname: str | None
+) -> None:
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    server_ctx, client_ctx = tls
+    with Loop() as loop:
+        _, port = loop.listen(LineHandler, host, 0, ssl=server_ctx)
+        client = Client(loop)
+        loop.connect(client, host, port, ssl=client_ctx, server_hostname=server_hostname)
+        loop.run(timeout=TIMEOUT)
+    # The client echoes the server's replies back as commands: "ping" -> ERR, QUIT -> BYE.
+    assert client.lines[:2] == [b"ECHO ping", b"QUIT"]
+    assert client.events[0] == "connect"
+    assert client.events[-1] == "close"
+
+
+def test_a_client_whose_handshake_fails_gets_on_close_only(tls: Contexts) -> None:
+    # As when the connection is refused: on_close() tells the client it failed.
+    server_ctx, _ = tls
+    with Loop() as loop:
+        _, port = loop.listen(LineHandler, "127.0.0.1", 0, ssl=server_ctx)
+        client = Client(loop)
+        loop.connect(client, "127.0.0.1", port, ssl=ssl.create_default_context())
+        loop.run(timeout=TIMEOUT)
+    assert client.events == ["close"]
+
+
+class Interrupted(ssl.SSLSocket):
+    """A TLS socket whose first receive after the handshake must write first, and whose
+    first send must wait for the peer's next record (as a renegotiation or a key
+    update may make them): it fails until the socket is readable."""
+
+    recv_interrupted = False
+    send_blocked = True
+    send_waits = 0
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        if not Interrupted.recv_interrupted:
+            Interrupted.recv_interrupted = True
+            raise ssl.SSLWantWriteError("injected")
+        return super().recv(buflen, flags)
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        if Interrupted.send_blocked:
+            if not select.select([self], [], [], 0)[0]:
+                Interrupted.send_waits += 1
+                raise ssl.SSLWantReadError("injected")
+            Interrupted.send_blocked = False
+        return super().send(data, flags)
+
+
+def test_want_write_while_receiving_and_want_read_while_sending(
+    tls: Contexts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_ctx, client_ctx = tls
+    monkeypatch.setattr(server_ctx, "sslsocket_class", Interrupted)
+    for name, value in vars(Interrupted).items():
+        if not name.startswith("_") and not callable(value):
+            monkeypatch.setattr(Interrupted, name, value)
+    server = Server(LineHandler, ssl=server_ctx)
+    try:
+        with tls_connect(server.port, client_ctx) as sock:
+            # The receive is retried once the socket is writable ...
+            sock.sendall(b"ECHO a\n")
+            assert wait_for(lambda: Interrupted.send_waits)
+            # ... and the send once it is readable (not before: no busy loop), which
+            # the next request makes it.
+            sock.sendall(b"ECHO b\n")
+            assert read_exactly(sock, 4) == b"a\nb\n"
+        assert Interrupted.recv_interrupted
+        assert Interrupted.send_waits == 1
+    finally:
+        server.close()
+
+
+def test_bad_arguments(tls: Contexts) -> None:
+    _, client_ctx = tls
+    with Loop() as loop:
+        with pytest.raises(TypeError, match=r"ssl must be an ssl\.SSLContext or None, not object"):
+            loop.listen(LineHandler, "127.0.0.1", 0, ssl=object())  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"ssl must be an ssl\.SSLContext or None, not bool"):
+            loop.connect(LineHandler(), "127.0.0.1", 1, ssl=True)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="server_hostname is only meaningful with ssl"):
+            loop.connect(LineHandler(), "127.0.0.1", 1, server_hostname="localhost")
+        with pytest.raises(TypeError, match="server_hostname must be a str or None, not int"):
+            loop.connect(
+                LineHandler(),
+                "127.0.0.1",
+                1,
+                ssl=client_ctx,
+                server_hostname=1,  # type: ignore[arg-type]
+            )
+        with pytest.raises(ValueError, match=r"server_hostname is empty, but ssl\.check_hostname"):
+            loop.connect(LineHandler(), "127.0.0.1", 1, ssl=client_ctx, server_hostname="")
+        assert not loop._listeners
+        assert loop.connections == 0
+
+
+def test_many_clients_over_tls(tls: Contexts) -> None:
+    server_ctx, client_ctx = tls
+    server = Server(LineHandler, ssl=server_ctx)
+    errors: list[BaseException] = []
+
+    def client(i: int) -> None:
+        try:
+            with tls_connect(server.port, client_ctx) as sock:
+                for j in range(20):
+                    sock.sendall(b"ECHO %d %d\n" % (i, j))
+                expected = b"".join(b"%d %d\n" % (i, j) for j in range(20))
+                assert read_exactly(sock, len(expected)) == expected
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        assert not errors, errors[0]
+    finally:
+        server.close()

@@ -48,8 +48,10 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_READ_SIZE,
     Options,
+    client_tls,
     listening_socket,
     options,
+    server_tls,
 )
 
 __all__ = ["Loop", "TimerHandle"]
@@ -505,7 +507,7 @@ class Loop:
         opts = options(
             read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
         )
-        _check_ssl(ssl)
+        server_tls(ssl)
         sock = listening_socket(host, port, opts.backlog)
         self._listeners[sock.fileno()] = _Listener(sock, handler_factory, opts, ssl)
         self._selector.register(sock, _READ, None)
@@ -521,7 +523,7 @@ class Loop:
         read_size: int = DEFAULT_READ_SIZE,
         high_water: int = DEFAULT_HIGH_WATER,
         idle_timeout: float | None = None,
-        ssl: ssl_module.SSLContext | None = None,
+        ssl: ssl_module.SSLContext | bool | None = None,
         server_hostname: str | None = None,
     ) -> None:
         """Connect to *host*:*port* and run *handler* on the connection.
@@ -529,32 +531,28 @@ class Loop:
         The connection is made while the loop runs; ``handler.on_connect()`` is
         called once it is up (with *ssl*, once the TLS handshake has completed),
         ``handler.on_close()`` if it fails. The options are :meth:`listen`'s.
-        *server_hostname* is the name the server's certificate must match, *host*
-        by default; ``""`` disables the match (as in asyncio).
+        With *ssl* (an :class:`ssl.SSLContext`, or True for
+        :func:`ssl.create_default_context`) the connection is TLS; the server's
+        certificate must match *server_hostname*, *host* by default (``""``: no
+        match, as in asyncio, for a context that does not check host names).
         """
         self._check_open()
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
         opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
-        _check_ssl(ssl)
-        if server_hostname is not None:
-            if not isinstance(server_hostname, str):
-                kind = type(server_hostname).__name__
-                raise TypeError(f"server_hostname must be a str or None, not {kind}")
-            if ssl is None:
-                raise ValueError("server_hostname is only meaningful with ssl")
-            if not server_hostname and ssl.check_hostname:
-                raise ValueError("server_hostname is empty, but ssl.check_hostname is true")
+        context = client_tls(ssl, server_hostname)
+        name = host if server_hostname is None else server_hostname or None
+        if context is not None and name is None and context.check_hostname:
+            raise ValueError("server_hostname is empty, but ssl.check_hostname is true")
         family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
             0
         ]
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
-        if ssl is None:
+        if context is None:
             conn = _Connection(self, sock, handler, opts)
         else:
-            name = host if server_hostname is None else server_hostname or None
-            conn = _Connecting(self, sock, handler, opts, ssl, name)
+            conn = _Connecting(self, sock, handler, opts, context, name)
         conn.connecting = True
         self._connections[sock.fileno()] = conn
         err = sock.connect_ex(sockaddr)
@@ -770,11 +768,6 @@ class Loop:
             self._selector.unregister(conn.sock)
             conn.events = 0
         self._connections.pop(conn.sock.fileno(), None)
-
-
-def _check_ssl(ssl: object) -> None:
-    if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
-        raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
 
 
 def _nothing() -> None:

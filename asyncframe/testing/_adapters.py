@@ -36,8 +36,9 @@ class AdapterUnderTest(Protocol):
 
     def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
         """Start a server on a loopback address that runs ``handler_factory()`` for each
-        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``);
-        return once it accepts connections, with its ``(host, port)``."""
+        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``,
+        and ``ssl``, an :class:`ssl.SSLContext` to serve TLS with); return once it
+        accepts connections, with its ``(host, port)``."""
         ...
 
     def stop(self) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "check_peername",
     "check_raising_callbacks",
     "check_reset_mid_frame",
+    "check_tls_close_notify",
     "check_tls_echo",
 ]
 
@@ -799,37 +800,51 @@ def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 
 def check_tls_echo(adapter: AdapterUnderTest) -> None:
-    """Over TLS (the ``ssl`` option), lines come back exactly, and the peer's
-    close_notify is its EOF.
+    """Over TLS (the ``ssl`` option), lines come back exactly, however the records
+    cut them.
 
     With a ``read_size`` of 7 bytes: several clients at once send lines in pieces of
-    1-7 bytes, each piece its own TLS record; one client sends 200 lines in one
-    record, whose decrypted bytes wait in the TLS layer (no socket event announces
-    them). That client then sends an unterminated tail and its close_notify:
-    ``on_eof`` runs, its reply arrives, the connection ends and ``on_close`` runs.
-    Each callback style is checked. Needs trustme (``pip install "asyncframe[test]"``).
+    1-7 bytes, each piece its own TLS record, and one client sends 200 lines in one
+    record, whose decrypted bytes wait in the TLS layer where no socket event
+    announces them. Each callback style is checked. Needs trustme
+    (``pip install "asyncframe[test]"``).
     """
     server_ctx, client_ctx = _tls_contexts()
     payloads = [b"record line %d" % i for i in range(200)]
     script = b"".join(b"ECHO " + p + b"\n" for p in payloads)
     expected = b"".join(p + b"\n" for p in payloads)
     for style in _STYLES:
-        server = _Server(style=style)
-        with serving(adapter, server, ssl=server_ctx, read_size=7) as address:
+        with serving(adapter, _Server(style=style), ssl=server_ctx, read_size=7) as address:
             errors = _concurrent_echo_sessions(address, range(1, 5), tls=client_ctx)
             assert not errors, f"{style}: {errors[0]!r}"
             client = _TLSClient(address, client_ctx)
             with contextlib.closing(client):
                 client.sendall(script)
                 got = _read_exactly(client, len(expected))
-                assert got == expected, f"{style}: lines in one record: got back {got[:60]!r}..."
-                client.sendall(b"ECHO last\nlast words")
+            assert got == expected, f"{style}: lines in one record: got back {got[:60]!r}..."
+
+
+def check_tls_close_notify(adapter: AdapterUnderTest) -> None:
+    """Over TLS, the peer's close_notify is its EOF, as a half-close is over TCP.
+
+    The client sends a line, an unterminated tail and its close_notify, then reads
+    on: ``on_eof`` runs, every reply arrives (TLS 1.3 closes each direction apart),
+    the connection ends and ``on_close`` runs. Each callback style is checked.
+    Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    server_ctx, client_ctx = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style)
+        with serving(adapter, server, ssl=server_ctx) as address:
+            client = _TLSClient(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(b"ECHO first\nlast words")
                 client.close_notify()
                 got = client.read_to_end()
-            assert got == b"last\nTAIL last words\n", (
+            assert got == b"first\nTAIL last words\n", (
                 f"{style}: after a tail and close_notify the client got {got!r}"
             )
-            handler = server.handlers[-1]
+            handler = server.handlers[0]
             _wait_for(partial(handler.saw, "close"), f"{style}: on_close after close_notify")
             assert handler.events == ["connect", "eof", "close"], f"{style}: {handler.events}"
 
@@ -847,6 +862,7 @@ CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_idle_timeout,
     check_frame_too_long,
     check_tls_echo,
+    check_tls_close_notify,
     check_many_concurrent_clients,
 )
 

@@ -34,6 +34,7 @@ import heapq
 import itertools
 import logging
 import selectors
+import signal
 import socket
 import ssl as ssl_module
 import threading
@@ -585,7 +586,8 @@ class Loop:
         return timer
 
     def stop(self) -> None:
-        """Make :meth:`run` return after the current turn; safe from any thread.
+        """Make :meth:`run` return after the current turn; safe from any thread, and
+        from a signal handler (:meth:`run` in the main thread wakes up for signals).
 
         Called before :meth:`run`, it makes the next :meth:`run` return at once.
         """
@@ -603,6 +605,7 @@ class Loop:
         self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
         select = self._selector.select
+        wakeup = self._wake_on_signals()
         try:
             while not self._stopping:
                 if not (self._connections or self._listeners or self._ready or self._live_timers):
@@ -630,6 +633,8 @@ class Loop:
                 self._run_callbacks()
         finally:
             self._stopping = False
+            if wakeup is not None:
+                signal.set_wakeup_fd(wakeup)
 
     def close(self) -> None:
         """Close every listener and connection (handlers get ``on_close()``)."""
@@ -663,6 +668,26 @@ class Loop:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this Loop is closed")
+
+    def _wake_on_signals(self) -> int | None:
+        """In the main thread, make a signal wake the loop up; return the wakeup fd to
+        put back after :meth:`run` (``None``: nothing changed).
+
+        Python runs a signal's handler (one that calls :meth:`stop`, say) in the main
+        thread between bytecodes. A signal that arrives just before the wait starts,
+        or is taken by another thread, interrupts nothing: the handler would wait for
+        the next event. The signal wakeup fd makes that event.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            previous = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main interpreter
+            return None
+        if previous != -1:
+            signal.set_wakeup_fd(previous)  # another loop's (asyncio's, trio's): keep it
+            return None
+        return previous
 
     def _wake(self) -> None:
         # A full buffer means the loop is awake already; an error, that it is closing.

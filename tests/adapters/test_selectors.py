@@ -110,20 +110,23 @@ def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
         server.close()
 
 
+class Client(LineHandler):
+    """Sends two commands once connected; stops its loop when closed."""
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__()
+        self.loop = loop
+
+    def on_connect(self) -> None:
+        super().on_connect()
+        self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+    def on_close(self) -> None:
+        super().on_close()
+        self.loop.stop()
+
+
 def test_client_side_connect_and_stop() -> None:
-    class Client(LineHandler):
-        def __init__(self, loop: Loop) -> None:
-            super().__init__()
-            self.loop = loop
-
-        def on_connect(self) -> None:
-            super().on_connect()
-            self.push(b"ECHO ECHO ping\nECHO QUIT\n")
-
-        def on_close(self) -> None:
-            super().on_close()
-            self.loop.stop()
-
     with Loop() as loop:
         _, port = loop.listen(LineHandler, "127.0.0.1", 0)
         client = Client(loop)

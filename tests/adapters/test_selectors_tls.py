@@ -8,25 +8,40 @@ import os
 import select
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from asyncframe import Handler
 from asyncframe.adapters.selectors import Loop
 from asyncframe.testing._conformance import _TLSClient
 
 from .conftest import TIMEOUT, connect, read_exactly, read_until_eof, wait_for
 from .handlers import BigReplies, EndlessFeed, LineHandler, TailReplyHandler
-from .test_selectors import Server
+from .test_selectors import Client, Server
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 
-def tls_connect(port: int, client_ctx: ssl.SSLContext) -> ssl.SSLSocket:
-    return client_ctx.wrap_socket(connect(port), server_hostname="127.0.0.1")
+def tls_connect(port: int, client_ctx: ssl.SSLContext, rcvbuf: int = 0) -> ssl.SSLSocket:
+    """A TLS client; with *rcvbuf*, its receive window is that small from the start."""
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", port))
+    return client_ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+@contextlib.contextmanager
+def running(factory: Callable[[], Handler], **options: Any) -> Iterator[Server]:
+    server = Server(factory, **options)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
@@ -55,8 +70,7 @@ def wait_until_quiet(value: Any, quiet: float = 0.3) -> int:
 
 def test_echo(tls: Contexts, no_warnings: None) -> None:
     server_ctx, client_ctx = tls
-    server = Server(LineHandler, ssl=server_ctx)
-    try:
+    with running(LineHandler, ssl=server_ctx) as server:
         with tls_connect(server.port, client_ctx) as sock:
             for byte in b"ECHO hello\nBLOB 3\nxyz":
                 sock.sendall(bytes([byte]))  # one TLS record per byte
@@ -70,8 +84,6 @@ def test_echo(tls: Contexts, no_warnings: None) -> None:
             assert handler.peername[:2] == sock.getsockname()[:2]
         assert wait_for(lambda: "close" in handler.events)
         assert handler.events == ["connect", "close"]
-    finally:
-        server.close()
 
 
 def test_many_frames_in_one_record_with_a_small_read_size(tls: Contexts) -> None:
@@ -79,15 +91,14 @@ def test_many_frames_in_one_record_with_a_small_read_size(tls: Contexts) -> None
     # first read the rest waits decrypted in the TLS layer, where the selector cannot
     # see it: no socket event will come for it.
     server_ctx, client_ctx = tls
-    server = Server(LineHandler, ssl=server_ctx, read_size=16)
-    try:
-        with tls_connect(server.port, client_ctx) as sock:
-            lines = [b"line %d" % i for i in range(1000)]
-            sock.sendall(b"".join(b"ECHO " + line + b"\n" for line in lines))
-            expected = b"".join(line + b"\n" for line in lines)
-            assert read_exactly(sock, len(expected)) == expected
-    finally:
-        server.close()
+    with (
+        running(LineHandler, ssl=server_ctx, read_size=16) as server,
+        tls_connect(server.port, client_ctx) as sock,
+    ):
+        lines = [b"line %d" % i for i in range(1000)]
+        sock.sendall(b"".join(b"ECHO " + line + b"\n" for line in lines))
+        expected = b"".join(line + b"\n" for line in lines)
+        assert read_exactly(sock, len(expected)) == expected
 
 
 class Replies(BigReplies):
@@ -104,13 +115,8 @@ def test_input_held_by_high_water_in_the_tls_layer_is_read_when_output_drains(
     # becomes readable again; and the output stays bounded meanwhile.
     server_ctx, client_ctx = tls
     high_water = 4096
-    server = Server(Replies, ssl=server_ctx, read_size=64, high_water=high_water)
-    try:
-        raw = socket.socket()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        raw.settimeout(TIMEOUT)
-        raw.connect(("127.0.0.1", server.port))
-        with client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+    with running(Replies, ssl=server_ctx, read_size=64, high_water=high_water) as server:
+        with tls_connect(server.port, client_ctx, rcvbuf=65536) as sock:
             sock.sendall(b"R\n" * 200)
             assert wait_for(lambda: server.handlers)
             handler = server.handlers[0]
@@ -120,20 +126,13 @@ def test_input_held_by_high_water_in_the_tls_layer_is_read_when_output_drains(
             assert got == b"x" * (200 * Replies.REPLY)
         assert handler.requests == 200
         assert handler.peak <= high_water + Replies.REPLY
-    finally:
-        server.close()
 
 
 def test_a_large_reply_to_a_slow_reader_is_pulled_as_it_reads(tls: Contexts) -> None:
     server_ctx, client_ctx = tls
     size = 20_000_000
-    server = Server(LineHandler, ssl=server_ctx)
-    try:
-        raw = socket.socket()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        raw.settimeout(TIMEOUT)
-        raw.connect(("127.0.0.1", server.port))
-        with client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+    with running(LineHandler, ssl=server_ctx) as server:
+        with tls_connect(server.port, client_ctx, rcvbuf=65536) as sock:
             sock.sendall(b"BIG %d\n" % size)
             assert wait_for(lambda: server.handlers and server.handlers[0].pulled > 0)
             handler = server.handlers[0]
@@ -144,16 +143,13 @@ def test_a_large_reply_to_a_slow_reader_is_pulled_as_it_reads(tls: Contexts) -> 
         assert len(data) == size + 1
         assert data.count(b"x") == size
         assert data.endswith(b"\n")
-    finally:
-        server.close()
 
 
 def test_close_notify_from_the_peer_is_its_eof(tls: Contexts, no_warnings: None) -> None:
     # TLS 1.3 closes each direction apart: after the client's close_notify the tail is
     # answered, then the server sends its own close_notify and closes.
     server_ctx, client_ctx = tls
-    server = Server(TailReplyHandler, ssl=server_ctx)
-    try:
+    with running(TailReplyHandler, ssl=server_ctx) as server:
         client = _TLSClient(("127.0.0.1", server.port), client_ctx)
         try:
             client.sendall(b"ECHO a\nlast")
@@ -167,15 +163,12 @@ def test_close_notify_from_the_peer_is_its_eof(tls: Contexts, no_warnings: None)
         assert isinstance(handler, TailReplyHandler)
         assert wait_for(lambda: "close" in handler.events)
         assert handler.events == ["connect", "eof", "close"]
-    finally:
-        server.close()
 
 
 def test_a_ragged_eof_is_an_eof(tls: Contexts, no_warnings: None) -> None:
     # A TCP FIN without close_notify: on_eof, then on_close (as on the asyncio adapter).
     server_ctx, client_ctx = tls
-    server = Server(TailReplyHandler, ssl=server_ctx)
-    try:
+    with running(TailReplyHandler, ssl=server_ctx) as server:
         with tls_connect(server.port, client_ctx) as sock:
             sock.sendall(b"ECHO a\nlast")
             assert read_exactly(sock, 2) == b"a\n"
@@ -185,8 +178,6 @@ def test_a_ragged_eof_is_an_eof(tls: Contexts, no_warnings: None) -> None:
             assert isinstance(handler, TailReplyHandler)
             assert wait_for(lambda: "close" in handler.events)
         assert handler.events == ["connect", "eof", "close"]
-    finally:
-        server.close()
 
 
 class Feed(EndlessFeed):
@@ -195,8 +186,7 @@ class Feed(EndlessFeed):
 
 def test_close_notify_does_not_pull_every_producer(tls: Contexts) -> None:
     server_ctx, client_ctx = tls
-    server = Server(Feed, ssl=server_ctx, high_water=65536)
-    try:
+    with running(Feed, ssl=server_ctx, high_water=65536) as server:
         client = _TLSClient(("127.0.0.1", server.port), client_ctx)
         try:
             client.sendall(b"GO\n")
@@ -214,16 +204,13 @@ def test_close_notify_does_not_pull_every_producer(tls: Contexts) -> None:
         finally:
             client.close()
         assert wait_for(lambda: server.loop.connections == 0)
-    finally:
-        server.close()
 
 
 def test_failed_handshakes_close_only_their_connection(
     tls: Contexts, caplog: pytest.LogCaptureFixture, no_warnings: None
 ) -> None:
     server_ctx, client_ctx = tls
-    server = Server(LineHandler, ssl=server_ctx)
-    try:
+    with running(LineHandler, ssl=server_ctx) as server:
         # A client that does not trust the server's certificate.
         with pytest.raises(ssl.SSLCertVerificationError):
             tls_connect(server.port, ssl.create_default_context())
@@ -249,35 +236,14 @@ def test_failed_handshakes_close_only_their_connection(
         with tls_connect(server.port, client_ctx) as sock:
             sock.sendall(b"ECHO still here\n")
             assert read_exactly(sock, 11) == b"still here\n"
-    finally:
-        server.close()
 
 
 def test_a_silent_peer_is_closed_after_idle_timeout_in_the_handshake(tls: Contexts) -> None:
     server_ctx, _ = tls
-    server = Server(LineHandler, ssl=server_ctx, idle_timeout=0.2)
-    try:
+    with running(LineHandler, ssl=server_ctx, idle_timeout=0.2) as server:
         with connect(server.port) as sock:
             assert read_until_eof(sock) == b""  # the server closed it
         assert server.handlers == []
-    finally:
-        server.close()
-
-
-class Client(LineHandler):
-    """Sends two commands once connected; stops its loop when closed."""
-
-    def __init__(self, loop: Loop) -> None:
-        super().__init__()
-        self.loop = loop
-
-    def on_connect(self) -> None:
-        super().on_connect()
-        self.push(b"ECHO ECHO ping\nECHO QUIT\n")
-
-    def on_close(self) -> None:
-        super().on_close()
-        self.loop.stop()
 
 
 @pytest.mark.parametrize(
@@ -343,8 +309,7 @@ def test_want_write_while_receiving_and_want_read_while_sending(
     for name, value in vars(Interrupted).items():
         if not name.startswith("_") and not callable(value):
             monkeypatch.setattr(Interrupted, name, value)
-    server = Server(LineHandler, ssl=server_ctx)
-    try:
+    with running(LineHandler, ssl=server_ctx) as server:
         with tls_connect(server.port, client_ctx) as sock:
             # The receive is retried once the socket is writable ...
             sock.sendall(b"ECHO a\n")
@@ -355,8 +320,6 @@ def test_want_write_while_receiving_and_want_read_while_sending(
             assert read_exactly(sock, 4) == b"a\nb\n"
         assert Interrupted.recv_interrupted
         assert Interrupted.send_waits == 1
-    finally:
-        server.close()
 
 
 def test_bad_arguments(tls: Contexts) -> None:
@@ -382,29 +345,3 @@ def test_bad_arguments(tls: Contexts) -> None:
             loop.connect(LineHandler(), "127.0.0.1", 1, ssl=client_ctx, server_hostname="")
         assert not loop._listeners
         assert loop.connections == 0
-
-
-def test_many_clients_over_tls(tls: Contexts) -> None:
-    server_ctx, client_ctx = tls
-    server = Server(LineHandler, ssl=server_ctx)
-    errors: list[BaseException] = []
-
-    def client(i: int) -> None:
-        try:
-            with tls_connect(server.port, client_ctx) as sock:
-                for j in range(20):
-                    sock.sendall(b"ECHO %d %d\n" % (i, j))
-                expected = b"".join(b"%d %d\n" % (i, j) for j in range(20))
-                assert read_exactly(sock, len(expected)) == expected
-        except BaseException as exc:
-            errors.append(exc)
-
-    try:
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(TIMEOUT)
-        assert not errors, errors[0]
-    finally:
-        server.close()

@@ -345,3 +345,20 @@ def test_bad_arguments(tls: Contexts) -> None:
             loop.connect(LineHandler(), "127.0.0.1", 1, ssl=client_ctx, server_hostname="")
         assert not loop._listeners
         assert loop.connections == 0
+
+
+def test_closing_the_loop_in_a_handshake_closes_the_client(tls: Contexts) -> None:
+    _, client_ctx = tls
+    handler = LineHandler()
+    # A server that accepts (in its backlog) and never answers the ClientHello.
+    with socket.create_server(("127.0.0.1", 0)) as silent, Loop() as loop:
+        loop.connect(handler, "127.0.0.1", silent.getsockname()[1], ssl=client_ctx)
+        peer, _ = silent.accept()
+        with peer:
+            deadline = time.monotonic() + TIMEOUT
+            while not select.select([peer], [], [], 0)[0] and time.monotonic() < deadline:
+                loop.run(timeout=0.01)  # until the ClientHello is out
+            assert peer.recv(1) == b"\x16"  # a TLS handshake record
+            assert loop.connections == 1
+            loop.close()
+    assert handler.events == ["close"]

@@ -16,7 +16,7 @@ import pytest
 
 from asyncframe import Handler
 from asyncframe.adapters.selectors import Loop
-from asyncframe.testing._conformance import _TLSClient
+from asyncframe.testing._conformance import _TLSClient, _wait_until_quiet
 
 from .conftest import TIMEOUT, connect, read_exactly, read_until_eof, wait_for
 from .handlers import BigReplies, EndlessFeed, LineHandler, TailReplyHandler
@@ -54,18 +54,10 @@ def no_warnings(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     assert not bad, bad
 
 
-def wait_until_quiet(value: Any, quiet: float = 0.3) -> int:
-    """Wait until ``value()`` is positive and has not changed for *quiet* seconds."""
-    deadline = time.monotonic() + TIMEOUT
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        current = value()
-        if current != last:
-            last, since = current, time.monotonic()
-        elif current > 0 and time.monotonic() - since >= quiet:
-            return int(current)
-        time.sleep(0.01)
-    raise AssertionError(f"still changing (or zero) after {TIMEOUT} s: {last}")
+def quiet(value: Callable[[], int], what: str) -> int:
+    """*value* once it is positive and has stopped changing."""
+    _wait_until_quiet(value, what)
+    return value()
 
 
 def test_echo(tls: Contexts, no_warnings: None) -> None:
@@ -121,7 +113,7 @@ def test_input_held_by_high_water_in_the_tls_layer_is_read_when_output_drains(
             assert wait_for(lambda: server.handlers)
             handler = server.handlers[0]
             assert isinstance(handler, Replies)
-            assert wait_until_quiet(lambda: handler.requests) < 200  # stalled
+            assert quiet(lambda: handler.requests, "the server to stall") < 200
             got = read_exactly(sock, 200 * Replies.REPLY)
             assert got == b"x" * (200 * Replies.REPLY)
         assert handler.requests == 200
@@ -138,7 +130,7 @@ def test_a_large_reply_to_a_slow_reader_is_pulled_as_it_reads(tls: Contexts) -> 
             handler = server.handlers[0]
             assert isinstance(handler, LineHandler)
             # The client reads nothing: the producer stops being pulled, far from its end.
-            assert wait_until_quiet(lambda: handler.pulled) < size // 5
+            assert quiet(lambda: handler.pulled, "the producer to stop") < size // 5
             data = read_exactly(sock, size + 1)
         assert len(data) == size + 1
         assert data.count(b"x") == size
@@ -194,12 +186,12 @@ def test_close_notify_does_not_pull_every_producer(tls: Contexts) -> None:
             handler = server.handlers[0]
             assert isinstance(handler, EndlessFeed)
             # The client reads no more: the server stops pulling ...
-            before = wait_until_quiet(lambda: handler.pulled)
+            before = quiet(lambda: handler.pulled, "the feed to stop")
             client.close_notify()
             # ... and the close_notify does not make it pull the rest of the feed: only
             # what the kernel's buffers take once the client's window moves (sending a
             # byte does as much).
-            after = wait_until_quiet(lambda: handler.pulled)
+            after = quiet(lambda: handler.pulled, "the feed to stop again")
             assert after - before <= 4 << 20
         finally:
             client.close()

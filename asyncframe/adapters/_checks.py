@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl as _ssl
 from collections.abc import Callable
 
 import attrs
@@ -16,8 +17,10 @@ __all__ = [
     "DEFAULT_HIGH_WATER",
     "Options",
     "check_sizes",
+    "client_tls",
     "listening_socket",
     "options",
+    "server_tls",
 ]
 
 #: The listen backlog: room for a burst of a few thousand connects (the kernel
@@ -100,3 +103,25 @@ def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket
         sock = socket.create_server(("", port), backlog=backlog)
     sock.setblocking(False)
     return sock
+
+
+def server_tls(ssl: object) -> _ssl.SSLContext | None:
+    """Check a server's *ssl* argument: an :class:`ssl.SSLContext` or ``None``."""
+    if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+        raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
+    return ssl
+
+
+def client_tls(ssl: object, server_hostname: object) -> _ssl.SSLContext | None:
+    """Check a client's *ssl* (an :class:`ssl.SSLContext`, ``True`` for
+    :func:`ssl.create_default_context`, or ``None``) and *server_hostname*; return
+    the context, or ``None`` for no TLS."""
+    if ssl is not None and not isinstance(ssl, (bool, _ssl.SSLContext)):
+        raise TypeError(f"ssl must be an ssl.SSLContext, True or None, not {type(ssl).__name__}")
+    if server_hostname is not None:
+        if not isinstance(server_hostname, str):
+            kind = type(server_hostname).__name__
+            raise TypeError(f"server_hostname must be a str or None, not {kind}")
+        if not ssl:
+            raise ValueError("server_hostname is only meaningful with ssl")
+    return _ssl.create_default_context() if ssl is True else ssl or None

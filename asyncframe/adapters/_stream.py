@@ -29,7 +29,7 @@ from asyncframe import (
     Event,
     TerminatorSpec,
 )
-from asyncframe.adapters._checks import check_sizes
+from asyncframe.adapters._checks import check_sizes, client_tls
 
 __all__ = ["BaseFramedStream"]
 
@@ -114,12 +114,7 @@ class BaseFramedStream(ABC):
         """
         Channel(terminator, max_frame_size=max_frame_size)  # checks both, opens nothing
         check_sizes(read_size=read_size)
-        if ssl is not None and not isinstance(ssl, (bool, _ssl.SSLContext)):
-            kind = type(ssl).__name__
-            raise TypeError(f"ssl must be an ssl.SSLContext, True or None, not {kind}")
-        if server_hostname is not None and not ssl:
-            raise ValueError("server_hostname is only meaningful with ssl")
-        context = _ssl.create_default_context() if ssl is True else ssl or None
+        context = client_tls(ssl, server_hostname)
         if context is not None and server_hostname is None:
             server_hostname = host
         framing = {

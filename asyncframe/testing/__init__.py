@@ -49,6 +49,8 @@ from ._conformance import (
     check_peername,
     check_raising_callbacks,
     check_reset_mid_frame,
+    check_tls_close_notify,
+    check_tls_echo,
 )
 from ._drivers import Transcript, drive_channel, drive_handler
 from ._strategies import chunkings, terminators
@@ -74,6 +76,8 @@ __all__ = [
     "check_peername",
     "check_raising_callbacks",
     "check_reset_mid_frame",
+    "check_tls_close_notify",
+    "check_tls_echo",
     "chunkings",
     "drive_channel",
     "drive_handler",

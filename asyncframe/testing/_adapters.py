@@ -36,8 +36,9 @@ class AdapterUnderTest(Protocol):
 
     def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
         """Start a server on a loopback address that runs ``handler_factory()`` for each
-        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``);
-        return once it accepts connections, with its ``(host, port)``."""
+        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``,
+        and ``ssl``, an :class:`ssl.SSLContext` to serve TLS with); return once it
+        accepts connections, with its ``(host, port)``."""
         ...
 
     def stop(self) -> None:
@@ -219,6 +220,8 @@ class TrioAdapter(ThreadedAdapter):
                 )
                 token = trio.lowlevel.current_trio_token()
                 cancel = nursery.cancel_scope.cancel
-                ready(listeners[0].socket.getsockname(), lambda: token.run_sync_soon(cancel))
+                # Under TLS the listener wraps the socket listener.
+                listener = getattr(listeners[0], "transport_listener", listeners[0])
+                ready(listener.socket.getsockname(), lambda: token.run_sync_soon(cancel))
 
         trio.run(main)

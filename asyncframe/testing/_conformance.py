@@ -15,12 +15,13 @@ import logging
 import resource
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import Protocol, TypeVar
 
 from asyncframe import FrameTooLong, Handler
 
@@ -40,11 +41,15 @@ __all__ = [
     "check_peername",
     "check_raising_callbacks",
     "check_reset_mid_frame",
+    "check_tls_close_notify",
+    "check_tls_echo",
 ]
 
 #: The deadline of one wait, in seconds: long enough for a loaded CI machine. It is
 #: read when a wait starts, so a test may lower it to fail a broken adapter sooner.
 TIMEOUT = 20.0
+
+T = TypeVar("T")
 
 
 # -- the protocol the checks serve ---------------------------------------------------------
@@ -112,7 +117,8 @@ class _Line(Handler):
 
     def on_eof(self) -> None:
         self.events.append("eof")
-        tail = b"".join(self.parts)
+        # The streaming style collected the tail in parts; the frame styles find it here.
+        tail = b"".join(self.parts) or self.channel.trailing_data
         self.parts.clear()
         self.push(b"TAIL " + tail + b"\n")
         self.push(self.server.reply(self.server.eof_reply))
@@ -226,7 +232,17 @@ def _connect(address: Address, *, rcvbuf: int | None = None) -> socket.socket:
     return sock
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
+class _Receiver(Protocol):
+    def recv(self, size: int, /) -> bytes: ...
+
+
+class _Peer(_Receiver, Protocol):
+    def sendall(self, data: bytes, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _read_exactly(sock: _Receiver, size: int) -> bytes:
     chunks: list[bytes] = []
     while size > 0:
         try:
@@ -278,16 +294,126 @@ def _pieces(data: bytes, seed: int, largest: int = 7) -> list[bytes]:
     return pieces
 
 
-def _echo_session(address: Address, seed: int, lines: int = 10) -> None:
-    """Send *lines* ECHO lines in awkward pieces; check every reply, exactly."""
+def _echo_session(
+    address: Address, seed: int, lines: int = 10, tls: ssl.SSLContext | None = None
+) -> None:
+    """Send *lines* ECHO lines in awkward pieces (over TLS with a *tls* client context,
+    each piece its own record); check every reply, exactly."""
     payloads = [b"s%d line %d %s" % (seed, i, b"." * (seed * 7 % 50)) for i in range(lines)]
     script = b"".join(b"ECHO " + p + b"\n" for p in payloads)
     expected = b"".join(p + b"\n" for p in payloads)
-    with _connect(address) as sock:
+    peer: _Peer = _connect(address) if tls is None else _TLSClient(address, tls)
+    with contextlib.closing(peer):
         for piece in _pieces(script, seed):
-            sock.sendall(piece)
-        got = _read_exactly(sock, len(expected))
+            peer.sendall(piece)
+        got = _read_exactly(peer, len(expected))
     assert got == expected, f"client {seed}: sent {script!r}, got back {got!r}"
+
+
+def _concurrent_echo_sessions(
+    address: Address, seeds: range, tls: ssl.SSLContext | None = None
+) -> list[BaseException]:
+    """Run an :func:`_echo_session` per seed, all at once; return what they raised."""
+    errors: list[BaseException] = []
+
+    def client(seed: int) -> None:
+        try:
+            _echo_session(address, seed, tls=tls)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in seeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+class _TLSClient:
+    """A blocking TLS client on memory BIOs.
+
+    Unlike :class:`ssl.SSLSocket`, it can send its close_notify and then go on
+    reading what the server still sends (TLS 1.3 closes each direction apart). Each
+    :meth:`sendall` is one TLS record (or more, above 16 KiB).
+    """
+
+    def __init__(self, address: Address, context: ssl.SSLContext) -> None:
+        self.sock = _connect(address)
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=address[0])
+        #: How the server ended the stream, once it has: ``"close_notify"``, or
+        #: ``"eof"`` (the connection closed or reset without one).
+        self.ended: str | None = None
+        try:
+            self._run(self._tls.do_handshake)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def close(self) -> None:
+        """Close the socket (without a close_notify)."""
+        self.sock.close()
+
+    def _run(self, operation: Callable[[], T]) -> T:
+        """Run a TLS operation, moving records to and from the socket until it is done."""
+        while True:
+            try:
+                result = operation()
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.sock.recv(65536)
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+            else:
+                self._flush()
+                return result
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def sendall(self, data: bytes) -> None:
+        """Send *data*, encrypted."""
+        self._run(partial(self._tls.write, data))
+
+    def recv(self, size: int) -> bytes:
+        """Up to *size* decrypted bytes; ``b""`` once the server ended the stream."""
+        if self.ended:
+            return b""
+        try:
+            return self._run(partial(self._tls.read, size))
+        except ssl.SSLZeroReturnError:
+            self.ended = "close_notify"
+        except (ssl.SSLEOFError, ConnectionResetError):
+            self.ended = "eof"
+        return b""
+
+    def close_notify(self) -> None:
+        """Send close_notify (the TLS end of this side's stream); reading goes on."""
+        # unwrap() writes ours, then waits for the server's: SSLWantReadError (not come
+        # yet) or, with unread data at hand, an SSLError. Ours is sent either way.
+        with contextlib.suppress(ssl.SSLError):
+            self._tls.unwrap()
+        self._flush()
+
+    def read_to_end(self) -> bytes:
+        """Read until the server ends the stream; fail at the deadline."""
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = self.recv(65536)
+            except TimeoutError:
+                raise AssertionError(
+                    f"the server did not end the stream within {TIMEOUT} s"
+                ) from None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
 
 def _ask(sock: socket.socket, request: bytes, reply: bytes) -> None:
@@ -333,19 +459,7 @@ def check_echo_under_awkward_chunkings(adapter: AdapterUnderTest) -> None:
     """
     for style in _STYLES:
         with serving(adapter, _Server(style=style)) as address:
-            errors: list[BaseException] = []
-
-            def client(seed: int, address: Address = address, errors: list[Any] = errors) -> None:
-                try:
-                    _echo_session(address, seed)
-                except BaseException as exc:
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=client, args=(seed,)) for seed in range(1, 9)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            errors = _concurrent_echo_sessions(address, range(1, 9))
             assert not errors, f"{style}: {errors[0]}"
             line = b"ECHO one byte at a time\n"
             with _connect(address) as sock:
@@ -670,6 +784,71 @@ class _ManyClients:
         return False
 
 
+def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a new certificate for the loopback addresses, and a client
+    context that trusts it."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise ImportError('the TLS check needs trustme: pip install "asyncframe[test]"') from exc
+    authority = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "::1", "localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    return server, client
+
+
+def check_tls_echo(adapter: AdapterUnderTest) -> None:
+    """Over TLS (the ``ssl`` option), lines come back exactly, however the records
+    cut them.
+
+    With a ``read_size`` of 7 bytes: several clients at once send lines in pieces of
+    1-7 bytes, each piece its own TLS record, and one client sends 200 lines in one
+    record, whose decrypted bytes wait in the TLS layer where no socket event
+    announces them. Each callback style is checked. Needs trustme
+    (``pip install "asyncframe[test]"``).
+    """
+    server_ctx, client_ctx = _tls_contexts()
+    payloads = [b"record line %d" % i for i in range(200)]
+    script = b"".join(b"ECHO " + p + b"\n" for p in payloads)
+    expected = b"".join(p + b"\n" for p in payloads)
+    for style in _STYLES:
+        with serving(adapter, _Server(style=style), ssl=server_ctx, read_size=7) as address:
+            errors = _concurrent_echo_sessions(address, range(1, 5), tls=client_ctx)
+            assert not errors, f"{style}: {errors[0]!r}"
+            client = _TLSClient(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(script)
+                got = _read_exactly(client, len(expected))
+            assert got == expected, f"{style}: lines in one record: got back {got[:60]!r}..."
+
+
+def check_tls_close_notify(adapter: AdapterUnderTest) -> None:
+    """Over TLS, the peer's close_notify is its EOF, as a half-close is over TCP.
+
+    The client sends a line, an unterminated tail and its close_notify, then reads
+    on: ``on_eof`` runs, every reply arrives (TLS 1.3 closes each direction apart),
+    the connection ends and ``on_close`` runs. Each callback style is checked.
+    Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    server_ctx, client_ctx = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style)
+        with serving(adapter, server, ssl=server_ctx) as address:
+            client = _TLSClient(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(b"ECHO first\nlast words")
+                client.close_notify()
+                got = client.read_to_end()
+            assert got == b"first\nTAIL last words\n", (
+                f"{style}: after a tail and close_notify the client got {got!r}"
+            )
+            handler = server.handlers[0]
+            _wait_for(partial(handler.saw, "close"), f"{style}: on_close after close_notify")
+            assert handler.events == ["connect", "eof", "close"], f"{style}: {handler.events}"
+
+
 #: Every check, in the order :func:`check_adapter` runs them.
 CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_echo_under_awkward_chunkings,
@@ -682,6 +861,8 @@ CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_blocked_writer_closes,
     check_idle_timeout,
     check_frame_too_long,
+    check_tls_echo,
+    check_tls_close_notify,
     check_many_concurrent_clients,
 )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import select
+import signal
 import socket
 import threading
 import time
@@ -108,20 +110,23 @@ def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
         server.close()
 
 
+class Client(LineHandler):
+    """Sends two commands once connected; stops its loop when closed."""
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__()
+        self.loop = loop
+
+    def on_connect(self) -> None:
+        super().on_connect()
+        self.push(b"ECHO ECHO ping\nECHO QUIT\n")
+
+    def on_close(self) -> None:
+        super().on_close()
+        self.loop.stop()
+
+
 def test_client_side_connect_and_stop() -> None:
-    class Client(LineHandler):
-        def __init__(self, loop: Loop) -> None:
-            super().__init__()
-            self.loop = loop
-
-        def on_connect(self) -> None:
-            super().on_connect()
-            self.push(b"ECHO ECHO ping\nECHO QUIT\n")
-
-        def on_close(self) -> None:
-            super().on_close()
-            self.loop.stop()
-
     with Loop() as loop:
         _, port = loop.listen(LineHandler, "127.0.0.1", 0)
         client = Client(loop)
@@ -179,8 +184,6 @@ def test_bad_arguments() -> None:
             loop.listen(LineHandler, "127.0.0.1", 0, high_water=-1)
         with pytest.raises(ValueError, match="idle_timeout must be > 0"):
             loop.listen(LineHandler, "127.0.0.1", 0, idle_timeout=0)
-        with pytest.raises(ValueError, match="ssl is not supported"):
-            loop.listen(LineHandler, "127.0.0.1", 0, ssl=object())
         with pytest.raises(TypeError, match="handler must be a Handler"):
             loop.connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="handler_factory must be callable"):
@@ -245,6 +248,48 @@ def test_stop_from_another_thread_ends_run() -> None:
         # run() returns because of stop(), well before its own timeout.
         assert finished.wait(TIMEOUT), "stop() from another thread did not end run()"
         runner.join(TIMEOUT)
+
+
+def _sleeps_in_epoll(native_id: int) -> bool:
+    with open(f"/proc/self/task/{native_id}/wchan") as wchan:
+        return "epoll" in wchan.read()
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/self/task/{threading.get_native_id()}/wchan"),
+    reason="needs Linux's /proc to see the loop asleep in epoll_wait",
+)
+def test_a_signal_whose_handler_stops_the_loop_wakes_it_up() -> None:
+    # Python runs a signal's handler in the main thread, between bytecodes. When the
+    # signal arrives just before the main thread enters epoll_wait (or in another
+    # thread, as here, deterministically), nothing interrupts the wait: only a write
+    # to the signal wakeup fd wakes the loop up to run the handler.
+    main = threading.get_native_id()
+    returned = threading.Event()
+    fallback: list[str] = []
+
+    with Loop() as loop:
+        loop.listen(LineHandler, "127.0.0.1", 0)  # something to wait for, for ever
+
+        def signaller() -> None:
+            if wait_for(lambda: _sleeps_in_epoll(main)):
+                signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+            if not returned.wait(TIMEOUT):
+                fallback.append("stop() from a thread")  # so that the test ends
+                loop.stop()
+
+        previous = signal.signal(signal.SIGUSR1, lambda signum, frame: loop.stop())
+        thread = threading.Thread(target=signaller)
+        thread.start()
+        try:
+            loop.run()
+        finally:
+            returned.set()
+            thread.join(TIMEOUT)
+            signal.signal(signal.SIGUSR1, previous)
+    assert not fallback, "the signal did not wake run() up: its handler waited for another event"
+    # The previous wakeup fd (none) is back once run() returns.
+    assert signal.set_wakeup_fd(-1) == -1
 
 
 def test_run_waits_for_pending_timers() -> None:

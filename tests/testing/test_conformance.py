@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from asyncframe.testing import (
     _conformance,
     check_idle_timeout,
     check_never_reading_peer,
+    check_tls_close_notify,
 )
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
@@ -29,7 +31,17 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_conformance(adapter: str, check: Callable[[AdapterUnderTest], None]) -> None:
+def test_conformance(
+    adapter: str, check: Callable[[AdapterUnderTest], None], request: pytest.FixtureRequest
+) -> None:
+    if adapter == "asyncio" and check is check_tls_close_notify and sys.version_info < (3, 11):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="Python 3.10's asyncio TLS transport closes on the peer's close_notify"
+                " without eof_received",
+            )
+        )
     check(ADAPTERS[adapter]())
 
 

@@ -126,7 +126,9 @@ class ChannelMachine(RuleBasedStateMachine):
                 assert event.data
                 self.report(event.data)
                 self.last_payload += event.data
-                if self.limit is not None and term is not None:
+                # (A call that finishes skipping a rejected count may go on to report
+                # raw data: the terminator then reads None, and no limit applies.)
+                if self.limit is not None and term is not None and self.ch.terminator is not None:
                     assert len(self.last_payload) <= self.limit
             elif type(event) is Terminator:
                 matched = event.terminator
@@ -164,10 +166,15 @@ class ChannelMachine(RuleBasedStateMachine):
                     self.report(term)
                 elif isinstance(term, tuple):
                     if self.rejected:
-                        rest = bytes(self.received[self.cursor :])
+                        # Positions are only known in order now: the terminator is
+                        # the first of the tuple found after the frame (the longest
+                        # at one position).
+                        received = bytes(self.received)
+                        found = [(received.find(t, self.cursor), -len(t), t) for t in term]
+                        matched = min(f for f in found if f[0] >= 0)[2]
                     else:
                         rest = bytes(self.received[len(self.reported) :])
-                    matched = max((t for t in term if rest.startswith(t)), key=len)
+                        matched = max((t for t in term if rest.startswith(t)), key=len)
                     self.report(matched)
                 self.last_payload.clear()
                 term = self.ch.terminator

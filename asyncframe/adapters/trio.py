@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import ssl as ssl_module
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 try:
@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
+    AcceptBackoff,
     Handler,
     TerminatorSpec,
 )
@@ -315,25 +316,47 @@ async def serve(
 
     # One nursery for the short-lived writer tasks of every connection.
     async with trio.open_nursery() as spare:
+        listeners: list[trio.abc.Listener[Any]]
         if ssl is None:
-            await trio.serve_tcp(
-                handle,
-                port,
-                host=host,
-                backlog=opts.backlog,
-                handler_nursery=handler_nursery,
-                task_status=task_status,
-            )
+            listeners = list(await trio.open_tcp_listeners(port, host=host, backlog=opts.backlog))
         else:
-            await trio.serve_ssl_over_tcp(
-                handle,
-                port,
-                ssl,
-                host=host,
-                backlog=opts.backlog,
-                handler_nursery=handler_nursery,
-                task_status=task_status,
+            listeners = list(
+                await trio.open_ssl_over_tcp_listeners(port, ssl, host=host, backlog=opts.backlog)
             )
+        await _serve_listeners(handle, listeners, handler_nursery, task_status)
+
+
+async def _serve_listeners(
+    handle: Callable[[Any], Awaitable[None]],
+    listeners: list[trio.abc.Listener[Any]],
+    handler_nursery: trio.Nursery | None,
+    task_status: trio.TaskStatus[Any],
+) -> None:
+    """:func:`trio.serve_listeners`, with the core's accept policy: out of descriptors,
+    a listener pauses and the burst is logged once (trio logs every attempt)."""
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(_accept_loop, listener, handle, handler_nursery or nursery)
+        task_status.started(listeners)
+
+
+async def _accept_loop(
+    listener: trio.abc.Listener[Any],
+    handle: Callable[[Any], Awaitable[None]],
+    nursery: trio.Nursery,
+) -> None:
+    backoff = AcceptBackoff(logger)
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                delay = backoff.failed(exc)
+                if delay is not None:
+                    await trio.sleep(delay)  # the connections wait in the backlog
+                continue
+            backoff.succeeded()
+            nursery.start_soon(handle, stream)
 
 
 async def connect(

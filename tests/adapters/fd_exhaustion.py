@@ -86,6 +86,23 @@ def main(adapter: str) -> None:
                 ready.set()
                 loop.run(timeout=120)
 
+    elif adapter == "trio":
+        import trio
+
+        from asyncframe.adapters.trio import serve as trio_serve
+
+        def run() -> None:
+            async def tmain() -> None:
+                with trio.move_on_after(120) as scope:
+                    async with trio.open_nursery() as nursery:
+                        listeners = await nursery.start(trio_serve, Echo, 0)
+                        port.append(listeners[0].socket.getsockname()[1])
+                        token = trio.lowlevel.current_trio_token()
+                        stop.append(lambda: token.run_sync_soon(scope.cancel))
+                        ready.set()
+
+            trio.run(tmain)
+
     else:
         from asyncframe.adapters.asyncio import serve
 

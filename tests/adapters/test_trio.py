@@ -20,6 +20,7 @@ from asyncframe.adapters.trio import connect, run_handler, serve
 from .conftest import (
     TIMEOUT,
     Flood,
+    check_accept_backoff,
     idle_memory,
     many_requests_in_one_send,
 )
@@ -343,3 +344,7 @@ def test_memory_per_idle_connection() -> None:
         assert ours <= 8.0
     else:
         assert floor > 8.0, "trio alone fits in 8 KiB here: hold the adapter to it"
+
+
+def test_accept_backs_off_and_logs_once_per_burst_out_of_descriptors() -> None:
+    check_accept_backoff("trio")

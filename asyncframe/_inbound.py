@@ -97,7 +97,13 @@ class Inbound(Terminating):
             self._settle()
         shift = self._buf.append(data)
         if shift:
-            self._reader.rebase(shift)
+            reader = self._reader
+            reader.rebase(shift)
+            # Delimiters set aside keep valid offsets too, so setting one again
+            # costs nothing (see set_terminator).
+            for cached in self._delimiters.values():
+                if cached is not reader:
+                    cached.rebase(shift)
 
     @property
     def eof(self) -> bool:
@@ -123,6 +129,8 @@ class Inbound(Terminating):
         spec = self._current_terminator()
         self._settle()
         self._buf.clear()
+        for cached in self._delimiters.values():  # their offsets pointed into the old bytes
+            cached.reset()
         self._frame_len = 0
         self._term = b""  # a fresh reader for the empty buffer
         self._skipping = False

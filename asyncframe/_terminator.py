@@ -45,8 +45,11 @@ class Terminating(Batching):
         (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
         ``None`` (every byte is data, no frame ever ends).
         """
-        # Readers are reused where they can be (a channel's delimiters, its one byte
-        # counter): re-armed, a reader is the fresh one READERS would make. Each
+        # Readers are reused where they can be. The channel's one byte counter is
+        # re-armed. A delimiter set again resumes its search where it left it: the
+        # bytes never change, the channel rebases every delimiter it keeps with the
+        # buffer, and the read offset never goes back before where that search
+        # started; a search behind the read offset starts afresh by itself. Each
         # kind's frame limit is decided here, and only here (_reset_limit goes
         # through this method too). This is called once or twice per frame by
         # length-prefixed protocols, so it makes no call it can avoid: the common
@@ -66,8 +69,6 @@ class Terminating(Batching):
                 reader = READERS[bytes](spec)
                 if len(self._delimiters) < 8:  # bounded: terminators set by a peer
                     self._delimiters[spec] = reader  # type: ignore[index, assignment]
-            else:
-                reader.reset()  # type: ignore[union-attr]
             self._term = spec  # type: ignore[assignment]
             self._limit = self._frame_limit
         else:

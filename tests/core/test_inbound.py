@@ -572,3 +572,29 @@ def test_a_running_count_over_a_new_max_frame_size_reports_its_declared_size(
     ch.receive_data(b"ijREST")
     assert list(ch.events()) == [Data(b"REST")]
     assert ch.terminator is None
+
+
+def test_a_delimiter_set_again_resumes_its_search_after_the_buffer_moved() -> None:
+    # "\r\n." is held back as a possible start of the terminator; the terminator
+    # changes, the next receive compacts the buffer, and the delimiter comes back:
+    # its search goes on from the held bytes, at their new offset.
+    ch = Channel(b"\r\n.\r\n")
+    ch.receive_data(b"abc\r\n.")
+    assert ch.next_event() == Data(b"abc")
+    ch.set_terminator(100)
+    ch.receive_data(b"\r\n")
+    ch.set_terminator(b"\r\n.\r\n")
+    assert list(ch.events()) == [Terminator(b"\r\n.\r\n")]
+    ch.receive_data(b"x\r\n.\r\n")
+    assert list(ch.frames()) == [b"x"]
+
+
+def test_a_delimiter_set_again_after_discard_buffers_searches_afresh() -> None:
+    ch = Channel(b"\r\n.\r\n")
+    ch.receive_data(b"abc\r\n.")
+    assert ch.next_event() == Data(b"abc")
+    ch.set_terminator(100)
+    ch.discard_buffers()
+    ch.set_terminator(b"\r\n.\r\n")
+    ch.receive_data(b"zz\r\n.\r\n")
+    assert list(ch.events()) == [Data(b"zz"), Terminator(b"\r\n.\r\n")]

@@ -144,15 +144,22 @@ class _Connection:
 
     def _read(self) -> None:
         try:
-            data = self.sock.recv(self.read_size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            logger.debug("recv failed: %s", exc)
+            data = self._recv()
+        except OSError as exc:  # a reset (or, over TLS, a broken record)
+            logger.debug("recv failed: %r", exc)
             self.close()
+            return
+        if data is None:
             return
         self.driver.receive(data)
         self.update()
+
+    def _recv(self) -> bytes | None:
+        """Receive what the socket has (``b""``: EOF); None if nothing is to be read now."""
+        try:
+            return self.sock.recv(self.read_size)
+        except (BlockingIOError, InterruptedError):
+            return None
 
     def _write(self) -> bool:
         """Send what the socket takes; return true if all output went out."""
@@ -162,16 +169,23 @@ class _Connection:
             if not data:
                 return True
             try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                return False
+                sent = self._send(data)
             except OSError as exc:
-                logger.debug("send failed: %s", exc)
+                logger.debug("send failed: %r", exc)
                 self.close()
+                return False
+            if sent is None:
                 return False
             driver.consume(sent)
             if sent < len(data):
                 return False
+
+    def _send(self, data: bytes) -> int | None:
+        """Send *data*; return how many bytes went, or None if the socket is full."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return None
 
     def update(self) -> None:
         """Write what can be written, then close or (re)register as the policy says."""
@@ -238,48 +252,32 @@ class _TLSConnection(_Connection):
         else:
             super().on_event(mask)
 
-    def _read(self) -> None:
+    def _recv(self) -> bytes | None:
         if not self.driver.reading:
             # Registered for a send that waited on the peer: input waits (high_water).
             self.update()
-            return
+            return None
         try:
-            data = self.sock.recv(self.read_size)
+            return self.sock.recv(self.read_size)
         except ssl_module.SSLWantReadError:
-            return  # a partial record: the rest comes with the next event
+            return None  # a partial record: the rest comes with the next event
         except ssl_module.SSLWantWriteError:
             self.recv_wants_write = True
             self.update()
-            return
+            return None
         except ssl_module.SSLEOFError:
-            data = b""  # a ragged EOF (no close_notify): an EOF, as on asyncio
-        except OSError as exc:  # a reset, or a broken record (ssl.SSLError)
-            logger.debug("recv failed: %r", exc)
-            self.close()
-            return
-        self.driver.receive(data)
-        self.update()
+            return b""  # a ragged EOF (no close_notify): an EOF, as on asyncio
 
-    def _write(self) -> bool:
-        driver = self.driver
-        while True:
-            # The same bytes, or more, come again after SSLWantWriteError, as a retried
-            # SSL write must be given.
-            data = driver.peek(_WRITE_SIZE)
-            if not data:
-                return True
-            try:
-                sent = self.sock.send(data)
-            except ssl_module.SSLWantWriteError:
-                return False
-            except ssl_module.SSLWantReadError:
-                self.send_wants_read = True
-                return False
-            except OSError as exc:
-                logger.debug("send failed: %r", exc)
-                self.close()
-                return False
-            driver.consume(sent)
+    def _send(self, data: bytes) -> int | None:
+        # After SSLWantWriteError the same bytes, or more, come again (peek), as a
+        # retried SSL write must be given.
+        try:
+            return self.sock.send(data)
+        except ssl_module.SSLWantWriteError:
+            return None
+        except ssl_module.SSLWantReadError:
+            self.send_wants_read = True
+            return None
 
     def update(self) -> None:
         super().update()

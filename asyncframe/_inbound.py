@@ -42,8 +42,7 @@ class Inbound(Terminating):
     def __init__(self, terminator: TerminatorSpec, max_frame_size: int | None) -> None:
         self._buf = ReceiveBuffer(self._buffer_type())
         self._eof = False
-        self._max_frame_size = max_frame_size
-        self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
+        self._use_max_frame_size(max_frame_size)
         self._frame_len = 0  # payload reported since the last terminator
         self._skipping = False  # discarding a rejected frame through its terminator
         # What the next parse raises instead: the error state's message (raised as
@@ -169,21 +168,15 @@ class Inbound(Terminating):
                     total = self._frame_len + pay_end - start
                     if total > self._limit:
                         result = self._reject(total, pay_end, term_end)  # raises unless complete
-                    elif term_end < 0:  # no terminator decided: payload so far, or nothing
+                    elif term_end < 0 and (frames or pay_end == start):  # nothing to report
                         if frames:
                             return None
-                        if pay_end == start:
-                            return self._idle() if self._eof else NEED_DATA
-                        self._frame_len = total
-                        buf.start = pay_end
-                        item = _new(Data)
-                        _set_data(item, bytes(data[start:pay_end]))
-                        return item
-                    elif self._streak and self._term and not self._frame_len:
+                        return self._idle() if self._eof else NEED_DATA
+                    elif term_end >= 0 and self._streak and self._term and not self._frame_len:
                         return self._plan(pay_end, term_end, frames, window or self._window)
                     elif frames:
                         result = bytes(data[start:pay_end])
-                    elif pay_end > start:  # the payload before the terminator comes first
+                    elif pay_end > start:  # payload so far, or the payload before its terminator
                         self._frame_len = total
                         buf.start = pay_end
                         item = _new(Data)

@@ -100,13 +100,16 @@ class Terminating(Batching):
         remains of it).
         """
         self._settle()
-        self._max_frame_size = max_frame_size
-        self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
+        self._use_max_frame_size(max_frame_size)
         skipping, streak = self._skipping, self._streak
         spec = self._current_terminator()
         self._term = b""  # not "the same delimiter again": it must be set anew
         self._install(spec)
         self._skipping, self._streak = skipping, streak
+
+    def _use_max_frame_size(self, max_frame_size: int | None) -> None:
+        self._max_frame_size = max_frame_size
+        self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
 
     def _current_terminator(self) -> TerminatorSpec:
         """The current terminator (a running count reads the bytes still expected)."""

@@ -247,6 +247,8 @@ lines = st.one_of(
     .filter(lambda line: not line.startswith(b"SIZE ")),
     st.sampled_from([b"CLOSE", b"BYE", b"ok"]),
 )
+#: What follows the last line: any bytes but the terminator.
+tails = st.binary(max_size=MAX + 3).map(lambda b: b.replace(b"\n", b"."))
 size_commands = st.binary(min_size=1, max_size=MAX).map(
     lambda body: b"SIZE %d\n" % len(body) + body
 )
@@ -267,7 +269,7 @@ def feed(handler: Handler, stream: bytes, cuts: list[int]) -> Driver:
 
 @given(
     st.lists(st.one_of(lines.map(lambda line: line + b"\n"), size_commands), max_size=12),
-    st.binary(max_size=MAX + 3).map(lambda b: b.replace(b"\n", b".")),
+    tails,
     st.lists(st.integers(min_value=0), max_size=8),
 )
 def test_on_frame_matches_the_model_under_any_chunking(
@@ -282,7 +284,7 @@ def test_on_frame_matches_the_model_under_any_chunking(
 
 @given(
     st.lists(lines.map(lambda line: line + b"\n"), max_size=12),
-    st.binary(max_size=MAX + 3).map(lambda b: b.replace(b"\n", b".")),
+    tails,
     st.lists(st.integers(min_value=0), max_size=8),
 )
 def test_on_frames_delivers_the_same_frames_in_batches(

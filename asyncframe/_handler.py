@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -78,9 +77,6 @@ class Handler:
         self._connected = False
         self._closed = False
         self._shut = False  # no more output is accepted: close() or the end
-        # Set by close(), close_when_done() and set_terminator(): the dispatch loop
-        # checks this one flag after each callback.
-        self._interrupt = False
         # Frames per on_frames() batch. The replies to a batch cannot be stopped
         # half-way, so the first batch is one frame and each later one is sized from
         # the replies to the one before: as many frames as the room left under the
@@ -130,7 +126,7 @@ class Handler:
         out = self._out
         for frame in frames:
             on_frame(frame)
-            if self._abort or out._closing:
+            if out._closing:
                 return
 
     def on_data(self, data: bytes) -> None:
@@ -167,23 +163,18 @@ class Handler:
         :meth:`close_when_done` or the end of the connection.
         """
         out = self._out
-        if out._direct and type(data) is bytes:
-            # The common case (a reply, nothing waiting behind a producer), inlined:
-            # a server pushes once or twice per frame.
-            if data:
-                ready = out._ready
-                if ready:
-                    ready.append(data)
-                else:
-                    out._ready = deque((data,))
-                out._ready_len += len(data)
-        else:
-            if self._shut:
-                self._refuse("push()")
-            out.push(data)
-        wakeup = self._wakeup
-        if wakeup is not None:
-            wakeup()
+        gathered = out._gathered
+        if gathered is not None and type(data) is bytes:
+            # A reply from a callback: OutputQueue.push's gathering path, inlined
+            # (a server pushes once or twice per frame). No wakeup either: the
+            # dispatch's caller sends right after it.
+            gathered.append(data)
+            out._ready_len += len(data)
+            return
+        if self._shut:
+            self._refuse("push()")
+        out.push(data)
+        self._notify()
 
     def push_with_producer(self, producer: object) -> None:
         """Queue a producer for sending (see :meth:`Channel.push_with_producer`)."""
@@ -199,7 +190,6 @@ class Handler:
     def set_terminator(self, terminator: TerminatorSpec) -> None:
         """Set the terminator, from the next unread byte on (see :meth:`Channel.set_terminator`)."""
         self.channel.set_terminator(terminator)
-        self._interrupt = True
 
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator."""
@@ -211,7 +201,6 @@ class Handler:
         Input that arrives after this call, or is still unread, is not dispatched.
         """
         self.channel.close_when_done()
-        self._interrupt = True
         self._notify()
 
     def close(self) -> None:
@@ -219,7 +208,6 @@ class Handler:
         self._abort = True
         self._shut = True
         self._out.refuse_more()
-        self._interrupt = True
         self._notify()
 
     @property
@@ -275,19 +263,24 @@ class Handler:
         limit = _UNLIMITED if output_limit is None else output_limit
         style = self._style
         out = self._out
-        while True:
-            self._interrupt = False
-            if self._abort or out._closing:
-                return True
-            if style == _STREAM:
-                done = self._dispatch_events(limit)
-            elif style == _FRAME:
-                done = self._dispatch_frames(limit)
-            else:
-                done = self._dispatch_batches(limit)
-            if done is not None:
-                return done
-            # The terminator changed (or a close was asked for): look again.
+        # What the callbacks push is gathered, and joined once when the queue is
+        # read: many small pushes per read cost one list append each.
+        out.gather()
+        try:
+            while True:
+                if out._closing:  # close() or close_when_done(), by any door
+                    return True
+                if style == _STREAM:
+                    done = self._dispatch_events(limit)
+                elif style == _FRAME:
+                    done = self._dispatch_frames(limit)
+                else:
+                    done = self._dispatch_batches(limit)
+                if done is not None:
+                    return done
+                # A close was asked for, or the terminator changed: look again.
+        finally:
+            out.stop_gathering()
 
     def _no_frame(self, limit: int) -> bool | None:
         """The frame styles found no complete frame: done, unless the terminator is
@@ -299,13 +292,15 @@ class Handler:
     def _dispatch_events(self, limit: int) -> bool | None:
         channel = self.channel
         out = self._out
-        style = self._style
+        # A new terminator applies from the next event on. (A frame style streams
+        # here only while the terminator is None, and then one Data event takes
+        # every byte buffered: the next dispatch is back to frames.)
         while True:
             try:
                 event = channel.next_event()
             except FrameTooLong as exc:
                 self.on_frame_too_long(exc)
-                if self._interrupt:
+                if out._closing:
                     return None
                 continue
             if event is NEED_DATA or type(event) is ConnectionClosed:
@@ -314,12 +309,8 @@ class Handler:
                 self.on_data(event.data)
             else:
                 self.on_terminator(event.terminator)  # type: ignore[union-attr]
-            if self._interrupt:
-                if style == _STREAM and not (self._abort or out._closing):
-                    # A streaming handler takes a new terminator in stride.
-                    self._interrupt = False
-                else:
-                    return None
+            if out._closing:
+                return None
             # The output limit; the sum is formed only when bytes wait behind a
             # producer: an int made per callback costs as much as the rest of a check.
             if out._ready_len > limit or (
@@ -331,14 +322,18 @@ class Handler:
         out = self._out
         on_frame = self.on_frame
         try:
-            for frame in self.channel.frames():
-                on_frame(frame)
-                if self._interrupt:
-                    return None
-                if out._ready_len > limit or (
-                    out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
-                ):
-                    return False
+            # The runs of a batch are lists: a loop over them costs what a loop
+            # over a list does. A terminator set in on_frame ends the run (the
+            # frames after it are split again); a close ends the dispatch.
+            for run in self.channel._runs():
+                for frame in run:
+                    on_frame(frame)
+                    if out._closing:
+                        return None
+                    if out._ready_len > limit or (
+                        out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
+                    ):
+                        return False
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
             return None
@@ -371,7 +366,7 @@ class Handler:
             queued = out._ready_len + out._fifo_bytes
             if queued > limit:
                 self._batch_size = max(1, n // 2)
-                return None if self._interrupt else False
+                return None if out._closing else False
             if n == size or whole:
                 grew = queued - before
                 if grew <= 0:
@@ -381,7 +376,7 @@ class Handler:
                     size = max(1, room * n // grew)
                     whole = bool(took) and channel.buffered_input * grew <= room * took
                 self._batch_size = size
-            if self._interrupt:
+            if out._closing:
                 return None
             # More frames, a frame too long, or a count that ended may follow.
 

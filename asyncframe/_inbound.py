@@ -12,7 +12,7 @@ its invariants.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, ClassVar, NoReturn
 
@@ -270,6 +270,8 @@ class Inbound(Terminating):
         A terminator set while iterating applies from the next unread byte, as
         with :meth:`next_event`.
         """
+        # _runs() flattened, written out: one generator frame per frame that is
+        # not batched (length-prefixed protocols) instead of two.
         parse = self._parse
         while True:
             if self._batch is not None:
@@ -279,6 +281,24 @@ class Inbound(Terminating):
             if frame is None:
                 return
             yield frame
+
+    def _runs(self) -> Iterator[Iterable[bytes]]:
+        """The complete frames, in runs: each run is the rest of a batch, or one frame.
+
+        For the whole-frame dispatch of :class:`~asyncframe.Handler`: a loop over
+        a batch's run costs what a loop over a list does. The run stops as soon
+        as the batch is settled (a terminator change, say), so a frame split under
+        a terminator no longer in force is never handed out; the frames after the
+        last one taken stay unread.
+        """
+        parse = self._parse
+        while True:
+            if self._batch is not None:
+                yield self._frames_it
+            frame = parse(True)
+            if frame is None:
+                return
+            yield (frame,)
 
     def complete_frames(self, max_frames: int | None = None) -> list[bytes]:
         """Return every complete frame in the buffer under the current terminator, as a list.

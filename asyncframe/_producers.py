@@ -173,9 +173,22 @@ class OutputQueue:
     over, producer output pulled); ``_offset`` bytes of ``_ready[0]`` were sent.
     Producers are pulled only to fill a request, and only as much as it asks.
     Either queue is a deque while it holds something, else the shared empty tuple.
+
+    While a :class:`~asyncframe.Handler` runs its callbacks, bytes pushed are
+    *gathered* (:meth:`gather`): counted at once, and kept in a plain list that
+    becomes one ready chunk when the queue is read.
     """
 
-    __slots__ = ("_closing", "_direct", "_fifo", "_fifo_bytes", "_offset", "_ready", "_ready_len")
+    __slots__ = (
+        "_closing",
+        "_direct",
+        "_fifo",
+        "_fifo_bytes",
+        "_gathered",
+        "_offset",
+        "_ready",
+        "_ready_len",
+    )
 
     def __init__(self) -> None:
         self._fifo: deque[bytes | Producer | _Close] = _NONE_QUEUED
@@ -187,6 +200,9 @@ class OutputQueue:
         # Bytes pushed now go straight to _ready: nothing waits in the fifo and the
         # queue is not closing. One flag for the fast path of every push.
         self._direct = True
+        # The bytes pushed while gathering (counted in _ready_len already), or None.
+        # Only while _direct: what ends _direct moves them first and stops gathering.
+        self._gathered: list[bytes] | None = None
 
     def _check_open(self, what: str) -> None:
         if self._closing:
@@ -210,10 +226,49 @@ class OutputQueue:
         if self._fifo:
             self._fifo.append(item)
         else:
+            self.stop_gathering()
             self._fifo = deque((item,))
             self._direct = False
 
+    # -- gathering -------------------------------------------------------------------
+
+    def gather(self) -> None:
+        """Gather the bytes pushed from now on, until :meth:`stop_gathering`.
+
+        A push of bytes then costs a list append and a count; the list is joined
+        into one ready chunk, in C, when the queue is read (peek, consume) or a push
+        must queue otherwise. Only while pushes would go straight to the ready
+        queue (no producer waits, not closing): whatever ends that moves the
+        gathered bytes first and stops gathering, so no push is ever reordered,
+        and the byte counts (buffered, the output limit) include them all along.
+        """
+        if self._direct and self._gathered is None:
+            self._gathered = []
+
+    def _move_gathered(self) -> None:
+        """Move the gathered bytes into the ready queue, as one chunk (they are counted)."""
+        gathered = self._gathered
+        if gathered:
+            chunk = b"".join(gathered)  # one join in C for the many small pushes
+            gathered.clear()
+            if chunk:
+                if self._ready:
+                    self._ready.append(chunk)
+                else:
+                    self._ready = deque((chunk,))
+
+    def stop_gathering(self) -> None:
+        """Move the gathered bytes into the ready queue; queue later pushes one by one."""
+        if self._gathered is not None:
+            self._move_gathered()
+            self._gathered = None
+
     def push(self, data: object) -> None:
+        gathered = self._gathered
+        if gathered is not None and type(data) is bytes:
+            gathered.append(data)
+            self._ready_len += len(data)
+            return
         if self._direct and type(data) is bytes:
             # The common case, without the checks below.
             if data:
@@ -227,6 +282,7 @@ class OutputQueue:
         self._check_open("push()")
         chunk = _as_bytes(data, "data")
         if chunk:
+            self._move_gathered()  # keep the order: this goes behind them
             self._append(chunk)
 
     def push_producer(self, producer: object) -> None:
@@ -242,6 +298,7 @@ class OutputQueue:
     def refuse_more(self) -> None:
         """Accept no more output (the connection is closing or gone); nothing is queued
         to mark it: it is not a close to wait for."""
+        self.stop_gathering()
         self._closing = True
         self._direct = False
 
@@ -308,6 +365,7 @@ class OutputQueue:
             self._direct = not self._closing
 
     def peek(self, max_bytes: int | None) -> bytes:
+        self._move_gathered()
         self._fill(max_bytes)
         ready = self._ready
         if not ready:
@@ -335,6 +393,7 @@ class OutputQueue:
         return b"".join(parts)
 
     def consume(self, n: int) -> None:
+        self._move_gathered()
         if n > self._ready_len:
             raise ValueError(
                 f"consume_output(n={n}) is more than the {self._ready_len} bytes "
@@ -361,6 +420,8 @@ class OutputQueue:
         return data
 
     def clear(self) -> None:
+        if self._gathered:
+            self._gathered.clear()
         self._fifo = _NONE_QUEUED
         self._fifo_bytes = 0
         self._ready = _NONE_QUEUED
@@ -370,4 +431,5 @@ class OutputQueue:
         self._direct = True
 
     def __len__(self) -> int:
+        self._move_gathered()
         return len(self._ready) + len(self._fifo)

@@ -527,3 +527,178 @@ def test_max_frame_size_none_lets_any_frame_through() -> None:
         run(handler).receive(line + b"\nok\n")
     assert unlimited.frames == [line, b"ok"]
     assert (limited.frames, limited.too_long) == ([b"ok"], 1)
+
+
+# -- output pushed from the callbacks ------------------------------------------------------
+
+
+class Ops:
+    """Runs the pushes a frame spells, one letter each, and keeps what must come out.
+
+    ``b`` pushes bytes, ``a`` a bytearray, ``e`` empty bytes, ``m`` a memoryview
+    and ``c`` bytes straight on the channel, ``p`` a producer; ``t`` takes the
+    output from inside the callback and ``r`` checks ``buffered_output`` there.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.expected = bytearray()
+        self.taken = bytearray()  # every byte taken, by the callbacks or the driver
+        self.pending = 0  # bytes pushed and not taken yet...
+        self.producer = False  # ...exactly, unless a producer waits (pulled lazily)
+        self.n = 0
+
+    def run(self, frame: bytes) -> None:
+        h = self.handler
+        for op in frame:
+            self.n += 1
+            tag = b"<%d>" % self.n
+            if op == ord("b"):
+                h.push(tag)
+            elif op == ord("a"):
+                buf = bytearray(tag)
+                h.push(buf)
+                buf[:] = b"!"  # queued as it was when pushed
+            elif op == ord("e"):
+                h.push(b"")
+                tag = b""
+            elif op == ord("m"):
+                h.channel.push(memoryview(tag))
+            elif op == ord("c"):
+                h.channel.push(tag)
+            elif op == ord("p"):
+                h.push_with_producer(iter([tag, b"", tag]))
+                tag += tag
+                self.producer = True
+            elif op == ord("t"):
+                self.taken += h.channel.data_to_send()
+                assert h.buffered_output == 0
+                assert not h.channel.has_output()
+                self.pending, self.producer = 0, False
+                continue
+            elif op == ord("r"):
+                if not self.producer:
+                    assert h.buffered_output == self.pending
+                    assert h.channel.has_output() == bool(self.pending)
+                continue
+            self.expected += tag
+            self.pending += len(tag)
+
+    def sent(self, data: bytes) -> None:
+        """The driver took *data* to send."""
+        self.taken += data
+        self.pending -= len(data)
+        if not self.handler.channel.has_output():
+            self.pending, self.producer = 0, False
+
+
+class FrameOps(Handler):
+    def __init__(self) -> None:
+        super().__init__(terminator=b"\n")
+        self.ops = Ops(self)
+
+    def on_frame(self, frame: bytes) -> None:
+        self.ops.run(frame)
+
+
+class BatchOps(FrameOps):
+    def on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            self.ops.run(frame)
+
+
+class StreamOps(FrameOps):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[bytes] = []
+
+    def on_data(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def on_terminator(self, terminator: bytes | int) -> None:
+        frame = b"".join(self.parts)
+        self.parts.clear()
+        self.ops.run(frame)
+
+
+@pytest.mark.parametrize("cls", [FrameOps, BatchOps, StreamOps])
+@given(
+    frames=st.lists(st.text("baemcptr", max_size=8).map(str.encode), max_size=12),
+    cuts=st.lists(st.integers(min_value=0), max_size=6),
+    high_water=st.integers(min_value=1, max_value=64),
+    sends=st.lists(st.integers(min_value=0, max_value=20), max_size=6),
+)
+def test_pushes_through_every_door_come_out_once_in_order(
+    cls: type[FrameOps], frames: list[bytes], cuts: list[int], high_water: int, sends: list[int]
+) -> None:
+    # Pushes from callbacks are gathered (one list append each); a push of another
+    # kind, a producer, the channel's own push, taking output or reading
+    # buffered_output in the middle must each see them in place.
+    stream = b"".join(frame + b"\n" for frame in frames)
+    handler = cls()
+    driver = Driver(handler, high_water=high_water)
+    driver.start()
+    ops = handler.ops
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    start = 0
+    for i, point in enumerate([*points, len(stream)]):
+        if start < point:
+            driver.receive(stream[start:point])
+            start = point
+        if sends:
+            ops.sent(driver.take(sends[i % len(sends)] or None))
+    driver.receive(b"")
+    while data := driver.take(None):
+        ops.sent(data)
+    assert ops.n == sum(map(len, frames))  # every frame's pushes ran
+    assert ops.taken == ops.expected  # once each, in the order pushed
+    assert driver.finished
+
+
+class Closer(Handler):
+    """Closes on its first frame by the door *end* names, then tries to push more."""
+
+    def __init__(self, end: str) -> None:
+        super().__init__(terminator=b"\n")
+        self.end = end
+        self.got: list[bytes] = []
+        self.refused: list[str] = []
+        self.parts: list[bytes] = []
+
+    def on_frame(self, frame: bytes) -> None:
+        self.got.append(frame)
+        self.push(b"reply\n")
+        if self.end == "channel.close_when_done":
+            self.channel.close_when_done()
+        else:
+            getattr(self, self.end)()
+        for push in (self.push, self.channel.push):
+            try:
+                push(b"late\n")
+            except SendAfterClose:
+                self.refused.append(push.__qualname__)
+
+
+class StreamCloser(Closer):
+    def on_data(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def on_terminator(self, terminator: bytes | int) -> None:
+        self.on_frame(b"".join(self.parts))
+        self.parts.clear()
+
+
+class BatchCloser(Closer):
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.on_frame(frames[0])  # a batch of one: the first one is
+
+
+@pytest.mark.parametrize("cls", [Closer, StreamCloser, BatchCloser])
+@pytest.mark.parametrize("end", ["close", "close_when_done", "channel.close_when_done"])
+def test_nothing_is_dispatched_after_a_close_by_any_door(cls: type[Closer], end: str) -> None:
+    handler = cls(end)
+    driver = run(handler)
+    driver.receive(b"a\nb\nc\n")
+    assert handler.got == [b"a"]
+    assert handler.refused == ["Handler.push", "Channel.push"]
+    assert driver.take(None) == (b"" if end == "close" else b"reply\n")

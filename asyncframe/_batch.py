@@ -17,7 +17,7 @@ pass, and its events or frames are handed out from a list. Its invariants:
    not handed out and empties the list, so iterators handing it out stop.
 3. The window doubles while batches are used up and shrinks to twice what a
    dropped batch delivered, so the work spent on dropped batches stays a constant
-   factor of the work done.
+   factor of the work done (the first window is large: see ``FIRST_WINDOW``).
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ from ._events import Data, Event, Terminator
 from ._readers import Reader
 from ._receivebuffer import ReceiveBuffer
 
-__all__ = ["EMPTY", "MIN_WINDOW", "Batching", "new_data"]
+__all__ = ["EMPTY", "FIRST_WINDOW", "MIN_WINDOW", "Batching", "new_data"]
 
 #: The exhausted iterator that stands for "no batch is out".
 EMPTY: Iterator[Any] = iter(())
 #: Window sizes, in bytes of buffer.
 MIN_WINDOW = 64
 MAX_WINDOW = 1 << 20
+# A new channel's: one read at the adapters' default size. A line protocol's first
+# read is then split in one pass; a protocol that changes terminators at once
+# wastes one split of what is buffered (a constant factor of its input) and the
+# window shrinks to what it uses (invariant 3).
+FIRST_WINDOW = 1 << 16
 
 # Events whose field is known to be valid (non-empty bytes) are built without
 # running the attrs validator: the same frozen, slotted instances, made faster.

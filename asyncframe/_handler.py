@@ -309,14 +309,11 @@ class Handler:
                 self.on_data(event.data)
             else:
                 self.on_terminator(event.terminator)  # type: ignore[union-attr]
-            if out._closing:
-                return None
-            # The output limit; the sum is formed only when bytes wait behind a
-            # producer: an int made per callback costs as much as the rest of a check.
-            if out._ready_len > limit or (
-                out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
-            ):
-                return False
+            if out._gathered is None or out._ready_len > limit:  # see _dispatch_frames
+                if out._closing:
+                    return None
+                if out._ready_len + out._fifo_bytes > limit:
+                    return False
 
     def _dispatch_frames(self, limit: int) -> bool | None:
         out = self._out
@@ -328,12 +325,14 @@ class Handler:
             for run in self.channel._runs():
                 for frame in run:
                     on_frame(frame)
-                    if out._closing:
-                        return None
-                    if out._ready_len > limit or (
-                        out._fifo_bytes and out._ready_len + out._fifo_bytes > limit
-                    ):
-                        return False
+                    # After each callback: stop on a close, or above the output
+                    # limit. While the queue gathers it is not closing and no
+                    # producer waits, so one comparison is the whole check.
+                    if out._gathered is None or out._ready_len > limit:
+                        if out._closing:
+                            return None
+                        if out._ready_len + out._fifo_bytes > limit:
+                            return False
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
             return None

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, ClassVar, NoReturn
 
-from ._batch import EMPTY, MIN_WINDOW, _new, _set_data
+from ._batch import EMPTY, FIRST_WINDOW, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, TerminatorSpec
 from ._readers import RAW, BytesReader, CountReader
@@ -56,7 +56,7 @@ class Inbound(Terminating):
         self._frames_it: Iterator[bytes] = EMPTY
         self._batch_start = 0
         self._batch_end = 0
-        self._window = MIN_WINDOW
+        self._window = FIRST_WINDOW
         self._term = b""
         self._delimiters: dict[bytes, BytesReader] = {}
         self._counter = CountReader(0)

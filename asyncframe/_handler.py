@@ -158,7 +158,8 @@ class Handler:
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* for sending (see :meth:`Channel.push`).
 
-        Pushes made during one read are joined and written together. Raises
+        Pushes made from the callbacks of one read are joined into one chunk
+        before they are sent. Raises
         :exc:`~asyncframe.SendAfterClose` after :meth:`close`,
         :meth:`close_when_done` or the end of the connection.
         """

@@ -453,10 +453,15 @@ def frame_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any], 
 def run(
     quick: bool = False, repeat: int | None = None, on_result: OnResult | None = None
 ) -> list[Result]:
-    """Echo throughput of each adapter against its idiom; best of *repeat* rounds each."""
+    """Echo throughput of each adapter against its idiom; best of *repeat* rounds each.
+
+    A round of 50 x 2,000 lines takes 5-80 ms, so one slow moment of a shared
+    machine can spoil a round: each server gets five (two with *quick*), taken in
+    turn with its peer's.
+    """
     raise_fd_limit()
     clients, lines = (20, 500) if quick else (50, 2000)
-    rounds = repeat if repeat is not None else (2 if quick else 3)
+    rounds = repeat if repeat is not None else (2 if quick else 5)
     results: list[Result] = []
     candidates = [(*pair, 1.0) for pair in pairs()] + frame_pairs()
     for name, ours, idiom_name, idiom, target in candidates:
@@ -489,6 +494,47 @@ def load(clients: int = 1000, lines: int = 20) -> dict[str, dict[str, Any]]:
     return reports
 
 
-if __name__ == "__main__":  # the client process started by drive()
-    port, clients, lines = map(int, sys.argv[2:5])
-    print(json.dumps(client_load(port, clients, lines)))
+def styles(runs: int = 5, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Lines echoed per second (50 clients x 2,000 lines, best of *rounds*), median of
+    *runs*, per adapter: the streaming Handler, ``on_frame``, ``on_frames`` and the
+    hand-written server of the same loop (the table in docs/handlers.rst)."""
+    raise_fd_limit()
+    clients, lines = 50, 2000
+    servers: dict[str, dict[str, Callable[[], Any]]] = {}
+    for adapter, (_, hand_written) in HAND_WRITTEN.items():
+        if adapter == "trio" and importlib.util.find_spec("trio") is None:
+            continue
+        servers[adapter] = {
+            "streaming": partial(adapter_server, adapter, EchoHandler),
+            "on_frame": partial(adapter_server, adapter, FrameEcho),
+            "on_frames": partial(adapter_server, adapter, FramesEcho),
+            "hand-written": hand_written,
+        }
+    per_run: dict[str, dict[str, list[float]]] = {
+        adapter: {style: [] for style in row} for adapter, row in servers.items()
+    }
+    for _ in range(runs):
+        for adapter, row in servers.items():
+            best = dict.fromkeys(row, float("inf"))
+            for _ in range(rounds):
+                for style, server in row.items():
+                    with server() as port:
+                        report = drive(port, clients, lines)
+                    if report["exact"] != clients:
+                        raise AssertionError(f"{adapter} {style}: {report}")
+                    best[style] = min(best[style], report["seconds"])
+            for style, seconds in best.items():
+                per_run[adapter][style].append(clients * lines / seconds)
+    return {
+        adapter: {style: sorted(rates)[len(rates) // 2] for style, rates in row.items()}
+        for adapter, row in per_run.items()
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--styles":  # python -m benchmarks.echo --styles
+        for adapter, row in styles().items():
+            print(adapter, "  ".join(f"{style} {rate / 1e6:.2f} M" for style, rate in row.items()))
+    else:  # the client process started by drive()
+        port, clients, lines = map(int, sys.argv[2:5])
+        print(json.dumps(client_load(port, clients, lines)))

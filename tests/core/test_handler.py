@@ -702,3 +702,16 @@ def test_nothing_is_dispatched_after_a_close_by_any_door(cls: type[Closer], end:
     assert handler.got == [b"a"]
     assert handler.refused == ["Handler.push", "Channel.push"]
     assert driver.take(None) == (b"" if end == "close" else b"reply\n")
+
+
+def test_the_pushes_of_one_read_are_joined_into_one_chunk() -> None:
+    class Echo(Handler):
+        def on_frame(self, frame: bytes) -> None:
+            self.push(frame)
+            self.push(b"\n")
+
+    handler = Echo(terminator=b"\n")
+    driver = run(handler)
+    driver.receive(b"line\n" * 100)
+    assert "output_items=1 " in repr(handler.channel)
+    assert driver.take(None) == b"line\n" * 100

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 import trustme
@@ -139,6 +143,42 @@ def check_accept_backoff(adapter: str) -> None:
     assert all("accepting again" in line for line in ends)
 
 
+class ServerProcess:
+    """A test server in a process of its own (``python -m module args...``), spoken
+    to by lines: it writes one JSON object per step, and a line on its stdin tells it
+    to go on to the next. It is killed on exit."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def report(self) -> Any:
+        """The server's next JSON line."""
+        assert self.proc.stdout is not None
+        return json.loads(self.proc.stdout.readline())
+
+    def proceed(self) -> Any:
+        """Tell the server to go on; return its next JSON line."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return self.report()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
 def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
     """Run ``fd_exhaustion`` for *adapter*: flood it with more connections than it has
     descriptors, then free them and check it serves again.
@@ -146,68 +186,36 @@ def exhaust_descriptors(adapter: str) -> tuple[dict[str, object], list[str]]:
     Returns what the server reported while out of descriptors, and every warning it
     logged.
     """
-    import json
-    import subprocess
-    import sys
-
-    with subprocess.Popen(
-        [sys.executable, "-m", "tests.adapters.fd_exhaustion", adapter],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        try:
-            port = json.loads(proc.stdout.readline())["port"]
-            clients = [connect(port) for _ in range(150)]
-            during = json.loads(proc.stdout.readline())
-            for client in clients:
-                client.close()
-            with connect(port) as sock:  # served once descriptors are free again
-                sock.sendall(b"back\r\n")
-                assert read_exactly(sock, 6) == b"back\r\n"
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-            warnings: list[str] = json.loads(proc.stdout.readline())["warnings"]
-        finally:
-            proc.kill()
+    with ServerProcess("tests.adapters.fd_exhaustion", adapter) as server:
+        port = server.report()["port"]
+        clients = [connect(port) for _ in range(150)]
+        during: dict[str, object] = server.report()
+        for client in clients:
+            client.close()
+        with connect(port) as sock:  # served once descriptors are free again
+            sock.sendall(b"back\r\n")
+            assert read_exactly(sock, 6) == b"back\r\n"
+        warnings: list[str] = server.proceed()["warnings"]
     return during, warnings
 
 
 def idle_memory(adapter: str, n: int = 2000) -> float:
     """Open *n* idle connections to an *adapter* server in its own process and
     return its RSS growth per connection, in KiB (after 200 warm-up connections)."""
-    import json
-    import subprocess
-    import sys
-
-    with subprocess.Popen(
-        [sys.executable, "-m", "tests.adapters.idle_memory", adapter, str(n)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        socks: list[socket.socket] = []
+    socks: list[socket.socket] = []
+    with ServerProcess("tests.adapters.idle_memory", adapter, str(n)) as server:
         try:
-            port = json.loads(proc.stdout.readline())["port"]
+            port = server.report()["port"]
             socks += [connect(port) for _ in range(200)]
             for sock in socks:  # every warm-up connection is served once
                 sock.sendall(b"hi\r\n")
                 assert read_exactly(sock, 4) == b"hi\r\n"
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-            assert json.loads(proc.stdout.readline())["ready"]
+            assert server.proceed()["ready"]
             socks += [connect(port) for _ in range(n)]
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-            result: float = json.loads(proc.stdout.readline())["kib_per_connection"]
+            result: float = server.proceed()["kib_per_connection"]
         finally:
             for sock in socks:
                 sock.close()
-            proc.kill()
     return result
 
 

@@ -38,10 +38,10 @@ EMPTY: Iterator[Any] = iter(())
 #: Window sizes, in bytes of buffer.
 MIN_WINDOW = 64
 MAX_WINDOW = 1 << 20
-# A new channel's: one read at the adapters' default size. A line protocol's first
-# read is then split in one pass; a protocol that changes terminators at once
-# wastes one split of what is buffered (a constant factor of its input) and the
-# window shrinks to what it uses (invariant 3).
+#: The window of a new channel: one read at the adapters' default size, so a line
+#: protocol's first read is split in one pass. A protocol that changes terminators
+#: at once wastes one split of what is buffered (a constant factor of its input),
+#: and its window shrinks to what it uses (invariant 3).
 FIRST_WINDOW = 1 << 16
 
 # Events whose field is known to be valid (non-empty bytes) are built without

@@ -313,7 +313,7 @@ class Handler:
             if out._gathered is None or out._ready_len > limit:  # see _dispatch_frames
                 if out._closing:
                     return None
-                if out._ready_len + out._fifo_bytes > limit:
+                if out.buffered > limit:
                     return False
 
     def _dispatch_frames(self, limit: int) -> bool | None:
@@ -332,7 +332,7 @@ class Handler:
                     if out._gathered is None or out._ready_len > limit:
                         if out._closing:
                             return None
-                        if out._ready_len + out._fifo_bytes > limit:
+                        if out.buffered > limit:
                             return False
         except FrameTooLong as exc:
             self.on_frame_too_long(exc)
@@ -361,9 +361,9 @@ class Handler:
             n = len(batch)  # before on_frames, which may change the list
             took = left - channel.buffered_input if left else 0
             left = 0
-            before = out._ready_len + out._fifo_bytes
+            before = out.buffered
             on_frames(batch)
-            queued = out._ready_len + out._fifo_bytes
+            queued = out.buffered
             if queued > limit:
                 self._batch_size = max(1, n // 2)
                 return None if out._closing else False

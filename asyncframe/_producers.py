@@ -216,11 +216,15 @@ class OutputQueue:
             self._fifo.append(chunk)
             self._fifo_bytes += len(chunk)
         else:
-            if self._ready:
-                self._ready.append(chunk)
-            else:
-                self._ready = deque((chunk,))
+            self._to_ready(chunk)
             self._ready_len += len(chunk)
+
+    def _to_ready(self, chunk: bytes) -> None:
+        """Put *chunk* at the end of the ready queue (the caller counts it)."""
+        if self._ready:
+            self._ready.append(chunk)
+        else:
+            self._ready = deque((chunk,))
 
     def _enqueue(self, item: bytes | Producer | _Close) -> None:
         if self._fifo:
@@ -252,10 +256,7 @@ class OutputQueue:
             chunk = b"".join(gathered)  # one join in C for the many small pushes
             gathered.clear()
             if chunk:
-                if self._ready:
-                    self._ready.append(chunk)
-                else:
-                    self._ready = deque((chunk,))
+                self._to_ready(chunk)
 
     def stop_gathering(self) -> None:
         """Move the gathered bytes into the ready queue; queue later pushes one by one."""
@@ -272,11 +273,7 @@ class OutputQueue:
         if self._direct and type(data) is bytes:
             # The common case, without the checks below.
             if data:
-                ready = self._ready
-                if ready:
-                    ready.append(data)
-                else:
-                    self._ready = deque((data,))
+                self._to_ready(data)
                 self._ready_len += len(data)
             return
         self._check_open("push()")

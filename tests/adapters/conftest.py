@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -72,6 +73,21 @@ def wait_for(predicate: object, timeout: float = TIMEOUT) -> bool:
     return False
 
 
+def wait_steady(read: Callable[[], object], quiet: float = 0.5) -> bool:
+    """Wait until *read()* returns the same value for *quiet* seconds (a server that
+    has done all it can: its peer reads nothing); False if it never settles."""
+    deadline = time.monotonic() + TIMEOUT
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = read()
+        if value != last:
+            last, since = value, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return True
+    return False
+
+
 class Flood:
     """A client that sends ``ECHO`` lines as fast as it can and reads nothing until told.
 
@@ -104,15 +120,7 @@ class Flood:
     def wait_stalled(self, quiet: float = 0.5) -> bool:
         """Wait until the sender makes no progress for *quiet* seconds; True if it is
         stuck before the end of its script (the server stopped reading)."""
-        deadline = time.monotonic() + TIMEOUT
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline and self.sent < len(self.script):
-            if self.sent != last:
-                last, since = self.sent, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return True
-            time.sleep(0.02)
-        return False
+        return wait_steady(lambda: self.sent, quiet) and self.sent < len(self.script)
 
     def drain(self) -> None:
         """Read every reply, then check them; closes the socket."""

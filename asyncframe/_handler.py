@@ -323,7 +323,7 @@ class Handler:
             # The runs of a batch are lists: a loop over them costs what a loop
             # over a list does. A terminator set in on_frame ends the run (the
             # frames after it are split again); a close ends the dispatch.
-            for run in self.channel._runs():
+            for run in self.channel.frame_runs():
                 for frame in run:
                     on_frame(frame)
                     # After each callback: stop on a close, or above the output

@@ -270,7 +270,7 @@ class Inbound(Terminating):
         A terminator set while iterating applies from the next unread byte, as
         with :meth:`next_event`.
         """
-        # _runs() flattened, written out: one generator frame per frame that is
+        # frame_runs() flattened, written out: one generator frame per frame that is
         # not batched (length-prefixed protocols) instead of two.
         parse = self._parse
         while True:
@@ -282,11 +282,12 @@ class Inbound(Terminating):
                 return
             yield frame
 
-    def _runs(self) -> Iterator[Iterable[bytes]]:
-        """The complete frames, in runs: each run is the rest of a batch, or one frame.
+    def frame_runs(self) -> Iterator[Iterable[bytes]]:
+        """Iterate over the complete frames in runs: each run is the rest of a batch, or one frame.
 
-        For the whole-frame dispatch of :class:`~asyncframe.Handler`: a loop over
-        a batch's run costs what a loop over a list does. The run stops as soon
+        What :meth:`frames` yields, grouped: a loop over a run costs what a loop
+        over a list does (the whole-frame dispatch of a
+        :class:`~asyncframe.Handler` uses it). The run stops as soon
         as the batch is settled (a terminator change, say), so a frame split under
         a terminator no longer in force is never handed out; the frames after the
         last one taken stay unread.

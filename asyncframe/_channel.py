@@ -96,6 +96,12 @@ class Channel(Inbound):
 
     # -- outbound --------------------------------------------------------------------
 
+    @property
+    def output(self) -> OutputQueue:
+        """The outbound queue, for the connection engine (:class:`~asyncframe.Driver`)
+        and a :class:`~asyncframe.Handler`'s pushes; everyone else uses the methods below."""
+        return self._out
+
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Queue *data* (any bytes-like object) for sending.
 
@@ -127,7 +133,7 @@ class Channel(Inbound):
 
     @property
     def closing(self) -> bool:
-        """True once :meth:`close_when_done` was called."""
+        """True once :meth:`close_when_done` was called, or the connection closed."""
         return self._out.closing
 
     @property

@@ -1,38 +1,66 @@
-"""The connection policy every adapter follows, written once and free of I/O.
+"""The connection engine: one connection's whole state and policy, free of I/O.
 
-An adapter owns a transport (a socket, an asyncio transport, a trio stream) and a
-:class:`Driver` per connection; it tells the driver what happened (bytes arrived,
-the peer closed, the idle timer fired) and asks it what to do (take output, read
-or not, close now). The driver runs the :class:`~asyncframe.Handler`'s callbacks
-and holds the rules:
+An adapter owns a transport (a socket, an asyncio transport, a trio stream) and one
+:class:`Driver` per connection. It tells the driver what happened (the connection
+is up, bytes arrived, the peer closed, a timer fired, the connection is gone) and
+asks it what now: the output to send (:meth:`Driver.take`, or :meth:`Driver.peek`
+and :meth:`Driver.consume`), and the :class:`State`, which says whether to read,
+to close once the output is sent, or to close at once. The driver runs the
+:class:`~asyncframe.Handler`'s callbacks and holds every rule:
 
 - user code is guarded: a callback or producer that raises is logged and closes
   its own connection only;
-- abort beats flush beats close: :meth:`Handler.close` drops pending output, and a
+- abort beats flush beats close: :meth:`Handler.close` drops pending output; a
   close asked for by :meth:`Handler.close_when_done` or by the peer's EOF happens
-  only once the output before it is flushed;
+  once the output before it is sent;
 - output-bounded dispatch: once more than ``high_water`` bytes of output are
-  queued, the handler is given no more input (the unparsed bytes wait in the
-  channel and :attr:`Driver.reading` turns false) until the output drains to
-  ``high_water // 2``; so a connection holds at most ``high_water`` plus one
-  reply, one frame and one read, whatever a single read contains;
-- the idle timeout: seconds without a received byte close the connection;
-- wakeups (output queued from outside a callback) are coalesced into one call of
-  the adapter's ``schedule`` until the adapter handles it.
+  queued the handler is given no more input, checked after every callback (so
+  inside an ``on_frame`` run and between ``on_frames`` batches), until the output
+  drains to ``high_water // 2``;
+- pipelines never stall: while input waits for output to drain, reading goes on
+  (a client that writes a whole pipeline before it reads a reply completes), up
+  to ``input_limit`` received bytes; past that the connection is closed and a
+  warning logged;
+- the idle timeout: ``idle_timeout`` seconds without a received byte close the
+  connection;
+- wakeups (output or a close asked for from outside a callback) are coalesced
+  into one call of the adapter's ``schedule`` until the adapter takes output.
+
+The states and the transitions between them are the tables below; nothing else
+assigns :attr:`Driver.state`. A handler, its channel and its driver form no
+reference cycle once the connection is gone (:meth:`Driver.lost` unlinks them), so
+a closed connection is freed as soon as the adapter drops it.
 
 :class:`AcceptBackoff` is the policy for a listening socket that fails to accept.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
+from ._channel import Channel
+from ._errors import FrameTooLong
+from ._events import NEED_DATA, ConnectionClosed, Data
 from ._handler import Handler
 
-__all__ = ["DEFAULT_HIGH_WATER", "AcceptBackoff", "Driver", "RESOURCE_ERRNOS"]
+__all__ = [
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_INPUT_LIMIT",
+    "DEFAULT_READ_SIZE",
+    "MAX_READ_SIZE",
+    "RESOURCE_ERRNOS",
+    "AcceptBackoff",
+    "Driver",
+    "Options",
+    "State",
+    "start_handler",
+]
 
 logger = logging.getLogger("asyncframe")
 
@@ -49,9 +77,157 @@ RESOURCE_ERRNOS = frozenset(
     if code is not None
 )
 
-
 #: The default ``high_water``: 1 MiB of queued output per connection.
 DEFAULT_HIGH_WATER = 1 << 20
+#: The default ``input_limit``: 64 MiB of received bytes waiting for their turn.
+DEFAULT_INPUT_LIMIT = 64 << 20
+#: The default ``read_size``: the most bytes read at once.
+DEFAULT_READ_SIZE = 65536
+#: The largest ``read_size`` accepted: a read buffer is allocated at that size.
+MAX_READ_SIZE = 16 << 20
+#: The default listen ``backlog`` (the kernel caps it at its own maximum).
+DEFAULT_BACKLOG = 4096
+
+
+class State(enum.Enum):
+    """Where a connection is in its life; :attr:`Driver.state` holds one.
+
+    What each asks of the adapter:
+
+    ======================  ==========  ============================================
+    state                   read?       then
+    ======================  ==========  ============================================
+    :attr:`IDLE`            no          call :meth:`Driver.start` once connected
+    :attr:`OPEN`            yes         send what :meth:`Driver.take` returns
+    :attr:`HELD`            yes         send; input waits until the output drains
+    :attr:`EOF`             no          send; the rest of the input follows
+    :attr:`DRAINING`        no          send, and close once nothing is left
+    :attr:`ABORTING`        no          close now, sending nothing more
+    :attr:`CLOSED`          no          nothing: :meth:`Driver.lost` was called
+    ======================  ==========  ============================================
+    """
+
+    #: Made, not started: the connection is not up yet (connecting, TLS handshake).
+    IDLE = "idle"
+    #: Reading and dispatching: each read goes to the handler at once.
+    OPEN = "open"
+    #: More than ``high_water`` bytes of output wait: input is read and kept, not
+    #: dispatched, until the output drains to half the mark.
+    HELD = "held"
+    #: The peer closed while input was held: it is dispatched as the output
+    #: drains, then ``on_eof`` runs.
+    EOF = "eof"
+    #: No more input is dispatched (``close_when_done``, or the peer's EOF after
+    #: ``on_eof``): the output is sent, then the connection closes.
+    DRAINING = "draining"
+    #: Close at once, dropping the output (``close()``, a failure, a timeout, a limit).
+    ABORTING = "aborting"
+    #: The connection is gone.
+    CLOSED = "closed"
+
+
+IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, CLOSED = State
+
+#: The states in which the adapter reads from the peer.
+READING = frozenset({OPEN, HELD})
+
+# What moves a connection from one state to another, and where to: the whole
+# state machine. A pair missing here is a bug of the engine, never of the peer.
+_START, _HOLD, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = (
+    "start",
+    "hold",
+    "resume",
+    "eof",
+    "input done",
+    "close",
+    "abort",
+    "lost",
+)
+TRANSITIONS: dict[State, dict[str, State]] = {
+    IDLE: {_START: OPEN, _CLOSE: IDLE, _ABORT: ABORTING, _LOST: CLOSED},
+    OPEN: {_HOLD: HELD, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    HELD: {_RESUME: OPEN, _PEER_EOF: EOF, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    EOF: {_HOLD: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    DRAINING: {_CLOSE: DRAINING, _DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    ABORTING: {_CLOSE: ABORTING, _DONE: ABORTING, _ABORT: ABORTING, _LOST: CLOSED},
+    CLOSED: {_CLOSE: CLOSED, _DONE: CLOSED, _ABORT: CLOSED, _LOST: CLOSED},
+}
+
+# How a handler takes its input, decided once per connection from what its class
+# overrides.
+_STREAM, _FRAME, _BATCH = 0, 1, 2
+
+
+def _check_int(name: str, value: object, *, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low:
+        bound = "> 0" if low == 1 else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, not {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, not {value}")
+    return value
+
+
+def _check_seconds(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 seconds, not {value}")
+    return float(value)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    high = MAX_READ_SIZE if attribute.name == "read_size" else None
+    _check_int(attribute.name, value, high=high)
+
+
+def _seconds(instance: object, attribute: attrs.Attribute[float | None], value: object) -> None:
+    _check_seconds(attribute.name, value)
+
+
+@attrs.frozen
+class Options:
+    """The connection options every adapter takes, under the same names, checked.
+
+    Each bad value raises :exc:`TypeError` or :exc:`ValueError` naming the option.
+
+    :param read_size: the most bytes read at once (at most :data:`MAX_READ_SIZE`).
+    :param high_water: above this many bytes of queued output the handler gets no
+        more input until the output drains to half of it.
+    :param input_limit: the most received bytes a connection keeps while its input
+        waits for the output to drain; past it the connection is closed.
+    :param idle_timeout: seconds without a received byte after which the
+        connection is closed (``None``: never).
+    :param backlog: the listen queue of a server.
+    """
+
+    read_size: int = attrs.field(default=DEFAULT_READ_SIZE, validator=_positive)
+    high_water: int = attrs.field(default=DEFAULT_HIGH_WATER, validator=_positive)
+    input_limit: int = attrs.field(default=DEFAULT_INPUT_LIMIT, validator=_positive)
+    idle_timeout: float | None = attrs.field(default=None, validator=_seconds)
+    backlog: int = attrs.field(default=DEFAULT_BACKLOG, validator=_positive)
+
+    def driver(
+        self,
+        handler: Handler,
+        *,
+        clock: Callable[[], float],
+        schedule: Callable[[], object],
+        log: logging.Logger,
+    ) -> Driver:
+        """A :class:`Driver` for *handler* with these options."""
+        return Driver(
+            handler,
+            high_water=self.high_water,
+            input_limit=self.input_limit,
+            idle_timeout=self.idle_timeout,
+            clock=clock,
+            schedule=schedule,
+            log=log,
+        )
 
 
 def _never() -> float:
@@ -62,36 +238,52 @@ def _nothing() -> None:
     return None
 
 
-class Driver:
-    """The policy for one :class:`~asyncframe.Handler` on one connection.
+def _style(handler: Handler) -> int:
+    cls = type(handler)
+    if cls.on_frames is not Handler.on_frames:
+        return _BATCH
+    if cls.on_frame is not Handler.on_frame:
+        return _FRAME
+    return _STREAM
 
-    :param handler: the handler to run.
+
+class Driver:
+    """The engine of one connection: the :class:`~asyncframe.Handler` it runs, its
+    :class:`State`, and the answer to the adapter's "what now?".
+
+    :param handler: the handler to run (a :class:`~asyncframe.Handler` whose
+        ``__init__`` called ``super().__init__()``).
     :param high_water: above this many bytes of queued output the handler gets no
         more input until the output drains to half of it (default: 1 MiB).
+    :param input_limit: the most received bytes kept while input waits for the
+        output to drain (default: 64 MiB); past it the connection is aborted.
     :param idle_timeout: seconds without a received byte after which the
-        connection is to close (``None``: never).
+        connection is aborted (``None``: never).
     :param clock: the adapter's clock in seconds (used for the idle timeout only).
-    :param schedule: called, once until :meth:`woke` is called, when output or a
-        close is asked for outside the driver's own calls (from a timer, another
-        task): the adapter should then come back and act on it.
-    :param log: where guarded exceptions are logged.
+    :param schedule: called, once until the adapter next calls :meth:`take` or
+        :meth:`peek`, when output or a close is asked for outside the driver's own
+        calls (from a timer, another task): the adapter should then come back and
+        act on it.
+    :param log: where guarded exceptions and closes for a limit are logged.
     """
 
     __slots__ = (
+        "_batch_size",
         "_clock",
-        "_eof",
-        "_eof_reported",
-        "_failed",
-        "_held",
+        "_input_limit",
         "_last_received",
         "_log",
-        "_lost",
+        "_out",
+        "_pending",
+        "_resume_at",
         "_schedule",
-        "_timed_out",
+        "_style",
         "_wake_pending",
+        "channel",
         "handler",
         "high_water",
         "idle_timeout",
+        "state",
     )
 
     def __init__(
@@ -99,93 +291,135 @@ class Driver:
         handler: Handler,
         *,
         high_water: int = DEFAULT_HIGH_WATER,
+        input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
         clock: Callable[[], float] = _never,
         schedule: Callable[[], object] = _nothing,
         log: logging.Logger = logger,
     ) -> None:
+        channel = _channel_of(handler)
+        #: The handler this driver runs.
         self.handler = handler
-        self.high_water = high_water
-        self.idle_timeout = idle_timeout
+        #: The handler's channel.
+        self.channel = channel
+        #: Where the connection is in its life; see :class:`State`.
+        self.state = IDLE
+        self.high_water = _check_int("high_water", high_water)
+        self._input_limit = _check_int("input_limit", input_limit)
+        self.idle_timeout = _check_seconds("idle_timeout", idle_timeout)
+        self._resume_at = self.high_water // 2
+        self._out = channel.output
+        self._style = _style(handler)
         self._clock = clock
-        self._schedule = schedule
+        self._schedule: Callable[[], object] | None = schedule
         self._log = log
-        self._held = False  # input waits because output passed high_water
-        self._eof = False  # the peer's EOF arrived
-        self._eof_reported = False  # ...and the handler has seen all input and on_eof
-        self._failed = False  # user code raised
-        self._timed_out = False
-        self._lost = False
         self._wake_pending = False
         self._last_received = 0.0
-        handler.set_wakeup(self._wake)
+        # Frames per on_frames() batch: the first batch is one frame, and each later
+        # one is sized from the replies to the one before (see _deliver_batches).
+        self._batch_size = 1
+        self._pending: list[bytes] = []  # frames of a batch that was cut, not delivered
+        handler.driver = self
 
     def __repr__(self) -> str:
-        return f"<Driver of {self.handler!r}>"
+        return f"<Driver {self.state.value} of {self.handler!r}>"
+
+    def _to(self, event: str) -> None:
+        """The one place the state changes: follow *event* in :data:`TRANSITIONS`."""
+        self.state = TRANSITIONS[self.state][event]
 
     # -- what the adapter reports ----------------------------------------------------
 
     def start(self, peername: Any = None) -> None:
         """The connection is up: record the peer's address and run ``on_connect``."""
+        if self.state is not IDLE:
+            return
         self.handler.peername = peername
         if self.idle_timeout is not None:
             self._last_received = self._clock()
-        self._guard(self.handler.connection_made)
+        self._to(_START)
+        self._guard(self.handler.on_connect)
+        self._settle_close()
 
     def receive(self, data: bytes | bytearray | memoryview) -> None:
-        """Bytes arrived (``b""``: the peer closed its side); dispatch what policy allows."""
+        """Bytes arrived (``b""``: the peer closed its side); dispatch what policy allows.
+
+        The handler's callbacks run in here; take their output with :meth:`take`
+        (or :meth:`peek`) right after, in the same turn of the adapter's loop.
+        """
+        state = self.state
         if self.idle_timeout is not None:
             self._last_received = self._clock()
-        handler = self.handler
-        if self._eof or self.aborting:
-            return
-        if not len(data):
-            self._eof = True
-        handler.channel.receive_data(data)
-        if not self._held:
+        if state is OPEN:
+            self.channel.receive_data(data)
             self._dispatch()
+        elif state is HELD:
+            self.channel.receive_data(data)
+            if not len(data):
+                self._to(_PEER_EOF)
+            elif self.channel.buffered_input > self._input_limit:
+                self._log.warning(
+                    "%r: %d bytes received while its output waits for the peer to read;"
+                    " closing it (input_limit=%d)",
+                    self.handler,
+                    self.channel.buffered_input,
+                    self._input_limit,
+                )
+                self._abort()
+        elif state is IDLE:
+            raise RuntimeError("Driver.receive() before start(): the connection is not up")
+        # Other states read nothing: bytes still arriving are dropped.
 
     def idle_check(self, now: float) -> float | None:
         """The idle timer fired at *now*: return the seconds still to wait, or ``None``
         if the connection has been idle for ``idle_timeout`` (it is then aborting)."""
-        if self.idle_timeout is None or self._lost:
+        if self.idle_timeout is None or self.state is CLOSED:
             return None
         left = self._last_received + self.idle_timeout - now
         if left > 0:
             return left
-        if not self._timed_out:
-            self._timed_out = True
+        if self.state is not ABORTING:
             self._log.debug("%r: idle for %s s, closing", self.handler, self.idle_timeout)
+            self._abort()
         return None
 
     def woke(self) -> None:
-        """The adapter is acting on a ``schedule`` call: the next wakeup schedules again."""
+        """The adapter is acting on a ``schedule`` call: the next wakeup schedules again.
+
+        (:meth:`take` and :meth:`peek` do this too.)
+        """
         self._wake_pending = False
 
     def lost(self) -> None:
-        """The connection is gone: run ``on_close`` once."""
-        if not self._lost:
-            self._lost = True
-            self._guard(self.handler.connection_lost, what="on_close")
+        """The connection is gone, whoever closed it: run ``on_close`` once.
+
+        Output still queued is dropped, and the handler, its channel and this
+        driver stop referring to each other and to the adapter.
+        """
+        if self.state is CLOSED:
+            return
+        self._to(_LOST)
+        self._schedule = None
+        out = self._out
+        out.refuse_more("the connection ended")
+        out.clear()
+        try:
+            self._guard(self.handler.on_close, what="on_close")
+        finally:
+            self.handler.driver = None
 
     # -- what the adapter asks -------------------------------------------------------
 
     @property
-    def aborting(self) -> bool:
-        """Close now, sending nothing more (:meth:`Handler.close`, a failure, a timeout)."""
-        return self._failed or self._timed_out or self.handler.wants_abort
+    def reading(self) -> bool:
+        """True while the adapter should read from the peer (:attr:`State.OPEN`,
+        :attr:`State.HELD`)."""
+        return self.state in READING
 
     @property
-    def reading(self) -> bool:
-        """True while the adapter should read from the peer."""
-        return not (
-            self._held
-            or self._eof
-            or self._failed
-            or self._timed_out
-            or self._lost
-            or self.handler.closing
-        )
+    def aborting(self) -> bool:
+        """True if the connection must close now, sending nothing more."""
+        return self.state is ABORTING
 
     @property
     def finished(self) -> bool:
@@ -193,42 +427,15 @@ class Driver:
 
         (Also true when :attr:`aborting`; check that first, it must not wait.)
         """
-        handler = self.handler
-        if self.aborting or handler.channel.wants_close:
+        state = self.state
+        if state is ABORTING or state is CLOSED:
             return True
-        return self._eof_reported and not handler.channel.has_output()
+        return state is DRAINING and not self._out.has_output()
 
     @property
     def buffered_output(self) -> int:
         """Bytes of output queued and not taken yet."""
-        return self.handler.channel.buffered_output
-
-    def take(self, max_bytes: int | None) -> bytes:
-        """Take the next output (``b""``: none now); for transports that accept it all.
-
-        Input held back by ``high_water`` is dispatched here once output is low.
-        """
-        return self._output(self.handler.channel.data_to_send, max_bytes)
-
-    def peek(self, max_bytes: int) -> bytes:
-        """Return the next output without taking it; for sockets with partial writes."""
-        return self._output(self.handler.channel.peek_output, max_bytes)
-
-    def _output(self, get: Callable[[Any], bytes], max_bytes: int | None) -> bytes:
-        if self._held:
-            self._resume()
-        if self.aborting:
-            return b""
-        try:
-            return get(max_bytes)
-        except Exception:
-            self._log.exception("a producer of %r raised; closing its connection", self.handler)
-            self._failed = True
-            return b""
-
-    def consume(self, n: int) -> None:
-        """*n* bytes of what :meth:`peek` returned were sent."""
-        self.handler.channel.consume_output(n)
+        return self._out.buffered
 
     @property
     def idle_deadline(self) -> float | None:
@@ -237,60 +444,340 @@ class Driver:
             return None
         return self._last_received + self.idle_timeout
 
-    # -- internals -------------------------------------------------------------------
+    def take(self, max_bytes: int | None) -> bytes:
+        """Take the next output, at most *max_bytes* (``None``: all); ``b""``: none now.
 
-    def _wake(self) -> None:
-        if not self._wake_pending and not self._lost:
+        For transports that accept everything they are given. Input held back by
+        ``high_water`` is dispatched here once the output is low, so call it until
+        it returns ``b""`` (or fewer than *max_bytes* bytes), then look at :attr:`state`.
+        """
+        self._wake_pending = False
+        state = self.state
+        if state is not OPEN:
+            if state is ABORTING or state is CLOSED:
+                return b""
+            if (state is HELD or state is EOF) and self._out.buffered <= self._resume_at:
+                self._resume()
+                if self.state is ABORTING:
+                    return b""
+        try:
+            data = self._out.take(max_bytes)
+        except Exception:
+            return self._producer_failed()
+        if not data and self.state is OPEN and self._out.closing:
+            self._settle_close()
+        return data
+
+    def peek(self, max_bytes: int) -> bytes:
+        """Return the next output without taking it; for sockets with partial writes.
+
+        Send it, then :meth:`consume` what the socket took.
+        """
+        self._wake_pending = False
+        state = self.state
+        if state is not OPEN:
+            if state is ABORTING or state is CLOSED:
+                return b""
+            if (state is HELD or state is EOF) and self._out.buffered <= self._resume_at:
+                self._resume()
+                if self.state is ABORTING:
+                    return b""
+        try:
+            return self._out.peek(max_bytes)
+        except Exception:
+            return self._producer_failed()
+
+    def consume(self, n: int) -> None:
+        """*n* bytes of what :meth:`peek` returned were sent."""
+        self._out.consume(n)
+
+    # -- what the handler reports (Handler's own methods call these) -----------------
+
+    def notify(self) -> None:
+        """Output or a close was asked for: act on it, or make the adapter come back.
+
+        Within the driver's own calls nothing is needed (the adapter acts right
+        after them); otherwise the adapter's ``schedule`` is called, once until it
+        next takes output.
+        """
+        self._settle_close()
+        if not self._wake_pending and self._schedule is not None and not self._out.gathering:
             self._wake_pending = True
             self._schedule()
 
-    def _guard(self, func: Callable[[], object], what: str = "") -> bool:
-        """Run user code; on an exception log it and fail this connection only.
+    def abort(self) -> None:
+        """Close at once, dropping the output (what :meth:`Handler.close` asks)."""
+        self._abort()
+        self.notify()
 
-        Output pushed from inside needs no wakeup (the adapter acts right after),
-        so the handler's wakeup is switched off meanwhile.
-        """
-        handler = self.handler
-        wake = handler._wakeup
-        handler._wakeup = None
+    # -- internals -------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        if self.state is not CLOSED:
+            self._to(_ABORT)
+            out = self._out
+            out.refuse_more("close()")
+            out.clear()
+
+    def _settle_close(self) -> None:
+        """After user code ran: a close asked for by any door (``close_when_done`` on
+        the handler or on its channel) stops the input."""
+        if self._out.closing and self.state in (OPEN, HELD, EOF):
+            self._to(_CLOSE)
+
+    def _producer_failed(self) -> bytes:
+        self._log.exception("a producer of %r raised; closing its connection", self.handler)
+        self._abort()
+        return b""
+
+    def _guard(self, func: Callable[[], object], what: str = "") -> bool:
+        """Run user code; on an exception log it and fail this connection only."""
+        out = self._out
+        out.gather()
         try:
             func()
         except Exception:
             if what:
-                self._log.exception("%s of %r raised", what, handler)
+                self._log.exception("%s of %r raised", what, self.handler)
             else:
-                self._log.exception("handler %r raised; closing its connection", handler)
-            self._failed = True
+                self._log.exception("handler %r raised; closing its connection", self.handler)
+            self._abort()
             return False
         finally:
-            if handler._wakeup is None:
-                handler._wakeup = wake
+            out.stop_gathering()
         return True
 
     def _dispatch(self) -> None:
-        # _guard's logic, inlined: this runs once per read.
-        handler = self.handler
-        wake = handler._wakeup
-        handler._wakeup = None
+        """Run the input callbacks for what the channel holds, as policy allows."""
+        out = self._out
+        limit = self.high_water
+        # What the callbacks push is gathered and joined once when the queue is
+        # read: many small pushes per read cost one list append each.
+        out.gather(limit)
         try:
-            complete = handler.dispatch(self.high_water)
-            if complete and self._eof and not self._eof_reported:
-                self._eof_reported = True
-                if not handler.closing:
-                    handler.on_eof()
+            style = self._style
+            while True:
+                if out.closing or self.state is ABORTING:  # close(), close_when_done(), any door
+                    done: bool | None = True
+                elif style == _FRAME:
+                    done = self._deliver_frames(limit)
+                elif style == _BATCH:
+                    done = self._deliver_batches(limit)
+                else:
+                    done = self._deliver_events(limit)
+                if done is not None:
+                    break
+                # A close was asked for, or the terminator changed: look again.
+            if done and self.channel.eof and self.state is not ABORTING and not out.closing:
+                self._guard(self.handler.on_eof, what="on_eof")
+                if self.state is not ABORTING:
+                    self._to(_DONE)
         except Exception:
-            self._log.exception("handler %r raised; closing its connection", handler)
-            self._failed = True
-            complete = True
+            self._log.exception("handler %r raised; closing its connection", self.handler)
+            self._abort()
+            return
         finally:
-            if handler._wakeup is None:
-                handler._wakeup = wake
-        self._held = not complete and not self.aborting
+            out.stop_gathering()
+        if self.state is ABORTING:
+            return
+        if out.closing:
+            self._settle_close()
+        elif not done:
+            self._to(_HOLD)
 
     def _resume(self) -> None:
-        if self.handler.channel.buffered_output <= self.high_water // 2:
-            self._held = False
-            self._dispatch()
+        """The output drained: dispatch the input that waited."""
+        if self.state is HELD:
+            self._to(_RESUME)
+        self._dispatch()
+
+    def _no_frame(self, limit: int) -> bool | None:
+        """The frame styles found no complete frame: done, unless the terminator is
+        None (also after a count), where the bytes are a stream for on_data."""
+        if self.channel.get_terminator() is None:
+            return self._deliver_events(limit)
+        return True
+
+    # The three delivery loops return True once every complete frame (or event) was
+    # delivered, False if they stopped above the output limit (the rest waits in
+    # the channel), and None if they should be run again (a close was asked for, a
+    # frame was too long, the terminator changed under a batch).
+
+    def _deliver_events(self, limit: int) -> bool | None:
+        channel = self.channel
+        handler = self.handler
+        out = self._out
+        on_data = handler.on_data
+        on_terminator = handler.on_terminator
+        # A new terminator applies from the next event on. (A frame style streams
+        # here only while the terminator is None, and then one Data event takes
+        # every byte buffered: the next dispatch is back to frames.)
+        while True:
+            try:
+                event = channel.next_event()
+            except FrameTooLong as exc:
+                handler.on_frame_too_long(exc)
+                if out.closing:
+                    return None
+                continue
+            if event is NEED_DATA or type(event) is ConnectionClosed:
+                return True
+            if type(event) is Data:
+                on_data(event.data)
+            else:
+                on_terminator(event.terminator)  # type: ignore[union-attr]
+            if out.gathered is None or out.ready_size > limit:  # see _deliver_frames
+                if out.closing:
+                    return None
+                if out.buffered > limit:
+                    return False
+
+    def _deliver_frames(self, limit: int) -> bool | None:
+        out = self._out
+        handler = self.handler
+        on_frame = handler.on_frame
+        try:
+            # The runs of a batch are lists: a loop over them costs what a loop
+            # over a list does. A terminator set in on_frame ends the run (the
+            # frames after it are split again); a close ends the dispatch.
+            for run in self.channel.frame_runs():
+                for frame in run:
+                    on_frame(frame)
+                    # After each callback: stop on a close, or above the output
+                    # limit. While the queue gathers it is not closing and no
+                    # producer waits, so one comparison is the whole check.
+                    if out.gathered is None or out.ready_size > limit:
+                        if out.closing:
+                            return None
+                        if out.buffered > limit:
+                            return False
+        except FrameTooLong as exc:
+            handler.on_frame_too_long(exc)
+            return None
+        return self._no_frame(limit)
+
+    def _deliver_batches(self, limit: int) -> bool | None:
+        channel = self.channel
+        out = self._out
+        handler = self.handler
+        on_frames = handler.on_frames
+        # The first batch of a call also measures the input it took (bytes of reply
+        # per byte of input); after new data no batch of the channel is out, so
+        # buffered_input costs little here.
+        left = channel.buffered_input
+        size = self._batch_size
+        whole = False  # take every complete frame buffered
+        while True:
+            pending = self._pending
+            if pending:
+                frames, self._pending = pending, []
+            else:
+                try:
+                    frames = channel.complete_frames(None if whole else size)
+                except FrameTooLong as exc:
+                    handler.on_frame_too_long(exc)
+                    return None
+                if not frames:
+                    return self._no_frame(limit)
+            n = len(frames)
+            took = left - channel.buffered_input if left else 0
+            left = 0
+            before = out.buffered
+            # The batch is checked per frame: a push that passes the limit while
+            # on_frames iterates stops the iteration after the frame it answers,
+            # and the frames not reached wait, in order, for the next batch.
+            batch = Batch(frames)
+            out.gather(limit, batch.cut)
+            try:
+                on_frames(batch)
+            finally:
+                out.gather(limit)
+            if batch.rest:
+                self._pending = batch.rest
+            queued = out.buffered
+            if queued > limit:
+                self._batch_size = max(1, n // 2)
+                return None if out.closing else False
+            if n == size or whole:
+                # Size the next batch from the replies to this one, so that a
+                # reply built from a whole batch stays within the limit too.
+                grew = queued - before
+                if grew <= 0:
+                    size = 2 * n  # no reply to go by: double
+                else:
+                    room = limit - queued
+                    size = max(1, room * n // grew)
+                    whole = bool(took) and channel.buffered_input * grew <= room * took
+                self._batch_size = size
+            if out.closing:
+                return None
+            # More frames, a frame too long, or a count that ended may follow.
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """The frames handed to one :meth:`Handler.on_frames` call: a list that can stop
+    the iteration in progress.
+
+    When output passes the limit while the handler iterates over it, :meth:`cut`
+    ends that iteration after the frame it handed out last; the frames not reached
+    are kept in :attr:`rest` for a later batch.
+    """
+
+    __slots__ = ("_it", "rest")
+
+    def __init__(self, frames: list[bytes]) -> None:
+        super().__init__(frames)
+        self._it: Any = None
+        #: The frames a :meth:`cut` took out, in order.
+        self.rest: list[bytes] = []
+
+    def __iter__(self) -> Any:
+        it = self._it = super().__iter__()
+        return it
+
+    def cut(self) -> None:
+        """Stop the iteration in progress after the frame it handed out last."""
+        it = self._it
+        if it is None:
+            return
+        left = it.__length_hint__()
+        if left:
+            at = len(self) - left
+            self.rest = self[at:] + self.rest
+            del self[at:]
+
+
+def _channel_of(handler: object) -> Channel:
+    """The channel of *handler*, or TypeError saying what is wrong with it."""
+    if not isinstance(handler, Handler):
+        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    channel = getattr(handler, "channel", None)
+    if not isinstance(channel, Channel):
+        raise TypeError(
+            f"{type(handler).__name__}.__init__ did not call super().__init__(): "
+            "the handler has no channel (call super().__init__() in its __init__)"
+        )
+    return channel
+
+
+def start_handler(factory: Callable[[], object], log: logging.Logger = logger) -> Handler | None:
+    """Make a server's handler for a new connection: ``factory()``, checked.
+
+    Returns ``None`` (and logs one record naming the cause) if the factory raised or
+    returned something that cannot run: the adapter then closes that connection
+    only, and goes on serving.
+    """
+    try:
+        handler = factory()
+    except Exception:
+        log.exception("handler_factory raised; dropping the connection")
+        return None
+    try:
+        _channel_of(handler)
+    except TypeError as exc:
+        log.error("handler_factory returned an unusable handler (%s); dropping the connection", exc)
+        return None
+    return handler  # type: ignore[return-value]
 
 
 class AcceptBackoff:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -161,6 +161,12 @@ def as_producer(producer: object) -> Producer | bytes:
     )
 
 
+# The gathered parts of a queue that never gathered: one shared empty list, so an
+# idle connection holds no list of its own (it is never appended to: see gather).
+_NO_PARTS: list[bytes] = []
+# "No limit" while gathering: no push reaches it.
+_NO_LIMIT = 1 << 62
+
 # An empty queue holds this shared empty tuple instead of a deque of its own: an
 # idle connection then costs a few bytes here, not two deques (about 1.5 KiB).
 _NONE_QUEUED: Any = ()
@@ -176,39 +182,57 @@ class OutputQueue:
 
     While a :class:`~asyncframe.Handler` runs its callbacks, bytes pushed are
     *gathered* (:meth:`gather`): counted at once, and kept in a plain list that
-    becomes one ready chunk when the queue is read.
+    becomes one ready chunk when the queue is read. The gathering protocol is
+    three public attributes, so that a push from a callback costs a list append
+    and a count: a pusher of ``bytes`` appends to :attr:`gathered` (while it is
+    not ``None``), adds the length to :attr:`ready_size`, and calls
+    :meth:`overflow` if that passes :attr:`limit`.
     """
 
     __slots__ = (
-        "_closing",
         "_direct",
         "_fifo",
         "_fifo_bytes",
-        "_gathered",
         "_offset",
+        "_on_overflow",
+        "_parts",
         "_ready",
-        "_ready_len",
+        "_refused",
+        "closing",
+        "gathered",
+        "limit",
+        "ready_size",
     )
 
     def __init__(self) -> None:
         self._fifo: deque[bytes | Producer | _Close] = _NONE_QUEUED
         self._fifo_bytes = 0  # bytes of the plain buffers waiting in _fifo
         self._ready: deque[bytes] = _NONE_QUEUED
-        self._ready_len = 0
+        #: Bytes ready to send, the gathered ones included.
+        self.ready_size = 0
         self._offset = 0
-        self._closing = False
+        #: True once no more output is accepted: close_when_done(), or a refusal.
+        self.closing = False
+        # Why no more output is accepted (close(), the end of the connection), or None.
+        self._refused: str | None = None
+        #: While gathering, the output above which a push calls :meth:`overflow`.
+        self.limit = _NO_LIMIT
+        self._on_overflow: Callable[[], object] | None = None
         # Bytes pushed now go straight to _ready: nothing waits in the fifo and the
         # queue is not closing. One flag for the fast path of every push.
         self._direct = True
-        # The bytes pushed while gathering (counted in _ready_len already), or None.
-        # Only while _direct: what ends _direct moves them first and stops gathering.
-        self._gathered: list[bytes] | None = None
+        #: The bytes pushed while gathering (counted in ready_size already), or None.
+        #: Only while nothing waits in the fifo: what ends that moves them first and
+        #: stops gathering.
+        self.gathered: list[bytes] | None = None
+        # The gathered bytes not joined yet: they stay here after gathering stops,
+        # until the queue is read, so that a reply taken at once is never queued.
+        self._parts: list[bytes] = _NO_PARTS
 
     def _check_open(self, what: str) -> None:
-        if self._closing:
-            raise SendAfterClose(
-                f"{what} after close_when_done(): the channel is closing and would never send it"
-            )
+        if self.closing:
+            why = self._refused or "close_when_done()"
+            raise SendAfterClose(f"{what} after {why}: the output would never be sent")
 
     def _append(self, chunk: bytes) -> None:
         """Queue a non-empty buffer: behind the fifo if it holds anything, else ready."""
@@ -217,7 +241,7 @@ class OutputQueue:
             self._fifo_bytes += len(chunk)
         else:
             self._to_ready(chunk)
-            self._ready_len += len(chunk)
+            self.ready_size += len(chunk)
 
     def _to_ready(self, chunk: bytes) -> None:
         """Put *chunk* at the end of the ready queue (the caller counts it)."""
@@ -231,13 +255,18 @@ class OutputQueue:
             self._fifo.append(item)
         else:
             self.stop_gathering()
+            self._move_gathered()
             self._fifo = deque((item,))
             self._direct = False
 
     # -- gathering -------------------------------------------------------------------
 
-    def gather(self) -> None:
+    def gather(self, limit: int = 0, on_overflow: Callable[[], object] | None = None) -> None:
         """Gather the bytes pushed from now on, until :meth:`stop_gathering`.
+
+        A push that brings :attr:`ready_size` above *limit* (0: none) calls
+        :meth:`overflow`, which stops gathering and calls *on_overflow*. Called
+        while gathering, it sets a new limit and callback.
 
         A push of bytes then costs a list append and a count; the list is joined
         into one ready chunk, in C, when the queue is read (peek, consume) or a push
@@ -246,12 +275,28 @@ class OutputQueue:
         gathered bytes first and stops gathering, so no push is ever reordered,
         and the byte counts (buffered, the output limit) include them all along.
         """
-        if self._direct and self._gathered is None:
-            self._gathered = []
+        self.limit = limit or _NO_LIMIT
+        self._on_overflow = on_overflow
+        if self._direct and self.gathered is None:
+            if self._parts is _NO_PARTS:
+                self._parts = []
+            self.gathered = self._parts
+
+    @property
+    def gathering(self) -> bool:
+        """True between :meth:`gather` and :meth:`stop_gathering`, while pushes gather."""
+        return self.gathered is not None
+
+    def overflow(self) -> None:
+        """A push passed :attr:`limit`: stop gathering, and tell whoever asked."""
+        self.stop_gathering()
+        callback = self._on_overflow
+        if callback is not None:
+            callback()
 
     def _move_gathered(self) -> None:
         """Move the gathered bytes into the ready queue, as one chunk (they are counted)."""
-        gathered = self._gathered
+        gathered = self._parts
         if gathered:
             chunk = b"".join(gathered)  # one join in C for the many small pushes
             gathered.clear()
@@ -259,22 +304,27 @@ class OutputQueue:
                 self._to_ready(chunk)
 
     def stop_gathering(self) -> None:
-        """Move the gathered bytes into the ready queue; queue later pushes one by one."""
-        if self._gathered is not None:
-            self._move_gathered()
-            self._gathered = None
+        """Queue later pushes one by one (the gathered bytes are joined when read)."""
+        if self.gathered is not None:
+            self.gathered = None
+        self.limit = _NO_LIMIT
+        self._on_overflow = None
 
     def push(self, data: object) -> None:
-        gathered = self._gathered
+        gathered = self.gathered
         if gathered is not None and type(data) is bytes:
             gathered.append(data)
-            self._ready_len += len(data)
+            self.ready_size += len(data)
+            if self.ready_size > self.limit:
+                self.overflow()
             return
         if self._direct and type(data) is bytes:
             # The common case, without the checks below.
             if data:
+                if self._parts:
+                    self._move_gathered()  # keep the order: this goes behind them
                 self._to_ready(data)
-                self._ready_len += len(data)
+                self.ready_size += len(data)
             return
         self._check_open("push()")
         chunk = _as_bytes(data, "data")
@@ -292,29 +342,26 @@ class OutputQueue:
         else:
             self._enqueue(item)
 
-    def refuse_more(self) -> None:
-        """Accept no more output (the connection is closing or gone); nothing is queued
-        to mark it: it is not a close to wait for."""
+    def refuse_more(self, reason: str) -> None:
+        """Accept no more output, because of *reason* (``"close()"``, say: it ends the
+        :exc:`SendAfterClose` message); nothing is queued to mark it: it is not a
+        close to wait for. :meth:`clear` keeps it."""
         self.stop_gathering()
-        self._closing = True
+        self.closing = True
         self._direct = False
+        if self._refused is None:
+            self._refused = reason
 
     def close_when_done(self) -> None:
-        if not self._closing:
-            self._closing = True
+        if not self.closing:
+            self.closing = True
             self._direct = False
             self._enqueue(_CLOSE)
 
     @property
-    def closing(self) -> bool:
-        return self._closing
-
-    @property
     def wants_close(self) -> bool:
         """True once everything queued before ``close_when_done()`` was taken."""
-        return (
-            self._closing and not self._ready_len and bool(self._fifo) and self._fifo[0] is _CLOSE
-        )
+        return self.closing and not self.ready_size and bool(self._fifo) and self._fifo[0] is _CLOSE
 
     def finish_close(self) -> None:
         """Take the close marker once the close it asked for has happened."""
@@ -325,12 +372,12 @@ class OutputQueue:
 
     def has_output(self) -> bool:
         """True if output is ready or may come from the fifo (producers may still end empty)."""
-        return bool(self._ready_len) or (bool(self._fifo) and self._fifo[0] is not _CLOSE)
+        return bool(self.ready_size) or (bool(self._fifo) and self._fifo[0] is not _CLOSE)
 
     @property
     def buffered(self) -> int:
         """Bytes queued and not taken yet (producers count only for what they handed out)."""
-        return self._ready_len + self._fifo_bytes
+        return self.ready_size + self._fifo_bytes
 
     def _fill(self, wanted: int | None) -> None:
         """Move bytes from the fifo into ``_ready`` until *wanted* are ready (None: all)."""
@@ -340,12 +387,12 @@ class OutputQueue:
         ready = self._ready
         if ready is _NONE_QUEUED:
             self._ready = ready = deque()
-        while fifo and (wanted is None or self._ready_len < wanted):
+        while fifo and (wanted is None or self.ready_size < wanted):
             item = fifo[0]
             if type(item) is bytes:
                 fifo.popleft()
                 ready.append(item)
-                self._ready_len += len(item)
+                self.ready_size += len(item)
                 self._fifo_bytes -= len(item)
             elif item is _CLOSE:
                 return
@@ -356,10 +403,10 @@ class OutputQueue:
                     continue
                 chunk = _as_bytes(data, f"the result of {item!r}.more()")
                 ready.append(chunk)
-                self._ready_len += len(chunk)
+                self.ready_size += len(chunk)
         if not fifo:
             self._fifo = _NONE_QUEUED
-            self._direct = not self._closing
+            self._direct = not self.closing
 
     def peek(self, max_bytes: int | None) -> bytes:
         self._move_gathered()
@@ -369,12 +416,12 @@ class OutputQueue:
             return b""
         first = ready[0]
         off = self._offset
-        n = self._ready_len if max_bytes is None else min(max_bytes, self._ready_len)
+        n = self.ready_size if max_bytes is None else min(max_bytes, self.ready_size)
         if len(first) - off >= n:
             if off == 0 and len(first) == n:
                 return first
             return first[off : off + n]
-        if off == 0 and n == self._ready_len:
+        if off == 0 and n == self.ready_size:
             # Everything ready (the many small pushes of one read): one join, in C.
             return b"".join(ready)
         parts = [first[off:] if off else first]
@@ -391,17 +438,17 @@ class OutputQueue:
 
     def consume(self, n: int) -> None:
         self._move_gathered()
-        if n > self._ready_len:
+        if n > self.ready_size:
             raise ValueError(
-                f"consume_output(n={n}) is more than the {self._ready_len} bytes "
+                f"consume_output(n={n}) is more than the {self.ready_size} bytes "
                 "peek_output() made ready"
             )
-        if n == self._ready_len:
+        if n == self.ready_size:
             self._ready = _NONE_QUEUED
-            self._ready_len = 0
+            self.ready_size = 0
             self._offset = 0
             return
-        self._ready_len -= n
+        self.ready_size -= n
         ready = self._ready
         off = self._offset + n
         while ready and off >= len(ready[0]):
@@ -411,21 +458,29 @@ class OutputQueue:
             self._ready = _NONE_QUEUED
 
     def take(self, max_bytes: int | None) -> bytes:
+        parts = self._parts
+        if parts and not self._ready and (max_bytes is None or self.ready_size <= max_bytes):
+            # Only gathered bytes are ready (so nothing waits in the fifo either):
+            # the replies to one read, taken at once, without queuing them.
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            self.ready_size = 0
+            return data
         data = self.peek(max_bytes)
         if data:
             self.consume(len(data))
         return data
 
     def clear(self) -> None:
-        if self._gathered:
-            self._gathered.clear()
+        self._parts.clear()
         self._fifo = _NONE_QUEUED
         self._fifo_bytes = 0
         self._ready = _NONE_QUEUED
-        self._ready_len = 0
+        self.ready_size = 0
         self._offset = 0
-        self._closing = False
-        self._direct = True
+        # A refusal stands (the connection is over); a pending close_when_done goes.
+        self.closing = self._refused is not None
+        self._direct = not self.closing
 
     def __len__(self) -> int:
         self._move_gathered()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import ssl as _ssl
-from collections.abc import Callable
 
-import attrs
-
-from asyncframe import Driver, Handler
-from asyncframe._driver import DEFAULT_HIGH_WATER
+from asyncframe._driver import (
+    DEFAULT_BACKLOG,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_INPUT_LIMIT,
+    DEFAULT_READ_SIZE,
+    Options,
+)
 
 __all__ = [
     "DEFAULT_BACKLOG",
     "DEFAULT_HIGH_WATER",
+    "DEFAULT_INPUT_LIMIT",
+    "DEFAULT_READ_SIZE",
     "Options",
     "check_sizes",
     "client_tls",
@@ -22,12 +25,6 @@ __all__ = [
     "options",
     "server_tls",
 ]
-
-#: The listen backlog: room for a burst of a few thousand connects (the kernel
-#: caps it at its own maximum, ``net.core.somaxconn`` on Linux).
-DEFAULT_BACKLOG = 4096
-DEFAULT_READ_SIZE = 65536
-
 
 def check_sizes(**sizes: int) -> None:
     """Raise TypeError/ValueError, naming the argument, unless every value is an int > 0."""
@@ -38,50 +35,16 @@ def check_sizes(**sizes: int) -> None:
             raise ValueError(f"{name} must be > 0, not {value}")
 
 
-@attrs.frozen
-class Options:
-    """The connection options, checked."""
-
-    read_size: int = DEFAULT_READ_SIZE
-    high_water: int = DEFAULT_HIGH_WATER
-    idle_timeout: float | None = None
-    backlog: int = DEFAULT_BACKLOG
-
-    def driver(
-        self,
-        handler: Handler,
-        *,
-        clock: Callable[[], float],
-        schedule: Callable[[], object],
-        log: logging.Logger,
-    ) -> Driver:
-        """A :class:`~asyncframe.Driver` for *handler* with these options."""
-        return Driver(
-            handler,
-            high_water=self.high_water,
-            idle_timeout=self.idle_timeout,
-            clock=clock,
-            schedule=schedule,
-            log=log,
-        )
-
-
 def options(
     *,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     backlog: int = DEFAULT_BACKLOG,
 ) -> Options:
     """Check the options every adapter takes; TypeError/ValueError name the bad one."""
-    check_sizes(read_size=read_size, high_water=high_water, backlog=backlog)
-    if idle_timeout is not None:
-        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
-            kind = type(idle_timeout).__name__
-            raise TypeError(f"idle_timeout must be a number of seconds or None, not {kind}")
-        if not idle_timeout > 0:
-            raise ValueError(f"idle_timeout must be > 0 seconds, not {idle_timeout}")
-    return Options(read_size, high_water, idle_timeout, backlog)
+    return Options(read_size, high_water, input_limit, idle_timeout, backlog)
 
 
 def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket:

@@ -138,6 +138,6 @@ def drive_handler(handler: Handler, chunks: Sequence[bytes], *, eof: bool = True
     if eof and not (driver.aborting or handler.closing):
         driver.receive(b"")
         take_all()
-    closed = handler.wants_close or driver.aborting
+    closed = driver.aborting or handler.channel.wants_close
     driver.lost()
     return Transcript(tuple(log), bytes(output), closed)

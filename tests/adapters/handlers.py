@@ -30,6 +30,7 @@ class LineHandler(Handler):
         self.events: list[str] = []
         self.pulled = 0
         self.peak_buffered = 0  # the most output ever queued (read backpressure tests)
+        self.closed = False  # on_close ran
 
     def on_connect(self) -> None:
         self.events.append("connect")
@@ -76,6 +77,7 @@ class LineHandler(Handler):
             # half-close (the tail must reach on_data, then be answered, first).
             self.events.append("unterminated")
         self.events.append("close")
+        self.closed = True
 
 
 class TailReplyHandler(LineHandler):
@@ -97,6 +99,10 @@ class BigReplies(Handler):
         super().__init__(terminator=b"\n")
         self.peak = 0
         self.requests = 0
+        self.closed = False  # on_close ran
+
+    def on_close(self) -> None:
+        self.closed = True
 
     def on_frame(self, frame: bytes) -> None:
         self.requests += 1
@@ -115,9 +121,13 @@ class EndlessFeed(Handler):
     def __init__(self) -> None:
         super().__init__(terminator=b"\n")
         self.pulled = 0
+        self.closed = False  # on_close ran
 
     def on_frame(self, frame: bytes) -> None:
         self.push_with_producer(self._feed())
+
+    def on_close(self) -> None:
+        self.closed = True
 
     def _feed(self) -> Iterator[bytes]:
         piece = b"tick " * 800

@@ -88,6 +88,7 @@ def test_close_beats_flush_and_close_when_done_waits_for_it() -> None:
 
     h = Handler()
     d = Driver(h, high_water=100)
+    d.start()
     h.push(b"pending")
     h.close_when_done()
     assert not d.aborting

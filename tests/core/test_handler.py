@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncframe import FrameTooLong, Handler, SendAfterClose
-from asyncframe._driver import Driver
+from asyncframe._driver import Driver, State
 
 
 class Recorder(Handler):
@@ -49,40 +49,40 @@ def run(handler: Handler) -> Driver:
 def test_callbacks_follow_the_events() -> None:
     h = Recorder()
     d = run(h)
-    h.connection_made()  # on_connect runs once
+    d.start()  # on_connect runs once
     d.receive(b"a\nLEN\nxyzb")
     assert h.log == ["connect", b"a", b"\n", b"LEN", b"\n", b"xyz", 3, b"b"]
     assert h.get_terminator() == b"\n"
     assert d.take(None) == b"ok\nok\n"
     d.receive(b"")
-    assert h.peer_closed
+    assert h.channel.eof
     d.receive(b"")  # twice is harmless
     d.lost()
-    h.connection_lost()
+    d.lost()
     assert h.log[-1] == "close"
     assert h.log.count("close") == 1
-    assert h.closed
+    assert d.state is State.CLOSED
+    assert h.driver is None  # unlinked: nothing refers back to the driver
 
 
 def test_close_when_done_lets_output_drain_first() -> None:
     h = Recorder()
     d = run(h)
     d.receive(b"QUIT\n")
-    assert h.wants_close is False
+    assert d.state is State.DRAINING
     assert not d.finished
     assert d.peek(10) == b"bye\n"
     d.consume(4)
-    assert h.wants_close
     assert d.finished
-    assert not h.wants_abort
+    assert not d.aborting
 
 
 def test_close_aborts_and_stops_dispatching() -> None:
     h = Recorder()
     d = run(h)
     d.receive(b"x\nKILL\nafter\n")
-    assert h.wants_abort
-    assert h.wants_close
+    assert d.state is State.ABORTING
+    assert d.finished
     assert d.aborting
     assert b"after" not in h.log
     assert d.take(None) == b""  # nothing more is sent after close()
@@ -92,16 +92,22 @@ def test_close_aborts_and_stops_dispatching() -> None:
 def test_wakeup_is_called_for_output_and_closes() -> None:
     h = Recorder()
     calls: list[str] = []
-    h.set_wakeup(lambda: calls.append("wake"))
+    d = Driver(h, schedule=lambda: calls.append("wake"))
+    d.start()
     h.push(b"x")
-    h.push_with_producer(iter([b"y"]))
+    h.push_with_producer(iter([b"y"]))  # coalesced: the adapter has not come back yet
+    assert calls == ["wake"]
+    assert d.take(None) == b"xy"
     h.close_when_done()
+    assert calls == ["wake"] * 2
+    d.woke()
     h.close()
-    assert calls == ["wake"] * 4
-    h.connection_lost()
+    assert calls == ["wake"] * 3
+    d.lost()
     h2 = Recorder()
-    h2.set_wakeup(lambda: calls.append("late"))
-    h2.connection_lost()
+    d2 = Driver(h2, schedule=lambda: calls.append("late"))
+    d2.start()
+    d2.lost()
     with pytest.raises(SendAfterClose, match="after the connection ended"):
         h2.push(b"z")  # refused, and no wakeup, after the connection is gone
     assert "late" not in calls
@@ -146,7 +152,7 @@ def test_dispatch_stops_after_close_when_done() -> None:
     d.receive(b"QUIT\nafter\n")
     assert b"after" not in h.log
     assert d.take(None) == b"bye\n"
-    assert h.wants_close
+    assert d.finished
     d.receive(b"")  # no on_eof for a protocol that is already closing
     assert "eof" not in h.log
 
@@ -452,7 +458,7 @@ def test_replies_behind_a_producer_count_for_the_output_limit(cls: type[Handler]
     driver = Driver(handler, high_water=1000)
     driver.start()
     driver.receive(b"a\n" * 100)
-    assert not driver.reading  # input waits: 1,100 bytes of replies are queued
+    assert driver.state is State.HELD  # input waits: 1,100 bytes of replies are queued
     assert handler.buffered_output == 1100
     assert handler.channel.buffered_input == 2 * 89
     out = b""

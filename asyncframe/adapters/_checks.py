@@ -26,6 +26,7 @@ __all__ = [
     "server_tls",
 ]
 
+
 def check_sizes(**sizes: int) -> None:
     """Raise TypeError/ValueError, naming the argument, unless every value is an int > 0."""
     for name, value in sizes.items():
@@ -69,9 +70,22 @@ def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket
 
 
 def server_tls(ssl: object) -> _ssl.SSLContext | None:
-    """Check a server's *ssl* argument: an :class:`ssl.SSLContext` or ``None``."""
-    if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+    """Check a server's *ssl* argument: a server-side :class:`ssl.SSLContext` or ``None``.
+
+    A client-side context (one that checks host names, as
+    :func:`ssl.create_default_context` makes by default) cannot serve: every
+    handshake would fail, so it is refused here, when the server starts.
+    """
+    if ssl is None:
+        return None
+    if not isinstance(ssl, _ssl.SSLContext):
         raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
+    if ssl.check_hostname or ssl.protocol == _ssl.PROTOCOL_TLS_CLIENT:
+        raise ValueError(
+            "ssl is a client-side context (it checks host names), so every TLS client "
+            "would fail: make a server context with "
+            "ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) and load_cert_chain()"
+        )
     return ssl
 
 

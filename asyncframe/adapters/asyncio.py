@@ -24,13 +24,16 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncframe import DEFAULT_MAX_FRAME_SIZE, AcceptBackoff, Driver, Handler, TerminatorSpec
+from asyncframe._driver import ABORTING, DRAINING, OPEN, start_handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
+    DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
     check_sizes,
     listening_socket,
     options,
+    server_tls,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -62,23 +65,21 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     """An asyncio protocol that runs one :class:`~asyncframe.Handler`.
 
     Received bytes land in a buffer shared by the thread's connections and go
-    straight to the handler's channel (which copies them). Output is written as
-    soon as it is queued, at most *write_size* bytes at a time, and not at all
-    while the transport has paused writing, so a large producer is pulled only as
-    fast as the peer reads. The connection policy is the core's driver: while more
-    than *high_water* bytes of output wait, the handler gets no more input and the
-    transport stops reading; *idle_timeout* seconds without a received byte close
-    the connection; an exception raised by the handler is logged and closes this
-    connection only.
+    straight to the handler's channel (which copies them); the reply to a read is
+    written before the protocol returns to the loop. Output is written at most
+    *write_size* bytes at a time, and not at all while the transport has paused
+    writing, so a large producer is pulled only as fast as the peer reads. Every
+    decision is the core's :class:`~asyncframe.Driver`'s: this class maps its
+    answers to the transport (``write``, ``pause_reading``, ``close``, ``abort``).
+    It accepts any transport with asyncio's transport interface (uvloop's too).
 
     :ivar closed: a future resolved when the connection is gone.
     :ivar pause_count: how many times the transport asked to pause writing.
-    :ivar read_pause_count: how many times reading was paused for *high_water*.
+    :ivar read_pause_count: how many times reading was paused.
     """
 
     __slots__ = (
         "_driver",
-        "_lost",
         "_opts",
         "_paused",
         "_reading",
@@ -99,27 +100,35 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         *,
         read_size: int = DEFAULT_READ_SIZE,
         high_water: int = DEFAULT_HIGH_WATER,
+        input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
         write_size: int = 65536,
     ) -> None:
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
         check_sizes(write_size=write_size)
-        self._opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+        self._opts = options(
+            read_size=read_size,
+            high_water=high_water,
+            input_limit=input_limit,
+            idle_timeout=idle_timeout,
+        )
         self.handler = handler
         self.write_size = write_size
-        self.transport: asyncio.Transport | None = None
-        self._driver: Driver | None = None
+        self.transport: asyncio.BaseTransport | None = None
+        loop = asyncio.get_running_loop()
+        self._driver: Driver | None = self._opts.driver(
+            handler, clock=loop.time, schedule=self._update_soon, log=logger
+        )
         self._view = _receive_buffer(read_size)
         self._paused = False  # the transport asked to pause writing
         self._reading = True
         self._soon = False  # an _update is scheduled
-        self._lost = False
         self._timer: asyncio.TimerHandle | None = None
         self.pause_count = 0
         self.read_pause_count = 0
         #: Resolved when the connection is gone.
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
 
     def _update_soon(self) -> None:
         # Coalesced: one scheduled update, whatever asked for it in the meantime.
@@ -129,29 +138,30 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     def _scheduled_update(self) -> None:
         self._soon = False
-        if self._driver is not None:
-            self._driver.woke()
         self._update()
 
     def _update(self) -> None:
-        """Write what may be written, then close or pause reading as the policy says."""
-        transport = self.transport
+        """Write what may be written, then close or pause reading as the driver says."""
+        transport: Any = self.transport
         driver = self._driver
-        if transport is None or driver is None or self._lost or transport.is_closing():
+        if transport is None or driver is None or transport.is_closing():
             return
         size = self.write_size
-        while not self._paused and not driver.aborting:
+        while not self._paused:
             data = driver.take(size)
             if not data:
                 break
             transport.write(data)
             if transport.is_closing():
                 return  # the write failed (the peer left): connection_lost follows
-        if driver.aborting:
+            if len(data) < size and driver.state is OPEN:
+                break  # fewer bytes than asked for: nothing more is ready
+        state = driver.state
+        if state is ABORTING:
             transport.abort()
             return
-        if driver.finished:
-            transport.close()
+        if state is DRAINING and not self._paused and driver.finished:
+            transport.close()  # asyncio sends what it holds, then closes
             return
         reading = driver.reading
         if reading != self._reading:
@@ -165,13 +175,12 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     def _idle(self) -> None:
         self._timer = None
         driver = self._driver
-        if driver is None or self._lost:
+        if driver is None:
             return
         loop = asyncio.get_running_loop()
         delay = driver.idle_check(loop.time())
         if delay is None:
-            if self.transport is not None:
-                self.transport.abort()
+            self._update()
         else:
             self._timer = loop.call_later(delay, self._idle)
 
@@ -179,15 +188,12 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handler on the new connection."""
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        loop = asyncio.get_running_loop()
-        opts = self._opts
-        self._driver = driver = opts.driver(
-            self.handler, clock=loop.time, schedule=self._update_soon, log=logger
-        )
-        if opts.idle_timeout is not None:
-            self._timer = loop.call_later(opts.idle_timeout, self._idle)
+        driver = self._driver
+        assert driver is not None
+        if driver.idle_timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(driver.idle_timeout, self._idle)
         driver.start(transport.get_extra_info("peername"))
         self._update()
 
@@ -196,26 +202,36 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        """Feed the received bytes to the handler, then write its output."""
-        assert self._driver is not None
-        self._driver.receive(self._view[:nbytes])
+        """Feed the received bytes to the handler, then write its reply at once."""
+        driver = self._driver
+        assert driver is not None
+        driver.receive(self._view[:nbytes])
+        if driver.state is OPEN and not self._paused:
+            # The common case, with no call it can avoid: one request, its reply.
+            data = driver.take(self.write_size)
+            if len(data) < self.write_size and driver.state is OPEN:
+                if data:
+                    self.transport.write(data)  # type: ignore[union-attr]
+                return
+            if data:
+                self.transport.write(data)  # type: ignore[union-attr]
         self._update()
 
     def eof_received(self) -> bool:
         """The peer closed its side: finish the handler's input and send its last output."""
         driver = self._driver
-        transport = self.transport
+        transport: Any = self.transport
         assert driver is not None
-        assert transport is not None
         driver.receive(b"")
         if transport.get_extra_info("sslcontext") is not None:
-            # TLS has no half-close: asyncio closes the connection right after this
-            # call. What is queued is sent, up to high_water (producers are not
-            # drained into memory for a peer that has gone).
-            if not driver.aborting:
-                data = driver.take(self._opts.high_water)
-                if data:
+            # TLS has no half-close here: asyncio closes the connection as soon as
+            # this returns, after sending what it was given. So it is given every
+            # byte queued now, and up to input_limit more from producers.
+            if driver.state is not ABORTING:
+                cap = driver.buffered_output + self._opts.input_limit
+                while cap > 0 and (data := driver.take(self.write_size)):
                     transport.write(data)
+                    cap -= len(data)
             return False
         self._update()
         return True  # keep the transport: _update() closes it once the output is out
@@ -233,7 +249,6 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone (closed, reset or aborted): tell the handler, once."""
-        self._lost = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
             # Python 3.10's TLS transport is not marked closed when the peer ends the
@@ -244,10 +259,15 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._driver is not None:
-            self._driver.lost()
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.lost()
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+class _Refused(Exception):
+    """The handler factory gave nothing to run (already logged): drop the connection."""
 
 
 class _Acceptor:
@@ -298,8 +318,7 @@ class _Acceptor:
         except (OSError, ssl_module.SSLError) as exc:
             logger.debug("connection failed to start: %r", exc)
             conn.close()
-        except Exception:
-            logger.exception("handler_factory raised; dropping the connection")
+        except _Refused:
             conn.close()
 
 
@@ -314,6 +333,7 @@ async def serve(
     *,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     backlog: int = DEFAULT_BACKLOG,
     ssl: ssl_module.SSLContext | None = None,
@@ -325,7 +345,9 @@ async def serve(
     ``server.close()`` stops it. *host* is an IPv4 or IPv6 address or a name (its
     first address), ``None`` for every interface. The options are the same on
     every adapter: *read_size* bytes are read at once; above *high_water* bytes of
-    queued output a connection's handler gets no more input; *idle_timeout* closes
+    queued output a connection's handler gets no more input (reading goes on, up
+    to *input_limit* bytes, so that a pipeline written before its replies are read
+    completes; past that the connection is closed); *idle_timeout* closes
     a connection after that many seconds without a received byte; *backlog* is the
     listen queue; *ssl* an :class:`ssl.SSLContext` for TLS. Out of file
     descriptors, the server pauses accepting 100 ms at a time (logged once per
@@ -336,15 +358,24 @@ async def serve(
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
     opts = options(
-        read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+        backlog=backlog,
     )
+    ssl = server_tls(ssl)
     loop = asyncio.get_running_loop()
 
     def factory() -> HandlerProtocol:
+        handler = start_handler(handler_factory, logger)
+        if handler is None:
+            raise _Refused
         return HandlerProtocol(
-            handler_factory(),
+            handler,
             read_size=opts.read_size,
             high_water=opts.high_water,
+            input_limit=opts.input_limit,
             idle_timeout=opts.idle_timeout,
         )
 
@@ -367,6 +398,7 @@ async def connect(
     *,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     ssl: ssl_module.SSLContext | None = None,
     **kwargs: Any,
@@ -379,13 +411,19 @@ async def connect(
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+    opts = options(
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+    )
     loop = asyncio.get_running_loop()
     await loop.create_connection(
         lambda: HandlerProtocol(
             handler,
             read_size=opts.read_size,
             high_water=opts.high_water,
+            input_limit=opts.input_limit,
             idle_timeout=opts.idle_timeout,
         ),
         host,

@@ -14,6 +14,7 @@ exception raised by a handler is logged and closes its connection only.
 from __future__ import annotations
 
 import logging
+import math
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,12 +33,14 @@ from asyncframe import (
     Handler,
     TerminatorSpec,
 )
+from asyncframe._driver import ABORTING, CLOSED, DRAINING, READING, Options, start_handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
+    DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
-    Options,
     options,
+    server_tls,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -115,14 +118,15 @@ class FramedStream(BaseFramedStream):
 class _Runner:
     """Runs one Handler on one stream through the core's driver.
 
-    Everything happens in the connection's own task: it reads, dispatches, and
-    sends what a read produced before reading again. Output queued from another
-    task while this one waits for the peer is sent by a short-lived writer task,
-    started in *spare* (the server's nursery) and gone once the output is out. An
-    idle connection so costs one task and one cancel scope.
+    Receiving and sending run concurrently, so a peer that writes a whole pipeline
+    before it reads its replies never waits on a send: the connection's own task
+    reads and hands each read to the driver; the output is sent by a writer task,
+    started in *spare* (the server's nursery) when there is output and no writer
+    runs, and gone once the output is out. An idle connection so costs one task
+    and one cancel scope.
     """
 
-    __slots__ = ("driver", "read_size", "read_wait", "scope", "sending", "spare", "stream")
+    __slots__ = ("driver", "read_size", "scope", "sending", "spare", "stream")
 
     def __init__(
         self, handler: Handler, stream: trio.abc.Stream, opts: Options, spare: trio.Nursery
@@ -131,90 +135,76 @@ class _Runner:
         self.read_size = opts.read_size
         self.spare = spare
         self.driver = opts.driver(
-            handler, clock=trio.current_time, schedule=self._wakeup, log=logger
+            handler, clock=trio.current_time, schedule=self._woken, log=logger
         )
         self.scope: trio.CancelScope | None = None
-        self.read_wait: trio.Event | None = None
-        self.sending = False  # a send_all is running (this task's or a writer's)
+        self.sending = False  # a writer task is running
 
-    def _wakeup(self) -> None:
+    def _woken(self) -> None:
         # Output or a close asked for from another task: act on it now.
+        self.driver.woke()
+        self._act()
+
+    def _act(self) -> None:
+        """Do what the driver's state asks: start the writer, or end the connection."""
         driver = self.driver
-        driver.woke()
-        if driver.aborting:
+        state = driver.state
+        if state is ABORTING or state is CLOSED:
             self._end()
-        elif not self.sending and self.scope is not None:
-            if driver.handler.channel.has_output():
+        elif not self.sending:
+            if driver.channel.has_output():
                 self.sending = True
                 self.spare.start_soon(self._writer)
-            elif driver.finished:
+            elif state is DRAINING:
                 self._end()
-        self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        if self.read_wait is not None and self.driver.reading:
-            self.read_wait.set()
 
     def _end(self) -> None:
         if self.scope is not None:
             self.scope.cancel()
 
-    async def _flush(self) -> bool:
-        """Send all output (dispatching input held back as it drains); False if the
-        connection is over."""
+    async def _writer(self) -> None:
+        """Send the output until none is left (dispatching held input as it drains)."""
         driver = self.driver
         send_all = self.stream.send_all
-        self.sending = True
+        size = self.read_size
         try:
             while True:
-                data = driver.take(self.read_size)
+                data = driver.take(size)
                 if not data:
                     break
-                self._wake_reader()
                 try:
                     await send_all(data)
                 except _PEER_FAULTS as exc:
                     logger.debug("send failed: %r", exc)
                     self._end()
-                    return False
+                    return
         finally:
             self.sending = False
-        if driver.aborting or driver.finished:
-            self._end()
-            return False
-        return True
-
-    async def _writer(self) -> None:
-        await self._flush()
-        self._wake_reader()
+        self._act()
 
     async def _reader(self) -> None:
         driver = self.driver
         receive_some = self.stream.receive_some
         scope = self.scope
         assert scope is not None
-        while True:
-            if not driver.reading:
-                # Output above high_water, or the handler is closing: sending (or
-                # the end of the connection) wakes this up.
-                self.read_wait = trio.Event()
-                await self.read_wait.wait()
-                self.read_wait = None
-                continue
+        size = self.read_size
+        while driver.state in READING:
             try:
-                data = await receive_some(self.read_size)
+                data = await receive_some(size)
+            except trio.BrokenResourceError as exc:
+                if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
+                    logger.debug("receive failed: %r", exc)
+                    return
+                data = b""  # a ragged EOF under TLS (no close_notify): an EOF
             except _PEER_FAULTS as exc:
                 logger.debug("receive failed: %r", exc)
                 return
             driver.receive(data)
             if driver.idle_timeout is not None:
                 scope.deadline = driver.idle_deadline  # type: ignore[assignment]
-            if not self.sending and not await self._flush():
-                return
-            if not data:
-                if self.sending:
-                    await trio.sleep_forever()  # the writer ends the connection
-                return
+            self._act()
+        # Not reading any more: the writer (or _act) ends the connection.
+        await trio.sleep_forever()
 
     async def run(self, peername: Any) -> None:
         driver = self.driver
@@ -224,8 +214,8 @@ class _Runner:
                 if driver.idle_timeout is not None:
                     scope.deadline = trio.current_time() + driver.idle_timeout
                 driver.start(peername)
-                if await self._flush():
-                    await self._reader()
+                self._act()
+                await self._reader()
             if scope.cancelled_caught:
                 driver.idle_check(trio.current_time())
         finally:
@@ -255,6 +245,7 @@ async def run_handler(
     *,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
 ) -> None:
     """Run *handler* on *stream* until the connection ends, then close the stream.
@@ -263,12 +254,19 @@ async def run_handler(
     (the peer, the handler, an error, the idle timeout or a cancellation).
     *read_size* is the most bytes received or sent at once; while more than
     *high_water* bytes of output wait to be sent, the handler gets no more input
-    and the peer is not read; *idle_timeout* ends the connection after that many
-    seconds without a received byte.
+    (reading goes on, up to *input_limit* bytes, so that a pipeline written before
+    its replies are read completes; past that the connection is closed);
+    *idle_timeout* ends the connection after that many seconds without a received
+    byte.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+    opts = options(
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+    )
     await _run(handler, stream, opts)
 
 
@@ -285,6 +283,7 @@ async def serve(
     host: str | bytes | None = None,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     backlog: int = DEFAULT_BACKLOG,
     ssl: ssl_module.SSLContext | None = None,
@@ -302,14 +301,19 @@ async def serve(
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
     opts = options(
-        read_size=read_size, high_water=high_water, idle_timeout=idle_timeout, backlog=backlog
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+        backlog=backlog,
     )
+    ssl = server_tls(ssl)
 
     async def handle(stream: trio.abc.Stream) -> None:
-        try:
-            handler = handler_factory()
-        except Exception:
-            logger.exception("handler_factory raised; dropping the connection")
+        if isinstance(stream, trio.SSLStream) and not await _handshake(stream, opts):
+            return
+        handler = start_handler(handler_factory, logger)
+        if handler is None:
             await trio.aclose_forcefully(stream)
             return
         await _Runner(handler, stream, opts, spare).run(_peername(stream))
@@ -324,6 +328,20 @@ async def serve(
                 await trio.open_ssl_over_tcp_listeners(port, ssl, host=host, backlog=opts.backlog)
             )
         await _serve_listeners(handle, listeners, handler_nursery, task_status)
+
+
+async def _handshake(stream: trio.SSLStream[Any], opts: Options) -> bool:
+    """Complete a server's TLS handshake before its handler is made (bounded by
+    ``idle_timeout``); False, with the stream closed, if it failed."""
+    with trio.move_on_after(opts.idle_timeout if opts.idle_timeout is not None else math.inf):
+        try:
+            await stream.do_handshake()
+        except _PEER_FAULTS as exc:
+            logger.debug("TLS handshake failed: %r", exc)
+        else:
+            return True
+    await trio.aclose_forcefully(stream)
+    return False
 
 
 async def _serve_listeners(
@@ -366,6 +384,7 @@ async def connect(
     *,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     ssl: ssl_module.SSLContext | None = None,
     task_status: trio.TaskStatus[Handler] = trio.TASK_STATUS_IGNORED,
@@ -378,7 +397,12 @@ async def connect(
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    opts = options(read_size=read_size, high_water=high_water, idle_timeout=idle_timeout)
+    opts = options(
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+    )
     stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
     if ssl is not None:
         stream = trio.SSLStream(stream, ssl, server_hostname=host)

@@ -91,7 +91,7 @@ def test_backpressure_does_not_pull_a_large_producer_at_once(line_server: Server
 
 
 @pytest.mark.slow
-def test_a_peer_that_sends_without_reading_stops_being_read() -> None:
+def test_a_peer_that_sends_without_reading_is_read_on_with_its_input_held() -> None:
     high_water = 65536
     server = Server(LineHandler, high_water=high_water)
     try:

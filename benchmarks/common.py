@@ -25,6 +25,8 @@ class Result:
     ours: float
     theirs: float
     target: float | None = None
+    #: What ``ours`` and ``theirs`` count: ``"s"``, seconds of work (shown in ms);
+    #: ``"s/request"``, CPU seconds per request (shown in microseconds).
     unit: str = "s"
 
     @property
@@ -86,13 +88,19 @@ def format_table(results: list[Result]) -> str:
             (
                 r.name,
                 r.peer,
-                f"{r.ours * 1e3:.2f} ms",
-                f"{r.theirs * 1e3:.2f} ms",
+                _amount(r.ours, r.unit),
+                _amount(r.theirs, r.unit),
                 f"{r.ratio:.2f}x",
                 target,
             )
         )
     return render(rows)
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "s/request":
+        return f"{value * 1e6:.1f} us/request"
+    return f"{value * 1e3:.2f} ms"
 
 
 def render(rows: Sequence[Sequence[str]]) -> str:

@@ -925,7 +925,7 @@ def _resp_benches(
             f"{(ADAPTERS | PEERS)[kind.split(':')[1]]} {best[depth, 'cpu', kind] * 1e6:.1f}"
             for kind in kinds
         )
-        _notes.append(f"server CPU per request (us), RESP -P {depth}: {figures}")
+        _notes.append(f"server CPU per request (us, this run), RESP -P {depth}: {figures}")
 
 
 def run(

@@ -160,4 +160,4 @@ def test_a_tiny_run_with_the_python_client_gives_every_row() -> None:
     assert all(math.isfinite(r.ratio) and r.ratio > 0 for r in results)
     notes = conversation.notes()
     assert "RESP client: the Python client of benchmarks/conversation.py" in notes
-    assert sum(note.startswith("server CPU per request (us)") for note in notes) == 2
+    assert sum(note.startswith("server CPU per request (us, this run)") for note in notes) == 2

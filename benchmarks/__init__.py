@@ -128,7 +128,7 @@ def summarize(all_runs: list[list[Result]]) -> list[Result]:
     summary = []
     for (name, peer), results in _rows(all_runs).items():
         worst = min(results, key=lambda r: r.ratio)
-        summary.append(Result(name, peer, worst.ours, worst.theirs, worst.target))
+        summary.append(Result(name, peer, worst.ours, worst.theirs, worst.target, worst.unit))
     return summary
 
 

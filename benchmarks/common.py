@@ -1,9 +1,9 @@
 """Shared helpers for the benchmarks: timing, results and the ratio table.
 
-Every benchmark measures asyncframe and its peer in the same process, on the same
-input, alternating runs, and reports the ratio ``peer_time / asyncframe_time``
-(above 1.0 means asyncframe is faster). Absolute times are printed too, but only
-the ratios are comparable across machines.
+Every benchmark measures asyncframe and its peer on the same input, alternating
+runs (in the same process, or under the same client and load), and reports the
+ratio ``peer_time / asyncframe_time`` (above 1.0 means asyncframe is faster).
+Absolute times are printed too, but only the ratios are comparable across machines.
 """
 
 from __future__ import annotations

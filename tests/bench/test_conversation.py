@@ -13,7 +13,6 @@ from asyncframe import Driver
 from benchmarks import conversation
 from benchmarks.common import Result, format_table
 from benchmarks.conversation import (
-    STORE,
     MiniRedis,
     ServerProcess,
     Sizes,
@@ -117,7 +116,6 @@ def test_cpu_rows_are_shown_in_microseconds_per_request() -> None:
 
 @pytest.mark.slow
 def test_a_tiny_run_with_the_python_client_gives_every_row() -> None:
-    STORE.clear()
     tiny = Sizes(
         pingpong=50,
         resp_clients=4,

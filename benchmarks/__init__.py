@@ -1,12 +1,16 @@
 """asyncframe against its peers, side by side: ``python -m benchmarks`` from a checkout.
 
-Three suites, each comparing asyncframe with a peer on the same input in this
-process (the echo suite drives every server from the same client process):
+Four suites, each comparing asyncframe with a peer on the same input (the echo
+suite drives every server from the same client process; the conversation suite
+runs each server in a process of its own and drives it from this one):
 
 - ``inbound``: the core's ``next_event()`` and ``frames()`` against the stdlib
   ``asynchat``, Twisted's ``LineOnlyReceiver`` and an asyncio ``readuntil`` loop;
 - ``asynchat``: the drop-in ``async_chat.handle_read`` against the stdlib one;
-- ``echo``: loopback echo throughput of each adapter against its framework's idiom.
+- ``echo``: loopback echo throughput of each adapter against its framework's idiom;
+- ``conversation``: requests and their replies (ping-pong, a Redis-like protocol at
+  pipeline depth 1 and 16, server CPU per request, 1,000 echo clients, one client
+  streaming).
 
 Peers that are not installed are left out, with a note. Ratios are
 ``peer time / asyncframe time``: above 1.0 means asyncframe was faster.
@@ -19,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from . import asynchat_inbound, echo, inbound
+from . import asynchat_inbound, conversation, echo, inbound
 from .common import Result, format_table, render
 
 __all__ = ["SUITES", "plot", "run_bench"]
@@ -28,6 +32,10 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "inbound": ("inbound framing: the core against asynchat, Twisted, asyncio", inbound.run),
     "asynchat": ("the async_chat drop-in against the stdlib asynchat", asynchat_inbound.run),
     "echo": ("loopback echo: each adapter against its framework's idiom", echo.run),
+    "conversation": (
+        "conversations: ping-pong, a Redis-like protocol, CPU per request, 1,000 clients",
+        conversation.run,
+    ),
 }
 
 
@@ -89,6 +97,9 @@ def run_bench(
     if "inbound" in suites:
         for missing in inbound.missing_peers():
             print(f"not measured: {missing}", file=out)
+    if "conversation" in suites:
+        for note in conversation.notes():
+            print(note, file=out)
     targets = [r for r in results if r.target is not None]
     met = sum(bool(r.met) for r in targets)
     print(
@@ -117,7 +128,7 @@ def summarize(all_runs: list[list[Result]]) -> list[Result]:
     summary = []
     for (name, peer), results in _rows(all_runs).items():
         worst = min(results, key=lambda r: r.ratio)
-        summary.append(Result(name, peer, worst.ours, worst.theirs, worst.target))
+        summary.append(Result(name, peer, worst.ours, worst.theirs, worst.target, worst.unit))
     return summary
 
 

@@ -1,9 +1,9 @@
 """Shared helpers for the benchmarks: timing, results and the ratio table.
 
-Every benchmark measures asyncframe and its peer in the same process, on the same
-input, alternating runs, and reports the ratio ``peer_time / asyncframe_time``
-(above 1.0 means asyncframe is faster). Absolute times are printed too, but only
-the ratios are comparable across machines.
+Every benchmark measures asyncframe and its peer on the same input, alternating
+runs (in the same process, or under the same client and load), and reports the
+ratio ``peer_time / asyncframe_time`` (above 1.0 means asyncframe is faster).
+Absolute times are printed too, but only the ratios are comparable across machines.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Result:
     ours: float
     theirs: float
     target: float | None = None
+    #: What ``ours`` and ``theirs`` count: ``"s"``, seconds of work (shown in ms);
+    #: ``"s/request"``, CPU seconds per request (shown in microseconds).
     unit: str = "s"
 
     @property
@@ -86,13 +88,19 @@ def format_table(results: list[Result]) -> str:
             (
                 r.name,
                 r.peer,
-                f"{r.ours * 1e3:.2f} ms",
-                f"{r.theirs * 1e3:.2f} ms",
+                _amount(r.ours, r.unit),
+                _amount(r.theirs, r.unit),
                 f"{r.ratio:.2f}x",
                 target,
             )
         )
     return render(rows)
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "s/request":
+        return f"{value * 1e6:.1f} us/request"
+    return f"{value * 1e3:.2f} ms"
 
 
 def render(rows: Sequence[Sequence[str]]) -> str:

@@ -27,9 +27,10 @@ from asyncframe import (
     Channel,
     ConnectionClosed,
     Event,
+    ProtocolError,
     TerminatorSpec,
 )
-from asyncframe.adapters._checks import check_sizes, client_tls
+from asyncframe.adapters._checks import DEFAULT_INPUT_LIMIT, check_sizes, client_tls
 
 __all__ = ["BaseFramedStream"]
 
@@ -46,8 +47,11 @@ class BaseFramedStream(ABC):
       the next unread byte, so a header can announce a byte count for the body.
 
     Bytes are read only when the buffered ones do not complete what was asked
-    for, at most *read_size* at a time. A connection the peer breaks (a reset)
-    ends like a close.
+    for, at most *read_size* at a time, and while :meth:`send` waits for the
+    transport: a peer that answers a pipeline before it has read all of it gets
+    its replies read (they wait in :attr:`channel` for the reading calls), so
+    sending never waits on a peer that waits on us. A connection the peer breaks
+    (a reset) ends like a close.
 
     **Frames that are too long.** A frame longer than *max_frame_size* raises
     :exc:`~asyncframe.FrameTooLong` from the three reading calls, and only from
@@ -76,6 +80,8 @@ class BaseFramedStream(ABC):
     :param max_frame_size: the longest frame accepted, in bytes (see
         :class:`~asyncframe.Channel`).
     :param read_size: the most bytes read at once.
+    :param input_limit: the most bytes kept unread while :meth:`send` waits;
+        past it :meth:`send` raises :exc:`~asyncframe.ProtocolError`.
     """
 
     def __init__(
@@ -84,11 +90,14 @@ class BaseFramedStream(ABC):
         *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
+        input_limit: int = DEFAULT_INPUT_LIMIT,
     ) -> None:
-        check_sizes(read_size=read_size)
+        check_sizes(read_size=read_size, input_limit=input_limit)
         #: The :class:`~asyncframe.Channel` that does the framing.
         self.channel = Channel(terminator, max_frame_size=max_frame_size)
         self._read_size = read_size
+        self._input_limit = input_limit
+        self._receiving = False  # a reading call waits for the peer (maybe in another task)
         self._closed_reported = False
 
     @classmethod
@@ -146,7 +155,8 @@ class BaseFramedStream(ABC):
 
     @abstractmethod
     async def _send_all(self, data: bytes) -> None:
-        """Send all of *data*, waiting while the transport is full."""
+        """Send all of *data*, waiting while the transport is full, and meanwhile
+        hand what arrives to :meth:`_received` (see :meth:`send`)."""
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -169,7 +179,31 @@ class BaseFramedStream(ABC):
         return self.channel.trailing_data
 
     async def _fill(self) -> None:
-        self.channel.receive_data(await self._receive_some(self._read_size))
+        self._receiving = True
+        try:
+            data = await self._receive_some(self._read_size)
+        finally:
+            self._receiving = False
+        self.channel.receive_data(data)
+
+    @property
+    def _read_meanwhile(self) -> bool:
+        """True if a send that waits should read what arrives: no other task reads."""
+        return not self._receiving and not self.channel.eof
+
+    def _received(self, data: bytes | bytearray) -> None:
+        """Bytes read while a send waited: keep them for the reading calls, up to
+        ``input_limit``."""
+        channel = self.channel
+        if channel.eof:
+            return
+        channel.receive_data(data)
+        if channel.buffered_input > self._input_limit:
+            raise ProtocolError(
+                f"the peer sent {channel.buffered_input} bytes that were not read while"
+                f" send() waited for it to read (input_limit={self._input_limit}):"
+                " read its replies, or raise input_limit"
+            )
 
     def __aiter__(self) -> Self:
         return self

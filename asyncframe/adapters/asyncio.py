@@ -16,6 +16,7 @@ TLS works as everywhere in asyncio: pass ``ssl=`` (and, for clients,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl as ssl_module
@@ -455,12 +456,15 @@ class FramedStream(BaseFramedStream):
         *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
+        input_limit: int = DEFAULT_INPUT_LIMIT,
     ) -> None:
         if not isinstance(reader, asyncio.StreamReader):
             raise TypeError(f"reader must be an asyncio.StreamReader, not {type(reader).__name__}")
         if not isinstance(writer, asyncio.StreamWriter):
             raise TypeError(f"writer must be an asyncio.StreamWriter, not {type(writer).__name__}")
-        super().__init__(terminator, max_frame_size=max_frame_size, read_size=read_size)
+        super().__init__(
+            terminator, max_frame_size=max_frame_size, read_size=read_size, input_limit=input_limit
+        )
         self.reader = reader
         self.writer = writer
 
@@ -487,8 +491,32 @@ class FramedStream(BaseFramedStream):
             return b""
 
     async def _send_all(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+        writer = self.writer
+        writer.write(data)
+        if not writer.transport.get_write_buffer_size() or not self._read_meanwhile:
+            # All of it went to the socket at once, or another task reads.
+            await writer.drain()
+            return
+        # Wait for the transport to drain while reading what arrives meanwhile (a
+        # cancelled read loses nothing: the bytes stay in the reader).
+        drain = asyncio.ensure_future(writer.drain())
+        try:
+            while not drain.done():
+                read = asyncio.ensure_future(self._receive_some(self._read_size))
+                await asyncio.wait((drain, read), return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    read.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await read
+                elif not read.cancelled():
+                    data_in = read.result()
+                    self._received(data_in)
+                    if not data_in:
+                        break  # the peer closed: the drain ends with the connection
+            await drain
+        finally:
+            if not drain.done():
+                drain.cancel()
 
     async def aclose(self) -> None:
         """Close the connection and wait until it is closed."""

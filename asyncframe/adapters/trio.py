@@ -72,10 +72,13 @@ class FramedStream(BaseFramedStream):
         *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
+        input_limit: int = DEFAULT_INPUT_LIMIT,
     ) -> None:
         if not isinstance(stream, trio.abc.Stream):
             raise TypeError(f"stream must be a trio.abc.Stream, not {type(stream).__name__}")
-        super().__init__(terminator, max_frame_size=max_frame_size, read_size=read_size)
+        super().__init__(
+            terminator, max_frame_size=max_frame_size, read_size=read_size, input_limit=input_limit
+        )
         #: The wrapped stream.
         self.stream = stream
 
@@ -108,7 +111,23 @@ class FramedStream(BaseFramedStream):
             return b""
 
     async def _send_all(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        # Send while reading what arrives meanwhile, so a peer that waits for us to
+        # read before it reads never stalls the send (trio's receive_some loses
+        # nothing when cancelled); unless another task reads already.
+        if not self._read_meanwhile:
+            await self.stream.send_all(data)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_while_sending)
+            await self.stream.send_all(data)
+            nursery.cancel_scope.cancel()
+
+    async def _read_while_sending(self) -> None:
+        while True:
+            data = await self._receive_some(self._read_size)
+            self._received(data)
+            if not data:
+                return
 
     async def aclose(self) -> None:
         """Close the underlying stream."""

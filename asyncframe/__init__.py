@@ -5,7 +5,7 @@ Adapters for I/O frameworks live in :mod:`asyncframe.adapters`.
 """
 
 from ._channel import Channel
-from ._driver import AcceptBackoff, Driver, State
+from ._driver import AcceptBackoff, Driver, Options, State, start_handler
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError, SendAfterClose
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
@@ -27,6 +27,7 @@ __all__ = [
     "FrameTooLong",
     "Handler",
     "NeedData",
+    "Options",
     "Producer",
     "ProtocolError",
     "SendAfterClose",
@@ -36,4 +37,5 @@ __all__ = [
     "fifo",
     "find_prefix_at_end",
     "simple_producer",
+    "start_handler",
 ]

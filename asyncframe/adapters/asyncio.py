@@ -309,6 +309,10 @@ class _Acceptor:
                 return
             self.backoff.succeeded()
             conn.setblocking(False)
+            # asyncio disables Nagle only for sockets it made with IPPROTO_TCP; an
+            # accepted socket of socket.create_server() has proto 0, so do it here:
+            # otherwise a reply's last segment can wait for a delayed ACK (40 ms).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = self.loop.create_task(self._connect(conn))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)

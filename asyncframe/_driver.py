@@ -133,9 +133,10 @@ READING = frozenset({OPEN, HELD})
 
 # What moves a connection from one state to another, and where to: the whole
 # state machine. A pair missing here is a bug of the engine, never of the peer.
-_START, _HOLD, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = (
+_START, _HOLD, _HOLD_AT_EOF, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = (
     "start",
     "hold",
+    "hold at eof",
     "resume",
     "eof",
     "input done",
@@ -145,9 +146,16 @@ _START, _HOLD, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = (
 )
 TRANSITIONS: dict[State, dict[str, State]] = {
     IDLE: {_START: OPEN, _CLOSE: IDLE, _ABORT: ABORTING, _LOST: CLOSED},
-    OPEN: {_HOLD: HELD, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    OPEN: {
+        _HOLD: HELD,
+        _HOLD_AT_EOF: EOF,
+        _DONE: DRAINING,
+        _CLOSE: DRAINING,
+        _ABORT: ABORTING,
+        _LOST: CLOSED,
+    },
     HELD: {_RESUME: OPEN, _PEER_EOF: EOF, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
-    EOF: {_HOLD: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    EOF: {_HOLD_AT_EOF: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     DRAINING: {_CLOSE: DRAINING, _DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     ABORTING: {_CLOSE: ABORTING, _DONE: ABORTING, _ABORT: ABORTING, _LOST: CLOSED},
     CLOSED: {_CLOSE: CLOSED, _DONE: CLOSED, _ABORT: CLOSED, _LOST: CLOSED},
@@ -352,7 +360,7 @@ class Driver:
             self._last_received = self._clock()
         if state is OPEN:
             self.channel.receive_data(data)
-            self._dispatch()
+            self._dispatch(not len(data))
         elif state is HELD:
             self.channel.receive_data(data)
             if not len(data):
@@ -547,8 +555,9 @@ class Driver:
             out.stop_gathering()
         return True
 
-    def _dispatch(self) -> None:
-        """Run the input callbacks for what the channel holds, as policy allows."""
+    def _dispatch(self, eof: bool) -> None:
+        """Run the input callbacks for what the channel holds, as policy allows
+        (*eof*: the peer's EOF has been received)."""
         out = self._out
         limit = self.high_water
         # What the callbacks push is gathered and joined once when the queue is
@@ -568,7 +577,7 @@ class Driver:
                 if done is not None:
                     break
                 # A close was asked for, or the terminator changed: look again.
-            if done and self.channel.eof and self.state is not ABORTING and not out.closing:
+            if done and eof and self.state is not ABORTING and not out.closing:
                 self._guard(self.handler.on_eof, what="on_eof")
                 if self.state is not ABORTING:
                     self._to(_DONE)
@@ -583,13 +592,14 @@ class Driver:
         if out.closing:
             self._settle_close()
         elif not done:
-            self._to(_HOLD)
+            self._to(_HOLD_AT_EOF if eof else _HOLD)
 
     def _resume(self) -> None:
         """The output drained: dispatch the input that waited."""
-        if self.state is HELD:
+        eof = self.state is EOF
+        if not eof:
             self._to(_RESUME)
-        self._dispatch()
+        self._dispatch(eof)
 
     def _no_frame(self, limit: int) -> bool | None:
         """The frame styles found no complete frame: done, unless the terminator is

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncframe import Handler
-from asyncframe._driver import AcceptBackoff, Driver
+from asyncframe._driver import AcceptBackoff, Driver, State
 
 
 class Replies(Handler):
@@ -197,3 +197,31 @@ def test_accept_backoff_logs_a_burst_once(caplog: pytest.LogCaptureFixture) -> N
     assert len(warnings) == 2
     assert "pausing the listener" in warnings[0]
     assert "after 1000 failed attempts" in warnings[1]
+
+
+def test_eof_with_input_held_is_the_eof_state_and_on_eof_follows() -> None:
+    class Tail(Replies):
+        def on_eof(self) -> None:
+            self.push(b"eof")
+
+    handler = Tail(10)
+    d = Driver(handler, high_water=10)
+    d.start()
+    d.receive(b"1\n2\n3\n")
+    d.receive(b"")  # while input is held: not reading any more, on_eof still to come
+    assert d.state is State.EOF
+    assert not d.reading
+    out = b""
+    while data := d.take(4):
+        out += data
+    assert out.endswith(b"eof")
+    assert d.state is State.DRAINING
+
+    handler = Tail(10)
+    d = Driver(handler, high_water=10)
+    d.start()
+    d.receive(b"1\n2\n3\n4\n5\n")
+    assert d.state is State.HELD
+    d.take(10)  # not enough drained: still held
+    d.receive(b"")
+    assert d.state is State.EOF

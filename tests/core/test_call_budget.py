@@ -1,0 +1,89 @@
+"""The Python calls one request and its reply cost through the engine: counted, not timed.
+
+A request/response server pays this path for every request, so it is held under a
+budget. The count is deterministic (``sys.setprofile`` sees every Python-level call,
+generator resumes included); a change that adds a call to the path fails here, and
+has to say why it is worth it by raising the budget.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from asyncframe import Driver, Handler
+
+
+class EchoFrame(Handler):
+    def on_frame(self, frame: bytes) -> None:
+        self.push(frame + b"\r\n")
+
+
+class EchoBatch(Handler):
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.push(b"".join(frame + b"\r\n" for frame in frames))
+
+
+class EchoStream(Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[bytes] = []
+
+    def on_data(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def on_terminator(self, terminator: bytes | int) -> None:
+        self.push(b"".join(self.parts) + b"\r\n")
+        self.parts.clear()
+
+
+def python_calls(func: Callable[[], object]) -> list[str]:
+    """The Python functions *func* calls (itself excluded), in order."""
+    calls: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            calls.append(
+                frame.f_code.co_qualname if sys.version_info >= (3, 11) else frame.f_code.co_name
+            )
+
+    sys.setprofile(profile)
+    try:
+        func()
+    finally:
+        sys.setprofile(None)
+    return calls[1:]  # the first is func itself
+
+
+def one_request(handler: Handler) -> list[str]:
+    """The calls of one one-line request and its reply, on a connection warmed up."""
+    driver = Driver(handler)
+    driver.start()
+    for _ in range(3):  # past the first batches (their windows and sizes settle)
+        driver.receive(b"GET key\r\n")
+        assert driver.take(65536) == b"GET key\r\n"
+
+    def request() -> None:
+        driver.receive(b"GET key\r\n")
+        assert driver.take(65536) == b"GET key\r\n"
+
+    return python_calls(request)
+
+
+# The budgets, each the count of today's path: the engine's own calls (receive,
+# dispatch, the style's delivery loop, gathering the replies, take) are about ten;
+# the rest is the channel's parse of one line and the handler's callback and push.
+@pytest.mark.parametrize(
+    ("handler", "budget"),
+    [(EchoFrame, 27), (EchoBatch, 40), (EchoStream, 40)],
+    ids=["on_frame", "on_frames", "on_data/on_terminator"],
+)
+def test_one_request_and_its_reply_stay_within_the_call_budget(
+    handler: type[Handler], budget: int
+) -> None:
+    calls = one_request(handler())
+    assert len(calls) <= budget, f"{len(calls)} calls (budget {budget}): {calls}"

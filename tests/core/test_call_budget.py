@@ -79,7 +79,7 @@ def one_request(handler: Handler) -> list[str]:
 # the rest is the channel's parse of one line and the handler's callback and push.
 @pytest.mark.parametrize(
     ("handler", "budget"),
-    [(EchoFrame, 27), (EchoBatch, 40), (EchoStream, 40)],
+    [(EchoFrame, 27), (EchoBatch, 40), (EchoStream, 23)],
     ids=["on_frame", "on_frames", "on_data/on_terminator"],
 )
 def test_one_request_and_its_reply_stay_within_the_call_budget(

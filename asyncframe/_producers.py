@@ -289,8 +289,8 @@ class OutputQueue:
 
     def overflow(self) -> None:
         """A push passed :attr:`limit`: stop gathering, and tell whoever asked."""
-        self.stop_gathering()
         callback = self._on_overflow
+        self.stop_gathering()
         if callback is not None:
             callback()
 

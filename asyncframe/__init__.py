@@ -10,7 +10,7 @@ from ._errors import DataAfterEOF, FrameTooLong, ProtocolError, SendAfterClose
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
 from ._handler import Handler
-from ._producers import Producer, fifo, simple_producer
+from ._producers import OutputQueue, Producer, fifo, simple_producer
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,7 @@ __all__ = [
     "Handler",
     "NeedData",
     "Options",
+    "OutputQueue",
     "Producer",
     "ProtocolError",
     "SendAfterClose",

@@ -202,7 +202,7 @@ class Options:
 
     Each bad value raises :exc:`TypeError` or :exc:`ValueError` naming the option.
 
-    :param read_size: the most bytes read at once (at most :data:`MAX_READ_SIZE`).
+    :param read_size: the most bytes read at once (at most 16 MiB).
     :param high_water: above this many bytes of queued output the handler gets no
         more input until the output drains to half of it.
     :param input_limit: the most received bytes a connection keeps while its input

@@ -311,6 +311,8 @@ class OutputQueue:
         self._on_overflow = None
 
     def push(self, data: object) -> None:
+        """Queue *data* (bytes-like) behind what is queued; raises :exc:`SendAfterClose`
+        once the queue refuses output, :exc:`TypeError` for anything not bytes-like."""
         gathered = self.gathered
         if gathered is not None and type(data) is bytes:
             gathered.append(data)
@@ -333,6 +335,8 @@ class OutputQueue:
             self._append(chunk)
 
     def push_producer(self, producer: object) -> None:
+        """Queue *producer* (an object with ``more()``, or bytes); it is pulled only as
+        the output is read."""
         self._check_open("push_with_producer()")
         item = as_producer(producer)
         if isinstance(item, bytes):
@@ -353,6 +357,7 @@ class OutputQueue:
             self._refused = reason
 
     def close_when_done(self) -> None:
+        """Queue a close behind everything queued so far, and accept no more output."""
         if not self.closing:
             self.closing = True
             self._direct = False
@@ -409,6 +414,8 @@ class OutputQueue:
             self._direct = not self.closing
 
     def peek(self, max_bytes: int | None) -> bytes:
+        """Up to *max_bytes* (None: all) of the ready output, without taking it;
+        producers are pulled only as far as that needs."""
         self._move_gathered()
         self._fill(max_bytes)
         ready = self._ready
@@ -437,6 +444,7 @@ class OutputQueue:
         return b"".join(parts)
 
     def consume(self, n: int) -> None:
+        """Take *n* bytes of what :meth:`peek` made ready (the part that was sent)."""
         self._move_gathered()
         if n > self.ready_size:
             raise ValueError(
@@ -458,6 +466,7 @@ class OutputQueue:
             self._ready = _NONE_QUEUED
 
     def take(self, max_bytes: int | None) -> bytes:
+        """:meth:`peek` and :meth:`consume` in one: up to *max_bytes* (None: all)."""
         parts = self._parts
         if parts and not self._ready and (max_bytes is None or self.ready_size <= max_bytes):
             # Only gathered bytes are ready (so nothing waits in the fifo either):
@@ -472,6 +481,7 @@ class OutputQueue:
         return data
 
     def clear(self) -> None:
+        """Drop everything queued, a pending close included; a refusal stands."""
         self._parts.clear()
         self._fifo = _NONE_QUEUED
         self._fifo_bytes = 0

@@ -54,6 +54,8 @@ PUBLIC_NAMES = {
     "asyncio.transports.BaseTransport": "asyncio.BaseTransport",
     # testing.py imports it for type checking only, so the hint stays a bare name.
     "SearchStrategy": "hypothesis.strategies.SearchStrategy",
+    # Hints name the class where it is defined; the docs list it where it is exported.
+    "asyncframe._producers.OutputQueue": "asyncframe.OutputQueue",
 }
 
 copybutton_prompt_text = r"\$ |>>> |\.\.\. "
@@ -70,6 +72,11 @@ def _public_name(app: Sphinx, env: BuildEnvironment, node: Any, contnode: Any) -
     if public is None:
         return None
     node["reftarget"] = public
+    if public.startswith("asyncframe."):
+        domain = env.get_domain("py")
+        return domain.resolve_xref(
+            env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+        )
     return intersphinx.missing_reference(app, env, node, contnode)
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -48,17 +49,20 @@ from ._channel import Channel
 from ._errors import FrameTooLong
 from ._events import NEED_DATA, ConnectionClosed, Data
 from ._handler import Handler
+from ._producers import OutputQueue
 
 __all__ = [
     "DEFAULT_HIGH_WATER",
     "DEFAULT_INPUT_LIMIT",
     "DEFAULT_READ_SIZE",
     "MAX_READ_SIZE",
+    "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "RESOURCE_ERRNOS",
     "AcceptBackoff",
     "Driver",
     "Options",
     "State",
+    "TLSUpgrade",
     "start_handler",
 ]
 
@@ -87,6 +91,10 @@ DEFAULT_READ_SIZE = 65536
 MAX_READ_SIZE = 16 << 20
 #: The default listen ``backlog`` (the kernel caps it at its own maximum).
 DEFAULT_BACKLOG = 4096
+#: The default ``tls_handshake_timeout``: seconds a TLS handshake may take, from the
+#: first byte or after :meth:`Handler.start_tls`.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10.0
+_HANDSHAKE_TIMEOUT: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
 
 
 class State(enum.Enum):
@@ -102,6 +110,10 @@ class State(enum.Enum):
     :attr:`HELD`            yes         send; input waits until the output drains
     :attr:`EOF`             no          send; the rest of the input follows
     :attr:`DRAINING`        no          send, and close once nothing is left
+    :attr:`UPGRADING`       no          send; once nothing is left
+                                        (:attr:`Driver.upgrade_due`), start TLS
+                                        with :attr:`Driver.tls_upgrade` and report
+                                        :meth:`Driver.tls_started`
     :attr:`ABORTING`        no          close now, sending nothing more
     :attr:`CLOSED`          no          nothing: :meth:`Driver.lost` was called
     ======================  ==========  ============================================
@@ -122,11 +134,15 @@ class State(enum.Enum):
     DRAINING = "draining"
     #: Close at once, dropping the output (``close()``, a failure, a timeout, a limit).
     ABORTING = "aborting"
+    #: :meth:`Handler.start_tls` was called: the output pushed before it is sent in
+    #: clear text, then the adapter starts TLS on the connection; nothing is read
+    #: meanwhile, and the output pushed since waits for the handshake.
+    UPGRADING = "upgrading"
     #: The connection is gone.
     CLOSED = "closed"
 
 
-IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, CLOSED = State
+IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, UPGRADING, CLOSED = State
 
 #: The states in which the adapter reads from the peer.
 READING = frozenset({OPEN, HELD})
@@ -144,9 +160,11 @@ _START, _HOLD, _HOLD_AT_EOF, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = 
     "abort",
     "lost",
 )
+_UPGRADE, _UPGRADED = "start tls", "tls started"
 TRANSITIONS: dict[State, dict[str, State]] = {
     IDLE: {_START: OPEN, _CLOSE: IDLE, _ABORT: ABORTING, _LOST: CLOSED},
     OPEN: {
+        _UPGRADE: UPGRADING,
         _HOLD: HELD,
         _HOLD_AT_EOF: EOF,
         _DONE: DRAINING,
@@ -154,10 +172,20 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         _ABORT: ABORTING,
         _LOST: CLOSED,
     },
-    HELD: {_RESUME: OPEN, _PEER_EOF: EOF, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    HELD: {
+        _UPGRADE: UPGRADING,
+        _RESUME: OPEN,
+        _PEER_EOF: EOF,
+        _CLOSE: DRAINING,
+        _ABORT: ABORTING,
+        _LOST: CLOSED,
+    },
     EOF: {_HOLD_AT_EOF: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     DRAINING: {_CLOSE: DRAINING, _DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     ABORTING: {_CLOSE: ABORTING, _DONE: ABORTING, _ABORT: ABORTING, _LOST: CLOSED},
+    # A close asked for while upgrading happens after the handshake, once the
+    # output pushed before it (to be sent over TLS) is out.
+    UPGRADING: {_UPGRADED: OPEN, _CLOSE: UPGRADING, _ABORT: ABORTING, _LOST: CLOSED},
     CLOSED: {_CLOSE: CLOSED, _DONE: CLOSED, _ABORT: CLOSED, _LOST: CLOSED},
 }
 
@@ -210,6 +238,10 @@ class Options:
     :param idle_timeout: seconds without a received byte after which the
         connection is closed (``None``: never).
     :param backlog: the listen queue of a server.
+    :param tls_handshake_timeout: seconds a TLS handshake may take (the one a
+        TLS server or client starts with, and the one :meth:`Handler.start_tls`
+        starts) before the connection is closed; ``None``: unbounded.
+        ``idle_timeout`` does not apply to a handshake.
     """
 
     read_size: int = attrs.field(default=DEFAULT_READ_SIZE, validator=_positive)
@@ -217,6 +249,9 @@ class Options:
     input_limit: int = attrs.field(default=DEFAULT_INPUT_LIMIT, validator=_positive)
     idle_timeout: float | None = attrs.field(default=None, validator=_seconds)
     backlog: int = attrs.field(default=DEFAULT_BACKLOG, validator=_positive)
+    tls_handshake_timeout: float | None = attrs.field(
+        default=_HANDSHAKE_TIMEOUT, validator=_seconds
+    )
 
     def driver(
         self,
@@ -232,10 +267,23 @@ class Options:
             high_water=self.high_water,
             input_limit=self.input_limit,
             idle_timeout=self.idle_timeout,
+            tls_handshake_timeout=self.tls_handshake_timeout,
             clock=clock,
             schedule=schedule,
             log=log,
         )
+
+
+@attrs.frozen
+class TLSUpgrade:
+    """What :meth:`Handler.start_tls` asked for: the adapter starts TLS with it."""
+
+    #: The context to wrap the connection with.
+    context: ssl.SSLContext
+    #: True for the server's side of the handshake.
+    server_side: bool
+    #: The name the server's certificate must match (client side), or ``None``.
+    server_hostname: str | None
 
 
 def _never() -> float:
@@ -267,6 +315,8 @@ class Driver:
         output to drain (default: 64 MiB); past it the connection is aborted.
     :param idle_timeout: seconds without a received byte after which the
         connection is aborted (``None``: never).
+    :param tls_handshake_timeout: seconds the adapter lets a TLS handshake take
+        (kept here for the adapter to read; ``None``: unbounded).
     :param clock: the adapter's clock in seconds (used for the idle timeout only).
     :param schedule: called, once until the adapter next calls :meth:`take` or
         :meth:`peek`, when output or a close is asked for outside the driver's own
@@ -292,6 +342,8 @@ class Driver:
         "high_water",
         "idle_timeout",
         "state",
+        "tls_handshake_timeout",
+        "tls_upgrade",
     )
 
     def __init__(
@@ -301,6 +353,7 @@ class Driver:
         high_water: int = DEFAULT_HIGH_WATER,
         input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         clock: Callable[[], float] = _never,
         schedule: Callable[[], object] = _nothing,
         log: logging.Logger = logger,
@@ -315,6 +368,9 @@ class Driver:
         self.high_water = _check_int("high_water", high_water)
         self._input_limit = _check_int("input_limit", input_limit)
         self.idle_timeout = _check_seconds("idle_timeout", idle_timeout)
+        self.tls_handshake_timeout = _check_seconds("tls_handshake_timeout", tls_handshake_timeout)
+        #: While :attr:`state` is :attr:`State.UPGRADING`: the TLS to start.
+        self.tls_upgrade: TLSUpgrade | None = None
         self._resume_at = self.high_water // 2
         self._out = channel.output
         self._style = _style(handler)
@@ -374,6 +430,8 @@ class Driver:
                     self._input_limit,
                 )
                 self._abort()
+        elif state is UPGRADING:
+            self._input_past_upgrade(bool(len(data)))
         elif state is IDLE:
             raise RuntimeError("Driver.receive() before start(): the connection is not up")
         # Other states read nothing: bytes still arriving are dropped.
@@ -408,6 +466,7 @@ class Driver:
             return
         self._to(_LOST)
         self._schedule = None
+        self._end_upgrade()
         out = self._out
         out.refuse_more("the connection ended")
         out.clear()
@@ -509,9 +568,103 @@ class Driver:
         next takes output.
         """
         self._settle_close()
-        if not self._wake_pending and self._schedule is not None and not self._out.gathering:
+        if (
+            not self._wake_pending
+            and self._schedule is not None
+            and not self._out.gathering
+            and self.state is not UPGRADING  # output waits for the handshake
+        ):
             self._wake_pending = True
             self._schedule()
+
+    def start_tls(
+        self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None
+    ) -> None:
+        """Upgrade the connection to TLS after the output pushed so far (what
+        :meth:`Handler.start_tls` asks); see :attr:`State.UPGRADING`.
+
+        The output queued now (producers are pulled to their end here) is what the
+        adapter sends in clear text; output pushed from now on waits for the
+        handshake and goes over TLS. No more input is dispatched: input already
+        received past the command, or received before the handshake, closes the
+        connection (it came in clear text, and cannot be told from an injection).
+        """
+        if not isinstance(context, ssl.SSLContext):
+            raise TypeError(f"context must be an ssl.SSLContext, not {type(context).__name__}")
+        if not isinstance(server_side, bool):
+            raise TypeError(f"server_side must be a bool, not {type(server_side).__name__}")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            kind = type(server_hostname).__name__
+            raise TypeError(f"server_hostname must be a str or None, not {kind}")
+        if server_side:
+            if server_hostname is not None:
+                raise ValueError("server_hostname is for the client side (server_side=False)")
+            if context.check_hostname or context.protocol == ssl.PROTOCOL_TLS_CLIENT:
+                raise ValueError(
+                    "context is a client-side context (it checks host names): a server"
+                    " needs ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)"
+                )
+        elif context.check_hostname and not server_hostname:
+            raise ValueError("server_hostname is needed: the context checks host names")
+        state = self.state
+        out = self._out
+        if state is not OPEN and state is not HELD:
+            raise RuntimeError(f"start_tls() on a connection that is {state.value}")
+        if out.closing:
+            raise RuntimeError("start_tls() after close_when_done(): the connection is closing")
+        in_callback = out.gathering
+        try:
+            clear = out.take(None)
+        except Exception:
+            self._producer_failed()
+            raise
+        # Ends the callbacks' gathering: the delivery loops look at the state after
+        # this callback, and a batch stops after this frame.
+        out.overflow()
+        queue = OutputQueue()
+        if clear:
+            queue.push(clear)
+        self._out = queue
+        self.tls_upgrade = TLSUpgrade(context, server_side, server_hostname)
+        self._to(_UPGRADE)
+        if not in_callback:
+            self._input_past_upgrade(bool(self.channel.buffered_input))
+            if self._schedule is not None:
+                self._wake_pending = True
+                self._schedule()
+
+    def tls_started(self, ssl_object: Any = None) -> None:
+        """The TLS handshake :meth:`start_tls` asked for completed: the output pushed
+        since goes out, input is read again, and ``on_tls_started`` runs.
+
+        *ssl_object* (the :class:`ssl.SSLObject` or :class:`ssl.SSLSocket`, or an
+        object with their ``getpeercert()``) becomes the handler's ``ssl_object``.
+        """
+        if self.state is not UPGRADING:
+            return
+        self._end_upgrade()
+        self.handler.ssl_object = ssl_object
+        if self.idle_timeout is not None:
+            self._last_received = self._clock()
+        self._to(_UPGRADED)
+        self._guard(self.handler.on_tls_started, what="on_tls_started")
+        self._settle_close()
+
+    def tls_failed(self, error: object) -> None:
+        """The handshake :meth:`start_tls` asked for failed or timed out: close."""
+        if self.state is UPGRADING:
+            self._log.debug("%r: TLS handshake failed: %r", self.handler, error)
+            self._abort()
+
+    @property
+    def upgrade_due(self) -> bool:
+        """True once the output before a :meth:`start_tls` is all taken: start TLS now."""
+        return self.state is UPGRADING and not self._out.has_output()
+
+    def has_output(self) -> bool:
+        """True if output may be taken now (:meth:`take` may still return ``b""``
+        for a producer that ends empty)."""
+        return self._out.has_output()
 
     def abort(self) -> None:
         """Close at once, dropping the output (what :meth:`Handler.close` asks)."""
@@ -523,9 +676,23 @@ class Driver:
     def _abort(self) -> None:
         if self.state is not CLOSED:
             self._to(_ABORT)
+            self._end_upgrade()
             out = self._out
             out.refuse_more("close()")
             out.clear()
+
+    def _end_upgrade(self) -> None:
+        """Back to the handler's own output queue (the clear-text one is done)."""
+        self.tls_upgrade = None
+        self._out = self.channel.output
+
+    def _input_past_upgrade(self, got_input: bool) -> None:
+        if got_input:
+            self._log.warning(
+                "%r: input received in clear text after start_tls(); closing the connection",
+                self.handler,
+            )
+            self._abort()
 
     def _settle_close(self) -> None:
         """After user code ran: a close asked for by any door (``close_when_done`` on
@@ -566,7 +733,8 @@ class Driver:
         try:
             style = self._style
             while True:
-                if out.closing or self.state is ABORTING:  # close(), close_when_done(), any door
+                if out.closing or (self.state is not OPEN and self.state is not EOF):
+                    # close(), close_when_done() (any door), an abort, start_tls()
                     done: bool | None = True
                 elif style == _FRAME:
                     done = self._deliver_frames(limit)
@@ -587,7 +755,11 @@ class Driver:
             return
         finally:
             out.stop_gathering()
-        if self.state is ABORTING:
+        if self.state is not OPEN and self.state is not EOF:
+            if self.state is UPGRADING:
+                # Bytes after the command that asked for TLS came in clear text: a
+                # peer that is not waiting for the handshake, or an injection.
+                self._input_past_upgrade(bool(self.channel.buffered_input or self._pending or eof))
             return
         if out.closing:
             self._settle_close()
@@ -637,7 +809,7 @@ class Driver:
             else:
                 on_terminator(event.terminator)  # type: ignore[union-attr]
             if out.gathered is None or out.ready_size > limit:  # see _deliver_frames
-                if out.closing:
+                if out.closing or self.state is UPGRADING:
                     return None
                 if out.buffered > limit:
                     return False
@@ -657,7 +829,7 @@ class Driver:
                     # limit. While the queue gathers it is not closing and no
                     # producer waits, so one comparison is the whole check.
                     if out.gathered is None or out.ready_size > limit:
-                        if out.closing:
+                        if out.closing or self.state is UPGRADING:
                             return None
                         if out.buffered > limit:
                             return False
@@ -704,6 +876,8 @@ class Driver:
                 out.gather(limit)
             if batch.rest:
                 self._pending = batch.rest
+            if self.state is UPGRADING:
+                return None
             queued = out.buffered
             if queued > limit:
                 self._batch_size = max(1, n // 2)

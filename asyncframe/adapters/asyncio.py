@@ -619,6 +619,24 @@ class FramedStream(BaseFramedStream):
         )
         return cls(reader, writer, **framing)
 
+    async def _start_tls(
+        self,
+        context: ssl_module.SSLContext,
+        server_side: bool,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        # asyncio's own upgrade of a stream pair (Python 3.11+); it takes the side
+        # from how the pair was made (asyncio.start_server's: the server's).
+        start_tls = getattr(self.writer, "start_tls", None)
+        if start_tls is None:
+            raise NotImplementedError("FramedStream.start_tls() on asyncio needs Python 3.11+")
+        await start_tls(
+            context,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=_UNBOUNDED if timeout is None else timeout,
+        )
+
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:
             return await self.reader.read(max_bytes)

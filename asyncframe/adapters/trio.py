@@ -116,6 +116,23 @@ class FramedStream(BaseFramedStream):
             stream = tls
         return cls(stream, **framing)
 
+    async def _start_tls(
+        self,
+        context: ssl_module.SSLContext,
+        server_side: bool,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        tls = trio.SSLStream(
+            self.stream, context, server_side=server_side, server_hostname=server_hostname
+        )
+        with trio.move_on_after(math.inf if timeout is None else timeout) as bound:
+            await tls.do_handshake()
+        if bound.cancelled_caught:
+            await trio.aclose_forcefully(tls)
+            raise TimeoutError(f"the TLS handshake took over {timeout} s")
+        self.stream = tls
+
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:
             return await self.stream.receive_some(max_bytes)

@@ -275,3 +275,187 @@ def test_bad_handshake_timeout(value: Any) -> None:
         loop.listen(Echo, "127.0.0.1", 0, tls_handshake_timeout=value)
     with pytest.raises((TypeError, ValueError), match="tls_handshake_timeout"):
         Options(tls_handshake_timeout=value)
+
+
+# -- the client side: a Handler that upgrades, on every adapter --------------------
+
+
+class TLSPeer:
+    """A blocking server in a thread: READY, then STARTTLS answered with ``220``, then
+    one line over TLS answered with ``TLS <line>``."""
+
+    def __init__(self, server_ctx: ssl.SSLContext) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.ctx = server_ctx
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(TIMEOUT)
+            conn.sendall(b"READY\r\n")
+            assert read_exactly(conn, 10) == b"STARTTLS\r\n"
+            conn.sendall(b"220 go\r\n")
+            with self.ctx.wrap_socket(conn, server_side=True) as tls_conn:
+                line = read_exactly(tls_conn, 7)
+                tls_conn.sendall(b"TLS " + line)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join(TIMEOUT)
+        self.listener.close()
+        assert self.error is None, self.error
+
+
+class UpgradingClient(Handler):
+    def __init__(self, client_ctx: ssl.SSLContext) -> None:
+        super().__init__()
+        self.ctx = client_ctx
+        self.got: list[bytes] = []
+        self.started = 0
+        self.closed = False
+
+    def on_frame(self, frame: bytes) -> None:
+        self.got.append(frame)
+        if frame == b"READY":
+            self.push(b"STARTTLS\r\n")
+        elif frame == b"220 go":
+            self.start_tls(self.ctx, server_side=False, server_hostname="127.0.0.1")
+            self.push(b"HELLO\r\n")
+        else:
+            self.close()
+
+    def on_tls_started(self) -> None:
+        self.started += 1
+
+    def on_close(self) -> None:
+        self.closed = True
+
+
+def client_on(name: str, handler: Handler, port: int) -> None:
+    if name == "selectors":
+        from asyncframe.adapters.selectors import Loop
+
+        with Loop() as loop:
+            loop.connect(handler, "127.0.0.1", port)
+            loop.run(timeout=TIMEOUT)
+    elif name == "asyncio":
+        import asyncio
+
+        from asyncframe.adapters import asyncio as adapter
+
+        async def main() -> None:
+            await adapter.connect(handler, "127.0.0.1", port)
+            while not handler.closed:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+
+        asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+    else:
+        import trio
+
+        from asyncframe.adapters import trio as adapter
+
+        async def run() -> None:
+            with trio.fail_after(TIMEOUT):
+                await adapter.connect(handler, "127.0.0.1", port)
+
+        trio.run(run)
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_client_side_upgrade(name: str, tls: Contexts) -> None:
+    peer = TLSPeer(tls[0])
+    handler = UpgradingClient(tls[1])
+    client_on(name, handler, peer.port)
+    peer.join()
+    assert handler.got == [b"READY", b"220 go", b"TLS HELLO"]
+    assert handler.started == 1
+    assert handler.closed
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_client_side_upgrade_fails_on_a_bad_certificate(name: str, tls: Contexts) -> None:
+    peer = TLSPeer(tls[0])
+    handler = UpgradingClient(ssl.create_default_context())  # does not trust the CA
+    client_on(name, handler, peer.port)
+    peer.thread.join(TIMEOUT)
+    peer.listener.close()
+    assert handler.got == [b"READY", b"220 go"]
+    assert handler.started == 0
+    assert handler.closed
+
+
+# -- FramedStream.start_tls -------------------------------------------------------
+
+
+def test_framedstream_asyncio(tls: Contexts) -> None:
+    import asyncio
+
+    from asyncframe.adapters.asyncio import FramedStream
+
+    peer = TLSPeer(tls[0])
+
+    async def main() -> bytes:
+        stream = await FramedStream.connect("127.0.0.1", peer.port)
+        assert await stream.receive_frame() == b"READY"
+        await stream.send(b"STARTTLS\r\n")
+        assert await stream.receive_frame() == b"220 go"
+        await stream.start_tls(tls[1], server_hostname="127.0.0.1")
+        await stream.send(b"HELLO\r\n")
+        frame = await stream.receive_frame()
+        await stream.aclose()
+        return frame
+
+    assert asyncio.run(main()) == b"TLS HELLO"
+    peer.join()
+
+
+def test_framedstream_trio(tls: Contexts) -> None:
+    import trio
+
+    from asyncframe.adapters.trio import FramedStream
+
+    peer = TLSPeer(tls[0])
+
+    async def main() -> bytes:
+        stream = await FramedStream.connect("127.0.0.1", peer.port)
+        assert await stream.receive_frame() == b"READY"
+        await stream.send(b"STARTTLS\r\n")
+        assert await stream.receive_frame() == b"220 go"
+        await stream.start_tls(tls[1], server_hostname="127.0.0.1")
+        await stream.send(b"HELLO\r\n")
+        frame = await stream.receive_frame()
+        await stream.aclose()
+        return frame
+
+    assert trio.run(main) == b"TLS HELLO"
+    peer.join()
+
+
+def test_framedstream_refuses_bytes_past_the_reply(tls: Contexts) -> None:
+    import trio
+
+    from asyncframe import ProtocolError
+    from asyncframe.adapters.trio import FramedStream
+
+    async def main() -> None:
+        left, right = trio.testing.memory_stream_pair()
+        stream = FramedStream(left)
+        await right.send_all(b"220 go\r\ninjected\r\n")
+        assert await stream.receive_frame() == b"220 go"
+        with pytest.raises(ProtocolError, match="clear text"):
+            await stream.start_tls(tls[1], server_hostname="127.0.0.1")
+        assert stream.stream is left  # nothing changed
+        assert await stream.receive_frame() == b"injected"
+        with pytest.raises(TypeError, match="context"):
+            await stream.start_tls("ctx")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="tls_handshake_timeout"):
+            await stream.start_tls(tls[1], tls_handshake_timeout=0)
+
+    import trio.testing
+
+    trio.run(main)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import enum
 import errno
 import logging
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -278,8 +277,8 @@ class Options:
 class TLSUpgrade:
     """What :meth:`Handler.start_tls` asked for: the adapter starts TLS with it."""
 
-    #: The context to wrap the connection with.
-    context: ssl.SSLContext
+    #: The :class:`ssl.SSLContext` to wrap the connection with.
+    context: Any
     #: True for the server's side of the handshake.
     server_side: bool
     #: The name the server's certificate must match (client side), or ``None``.
@@ -577,9 +576,7 @@ class Driver:
             self._wake_pending = True
             self._schedule()
 
-    def start_tls(
-        self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None
-    ) -> None:
+    def start_tls(self, context: Any, *, server_side: bool, server_hostname: str | None) -> None:
         """Upgrade the connection to TLS after the output pushed so far (what
         :meth:`Handler.start_tls` asks); see :attr:`State.UPGRADING`.
 
@@ -589,7 +586,9 @@ class Driver:
         received past the command, or received before the handshake, closes the
         connection (it came in clear text, and cannot be told from an injection).
         """
-        if not isinstance(context, ssl.SSLContext):
+        # The core imports no I/O module (ssl imports socket): an SSLContext is
+        # known by what the adapters use of it.
+        if not (callable(getattr(context, "wrap_socket", None)) and hasattr(context, "wrap_bio")):
             raise TypeError(f"context must be an ssl.SSLContext, not {type(context).__name__}")
         if not isinstance(server_side, bool):
             raise TypeError(f"server_side must be a bool, not {type(server_side).__name__}")
@@ -599,7 +598,8 @@ class Driver:
         if server_side:
             if server_hostname is not None:
                 raise ValueError("server_hostname is for the client side (server_side=False)")
-            if context.check_hostname or context.protocol == ssl.PROTOCOL_TLS_CLIENT:
+            protocol = getattr(context.protocol, "name", "")
+            if context.check_hostname or protocol == "PROTOCOL_TLS_CLIENT":
                 raise ValueError(
                     "context is a client-side context (it checks host names): a server"
                     " needs ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)"

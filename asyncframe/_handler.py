@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import TYPE_CHECKING, Any
 
 from ._channel import Channel
@@ -178,7 +177,7 @@ class Handler:
 
     def start_tls(
         self,
-        context: ssl.SSLContext,
+        context: Any,
         *,
         server_side: bool = True,
         server_hostname: str | None = None,
@@ -187,15 +186,16 @@ class Handler:
         (STARTTLS, STLS, ``AUTH TLS``).
 
         The output already pushed (the ``220 Ready to start TLS`` reply) is sent in
-        clear text; the next byte on the wire is the handshake's, with *context*
-        (a server context for ``server_side=True``, else a client context checking
-        *server_hostname*). Output pushed after this call waits for the handshake
-        and goes over TLS; :meth:`on_tls_started` runs when it completes. No more
-        input is dispatched until then: input received past the command that asked
-        for TLS (``STARTTLS\r\nMAIL FROM:...`` in one segment) was sent in clear
-        text, so it closes the connection unread (logged as a warning), as does a
-        failed handshake or one slower than the adapter's ``tls_handshake_timeout``;
-        only this connection is affected.
+        clear text; the next byte on the wire is the handshake's, with *context*,
+        an :class:`ssl.SSLContext` (a server context for ``server_side=True``, else
+        a client context checking *server_hostname*). Output pushed after this
+        call waits for the handshake and goes over TLS; :meth:`on_tls_started`
+        runs when it completes. No more input is dispatched until then: input
+        received past the command that asked for TLS (``STARTTLS\r\nMAIL
+        FROM:...`` in one segment) was sent in clear text, so it closes the
+        connection unread (logged as a warning), as does a failed handshake or
+        one slower than the adapter's ``tls_handshake_timeout``; only this
+        connection is affected.
 
         Raises :exc:`TypeError` or :exc:`ValueError` for a bad argument, and
         :exc:`RuntimeError` if the connection is not open (not started, closing,

@@ -24,6 +24,7 @@ SDIST_REQUIRED = (
     "benchmarks/__main__.py",
     "docs/conf.py",
     "docs/index.rst",
+    "examples/tls_servers.py",
     "tests/conftest.py",
 )
 

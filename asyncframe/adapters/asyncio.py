@@ -241,21 +241,27 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             # asyncio's TLS layer never made the connection: it does not report its end.
             self.connection_lost(exc)
             return
-        early, self._early = self._early or [], None
-        driver = self._driver
-        if driver is None or tls is None:
+        if self._early is None:
+            return  # completed already, when the peer's close_notify came first
+        if self._driver is None or tls is None:
+            self._early = None
             if tls is not None:
                 tls.abort()
             return
+        self._upgraded(tls)
+        self._update()
+
+    def _upgraded(self, tls: Any) -> None:
+        """The handshake completed: go on over *tls*, with what it delivered already."""
+        early, self._early = self._early or [], None
+        driver = self._driver
+        assert driver is not None
         self.transport = tls
         self._reading = True  # a new transport reads
         driver.tls_started(tls.get_extra_info("ssl_object"))
         for data in early:
-            if not data:
-                self.eof_received()
-            elif self._driver is not None:
+            if self._driver is not None:
                 self._driver.receive(data)
-        self._update()
 
     def _idle(self) -> None:
         self._timer = None
@@ -324,8 +330,15 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         transport: Any = self.transport
         assert driver is not None
         if self._early is not None:
-            self._early.append(b"")
-            return True
+            # The peer's close_notify came with the end of the handshake, before the
+            # awaiter of start_tls resumed: asyncio shuts the connection down as this
+            # returns, so the upgrade completes here and the last replies go now.
+            # The TLS transport is only reachable through asyncio's TLS protocol.
+            app_transport = getattr(self.transport.get_protocol(), "_get_app_transport", None)  # type: ignore[union-attr]
+            if app_transport is None:
+                return False
+            self._upgraded(app_transport())
+            transport = self.transport
         driver.receive(b"")
         if transport.get_extra_info("sslcontext") is not None:
             # TLS has no half-close here: asyncio closes the connection as soon as

@@ -49,8 +49,13 @@ from ._conformance import (
     check_peername,
     check_raising_callbacks,
     check_reset_mid_frame,
+    check_starttls,
+    check_starttls_close_notify,
+    check_starttls_handshake_failure,
+    check_starttls_injection,
     check_tls_close_notify,
     check_tls_echo,
+    check_unix_socket,
 )
 from ._drivers import Transcript, drive_channel, drive_handler
 from ._strategies import chunkings, terminators
@@ -76,8 +81,13 @@ __all__ = [
     "check_peername",
     "check_raising_callbacks",
     "check_reset_mid_frame",
+    "check_starttls",
+    "check_starttls_close_notify",
+    "check_starttls_handshake_failure",
+    "check_starttls_injection",
     "check_tls_close_notify",
     "check_tls_echo",
+    "check_unix_socket",
     "chunkings",
     "drive_channel",
     "drive_handler",

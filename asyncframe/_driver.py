@@ -163,21 +163,21 @@ _UPGRADE, _UPGRADED = "start tls", "tls started"
 TRANSITIONS: dict[State, dict[str, State]] = {
     IDLE: {_START: OPEN, _CLOSE: IDLE, _ABORT: ABORTING, _LOST: CLOSED},
     OPEN: {
-        _UPGRADE: UPGRADING,
         _HOLD: HELD,
         _HOLD_AT_EOF: EOF,
         _DONE: DRAINING,
         _CLOSE: DRAINING,
         _ABORT: ABORTING,
         _LOST: CLOSED,
+        _UPGRADE: UPGRADING,
     },
     HELD: {
-        _UPGRADE: UPGRADING,
         _RESUME: OPEN,
         _PEER_EOF: EOF,
         _CLOSE: DRAINING,
         _ABORT: ABORTING,
         _LOST: CLOSED,
+        _UPGRADE: UPGRADING,
     },
     EOF: {_HOLD_AT_EOF: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     DRAINING: {_CLOSE: DRAINING, _DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},

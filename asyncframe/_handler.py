@@ -191,8 +191,8 @@ class Handler:
         a client context checking *server_hostname*). Output pushed after this
         call waits for the handshake and goes over TLS; :meth:`on_tls_started`
         runs when it completes. No more input is dispatched until then: input
-        received past the command that asked for TLS (``STARTTLS\r\nMAIL
-        FROM:...`` in one segment) was sent in clear text, so it closes the
+        received past the command that asked for TLS (a ``MAIL FROM`` in the
+        segment of ``STARTTLS``) was sent in clear text, so it closes the
         connection unread (logged as a warning), as does a failed handshake or
         one slower than the adapter's ``tls_handshake_timeout``; only this
         connection is affected.

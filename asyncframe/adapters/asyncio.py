@@ -10,7 +10,16 @@ Two ways in:
   stream`` code, with the framing done by a :class:`~asyncframe.Channel`.
 
 TLS works as everywhere in asyncio: pass ``ssl=`` (and, for clients,
-``server_hostname=``) through the keyword arguments.
+``server_hostname=``) through the keyword arguments; ``tls_handshake_timeout``
+bounds the handshake, and a server makes its handler only once it completed. A
+handler upgrades with :meth:`~asyncframe.Handler.start_tls` (through
+:meth:`asyncio.loop.start_tls`), a stream with ``FramedStream.start_tls()``
+(Python 3.11+).
+
+``serve(factory, path=...)`` and ``connect(handler, path=...)`` use a Unix domain
+socket; ``sock=`` a socket you already have (a listening one for :func:`serve`,
+which then owns it; a connected one for :func:`connect`); ``reuse_port=True`` lets
+several processes serve one port.
 """
 
 from __future__ import annotations
@@ -489,7 +498,7 @@ async def serve(
     byte; *backlog* is the listen queue; *ssl* an :class:`ssl.SSLContext` for TLS,
     whose handshake must complete within *tls_handshake_timeout* seconds
     (``None``: unbounded), before ``handler_factory()`` is called; the same bound
-    applies to a :meth:`Handler.start_tls` upgrade. (asyncio's TLS layer holds
+    applies to a :meth:`~asyncframe.Handler.start_tls` upgrade. (asyncio's TLS layer holds
     its own buffers, a few hundred KiB per pending handshake: the timeout is what
     bounds them.) Out of file descriptors, the server pauses accepting 100 ms at
     a time (logged once per burst) rather than spin; it accepts through its own

@@ -7,8 +7,14 @@
   :func:`connect` and :func:`run_handler` run one on a connection you open.
 
 Output is sent with ``send_all``, one piece at a time, so a producer is pulled only
-as fast as the peer reads. Peer faults end the connection with ``on_close()``; an
-exception raised by a handler is logged and closes its connection only.
+as fast as the peer reads. A handler upgrades with
+:meth:`~asyncframe.Handler.start_tls` (a :class:`trio.SSLStream` over the
+connection's stream), a stream with ``FramedStream.start_tls()``; every TLS
+handshake is bounded by ``tls_handshake_timeout``. ``serve(factory, path=...)``
+and ``connect(handler, path=...)`` use a Unix domain socket, ``sock=`` a socket
+you already have, and ``reuse_port=True`` lets several processes serve one port.
+Peer faults end the connection with ``on_close()``; an exception raised by a
+handler is logged and closes its connection only.
 """
 
 from __future__ import annotations
@@ -409,7 +415,7 @@ async def run_handler(
     (reading goes on, up to *input_limit* bytes, so that a pipeline written before
     its replies are read completes; past that the connection is closed);
     *idle_timeout* ends the connection after that many seconds without a received
-    byte; a TLS handshake (a :meth:`Handler.start_tls` upgrade) not done within
+    byte; a TLS handshake (a :meth:`~asyncframe.Handler.start_tls` upgrade) not done within
     *tls_handshake_timeout* seconds ends it too.
     """
     if not isinstance(handler, Handler):

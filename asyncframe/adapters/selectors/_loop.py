@@ -131,7 +131,7 @@ class Loop:
         ``handler_factory()`` is called once a handshake has completed (a failed
         one closes its connection, logged at debug level); a handshake not done
         within *tls_handshake_timeout* seconds (``None``: unbounded) closes its
-        connection, as does one that a :meth:`Handler.start_tls` began.
+        connection, as does one that a :meth:`~asyncframe.Handler.start_tls` began.
         """
         self._check_open()
         if not callable(handler_factory):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -392,6 +393,9 @@ def test_client_side_upgrade_fails_on_a_bad_certificate(name: str, tls: Contexts
 # -- FramedStream.start_tls -------------------------------------------------------
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="asyncio's StreamWriter.start_tls() is Python 3.11+"
+)
 def test_framedstream_asyncio(tls: Contexts) -> None:
     import asyncio
 

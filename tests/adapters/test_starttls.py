@@ -4,6 +4,7 @@ real loopback sockets and real TLS (trustme certificates)."""
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import sys
@@ -463,3 +464,49 @@ def test_framedstream_refuses_bytes_past_the_reply(tls: Contexts) -> None:
     import trio.testing
 
     trio.run(main)
+
+
+class CloseDuringHandshake(Handler):
+    """Upgrades on ``STARTTLS``, and closes itself from a timer of the loop while the
+    handshake waits for a client that never starts it."""
+
+    def __init__(self, context: ssl.SSLContext, closed: threading.Event) -> None:
+        super().__init__()
+        self.context = context
+        self.closed = closed
+
+    def on_frame(self, frame: bytes) -> None:
+        self.push(b"220 go ahead\r\n")
+        self.start_tls(self.context)
+        self.push(b"never sent\r\n")
+
+    def on_close(self) -> None:
+        self.closed.set()
+
+
+def test_close_during_a_selectors_upgrade_handshake(tls: Contexts) -> None:
+    from asyncframe.adapters.selectors import Loop
+
+    closed = threading.Event()
+    handlers: list[CloseDuringHandshake] = []
+
+    def factory() -> Handler:
+        handlers.append(CloseDuringHandshake(tls[0], closed))
+        return handlers[-1]
+
+    with Loop() as loop:
+        _, port = loop.listen(factory, "127.0.0.1", 0, tls_handshake_timeout=None)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        sock.sendall(b"STARTTLS\r\n")
+        turns = 0
+        while not select.select([sock], [], [], 0)[0] and turns < 1000:
+            loop.run(timeout=0.02)  # until the reply is out; the handshake then waits
+            turns += 1
+        assert read_exactly(sock, 14) == b"220 go ahead\r\n"
+        loop.call_soon(handlers[0].close)
+        turns = 0
+        while not closed.is_set() and turns < 1000:
+            loop.run(timeout=0.02)
+            turns += 1
+        assert closed.is_set()
+        assert closed_by_server(sock)

@@ -366,8 +366,12 @@ class Connection:
         self.loop.call_soon(self._woken)
 
     def _woken(self) -> None:
-        if self.driver is not None:
-            self.driver.woke()
+        driver = self.driver
+        if driver is not None:
+            driver.woke()
+            if self.phase is HANDSHAKE and driver.aborting:
+                self.close()  # close() during a start_tls() handshake
+                return
         self.update()
 
     def _idle(self) -> None:

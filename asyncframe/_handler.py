@@ -43,6 +43,11 @@ class Handler:
         to :meth:`on_frame_too_long` instead of the frame callbacks.
     """
 
+    #: After :meth:`start_tls`, once the handshake completed: the TLS object of the
+    #: connection (its ``getpeercert()``, ``version()``, ``cipher()``); ``None``
+    #: before. (A class attribute until then: an idle connection pays nothing.)
+    ssl_object: Any = None
+
     def __init__(
         self,
         *,
@@ -59,9 +64,6 @@ class Handler:
         #: (``None`` before it starts and once it is gone). Adapters use it; a
         #: protocol calls this object's own methods.
         self.driver: Driver | None = None
-        #: After :meth:`start_tls`, once the handshake completed: the TLS object of
-        #: the connection (its ``getpeercert()``, ``version()``, ``cipher()``).
-        self.ssl_object: Any = None
         self._out = self.channel.output
 
     # -- what a protocol overrides ---------------------------------------------------

@@ -196,7 +196,6 @@ class _Runner:
         "sending",
         "spare",
         "stream",
-        "tls_handshake_timeout",
     )
 
     def __init__(
@@ -209,7 +208,6 @@ class _Runner:
             handler, clock=trio.current_time, schedule=self._woken, log=logger
         )
         self.scope: trio.CancelScope | None = None
-        self.tls_handshake_timeout = opts.tls_handshake_timeout
         # Set once the output before a start_tls() is sent: the handshake may begin.
         self.flushed: trio.Event | None = None
         self.sending = False  # a writer task is running
@@ -306,7 +304,7 @@ class _Runner:
             server_hostname=upgrade.server_hostname,
         )
         self.stream = tls
-        timeout = self.tls_handshake_timeout
+        timeout = driver.tls_handshake_timeout
         scope = self.scope
         assert scope is not None
         scope.deadline = math.inf  # idle_timeout does not apply to the handshake
@@ -327,41 +325,35 @@ class _Runner:
         return False
 
     async def _reader(self) -> None:
+        driver = self.driver
+        scope = self.scope
+        assert scope is not None
+        size = self.read_size
+        # One frame for the whole read loop (an idle connection waits in it): an
+        # upgrade to TLS goes round the outer loop with the new stream.
         while True:
-            stopped = await self._read()
-            if stopped is None:
-                return  # the peer broke the connection
-            if not stopped:
+            receive_some = self.stream.receive_some
+            while driver.state in READING:
+                try:
+                    data = await receive_some(size)
+                except trio.BrokenResourceError as exc:
+                    if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
+                        logger.debug("receive failed: %r", exc)
+                        return
+                    data = b""  # a ragged EOF under TLS (no close_notify): an EOF
+                except _PEER_FAULTS as exc:
+                    logger.debug("receive failed: %r", exc)
+                    return
+                driver.receive(data)
+                if driver.idle_timeout is not None:
+                    scope.deadline = driver.idle_deadline  # type: ignore[assignment]
+                self._act()
+            if driver.state is not UPGRADING:
                 break
             if not await self._upgrade():
                 return  # the handshake failed: the connection ends
         # Not reading any more: the writer (or _act) ends the connection.
         await trio.sleep_forever()
-
-    async def _read(self) -> bool | None:
-        """Read while the driver says so; True if it stopped to upgrade to TLS, None
-        if the peer broke the connection."""
-        driver = self.driver
-        receive_some = self.stream.receive_some
-        scope = self.scope
-        assert scope is not None
-        size = self.read_size
-        while driver.state in READING:
-            try:
-                data = await receive_some(size)
-            except trio.BrokenResourceError as exc:
-                if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
-                    logger.debug("receive failed: %r", exc)
-                    return None
-                data = b""  # a ragged EOF under TLS (no close_notify): an EOF
-            except _PEER_FAULTS as exc:
-                logger.debug("receive failed: %r", exc)
-                return None
-            driver.receive(data)
-            if driver.idle_timeout is not None:
-                scope.deadline = driver.idle_deadline  # type: ignore[assignment]
-            self._act()
-        return driver.state is UPGRADING
 
     async def run(self, peername: Any) -> None:
         driver = self.driver

@@ -24,7 +24,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from asyncframe import DEFAULT_MAX_FRAME_SIZE, AcceptBackoff, Driver, Handler, TerminatorSpec
+from asyncframe import (
+    DEFAULT_MAX_FRAME_SIZE,
+    AcceptBackoff,
+    Driver,
+    Handler,
+    ProtocolError,
+    TerminatorSpec,
+)
 from asyncframe._driver import ABORTING, DRAINING, OPEN, start_handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
@@ -514,7 +521,14 @@ class FramedStream(BaseFramedStream):
                         await read
                 elif not read.cancelled():
                     data_in = read.result()
-                    self._received(data_in)
+                    try:
+                        self._received(data_in)
+                    except ProtocolError:
+                        # Past input_limit: the send was cut short, so the connection
+                        # is unusable; closing would wait to flush to a peer that
+                        # does not read.
+                        writer.transport.abort()
+                        raise
                     if not data_in:
                         break  # the peer closed: the drain ends with the connection
             await drain

@@ -262,6 +262,10 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             # Python 3.10's TLS transport is not marked closed when the peer ends the
             # connection, and warns when collected; closing it now only marks it closed.
             transport.close()
+        # Let go of the transport: asyncio's TLS protocol keeps bound methods of this
+        # protocol after the connection is lost, so holding the transport (which
+        # holds that protocol) would be a cycle, freed only by the cyclic collector.
+        self.transport = None
         if exc is not None:
             logger.debug("connection lost: %r", exc)
         if self._timer is not None:

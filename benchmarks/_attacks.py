@@ -18,6 +18,7 @@ import logging
 import resource
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -28,7 +29,16 @@ from typing import IO, Any
 
 from benchmarks._support import REPO_ROOT, raise_fd_limit
 
-__all__ = ["SIZES", "AttackSizes", "attack_adapter", "memory_per_connection", "serve_attacks"]
+__all__ = [
+    "SIZES",
+    "STORM_TARGET_MIB",
+    "AttackServer",
+    "AttackSizes",
+    "attack_adapter",
+    "memory_per_connection",
+    "reset_storm",
+    "serve_attacks",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class AttackSizes:
     idle_timeout: float = 2.0
     idle_window: float = 8.0
     memory_connections: int = 2000
+    storm_peers: int = 2000  # each asks for 1 MiB, reads 16 KiB and resets
 
 
 SIZES = {
@@ -64,6 +75,7 @@ SIZES = {
         idle_timeout=0.3,
         idle_window=1.2,
         memory_connections=100,
+        storm_peers=200,
     ),
 }
 
@@ -200,6 +212,8 @@ class AttackServer:
             self.killer.cancel()
             if self.child.poll() is None:
                 self.child.kill()
+                self.child.wait(60)
+            self.stdout.close()
 
 
 # -- the attacks (this process) ------------------------------------------------------------
@@ -306,6 +320,55 @@ def leaving_peers(server: AttackServer, sizes: AttackSizes) -> dict[str, Any]:
         "closed": snap["closed"] - before["closed"],
         "of": sizes.leaving_peers,
         "log_records": snap["log_records"] - before["log_records"],
+        "lost": lost,
+    }
+
+
+#: How far the server's RSS may stay above its level before a reset storm, in MiB.
+STORM_TARGET_MIB = 16.0
+
+
+def _storm_wave(port: int, peers: int) -> None:
+    """*peers* connections at once: each asks for 1 MiB, then each reads 16 KiB of its
+    reply, then every one resets."""
+    socks = []
+    for _ in range(peers):
+        with contextlib.suppress(OSError):
+            sock = _connect(port)
+            sock.sendall(b"BIG 1048576\n")
+            socks.append(sock)
+    for sock in socks:
+        got = 0
+        with contextlib.suppress(OSError):
+            while got < 16384:
+                piece = sock.recv(16384 - got)
+                if not piece:
+                    break
+                got += len(piece)
+    for sock in socks:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+
+def reset_storm(server: AttackServer, peers: int, wave: int = 50) -> dict[str, Any]:
+    """*peers* peers, *wave* connected at a time, each ask for a 1 MiB reply, read 16 KiB
+    of it and reset: once every connection is closed, the server's memory must be back
+    where it was, with the process's ``gc`` as it is (a closed connection is freed by
+    reference counting, not when the cyclic collector next runs)."""
+    _storm_wave(server.port, wave)  # the allocator's pools primed before the baseline
+    before = server.wait(lambda s: s["closed"] >= s["accepted"], 20)
+    for start in range(0, peers, wave):
+        _storm_wave(server.port, min(wave, peers - start))
+    want = before["accepted"] + peers
+    after = server.wait(lambda s: s["accepted"] >= want and s["closed"] >= s["accepted"], 60)
+    lost = echo_probe(server.port, "after-storm")
+    return {
+        "peers": peers,
+        "wave": wave,
+        "closed": after["closed"] - before["closed"],
+        "rss_before_mib": before["rss_kib"] / 1024,
+        "rss_growth_mib": (after["rss_kib"] - before["rss_kib"]) / 1024,
+        "peak_growth_mib": (after["peak_rss_kib"] - before["rss_kib"]) / 1024,
         "lost": lost,
     }
 
@@ -427,14 +490,26 @@ def attack_adapter(adapter: str, sizes: AttackSizes, memory_runs: int) -> dict[s
         final = server.snapshot()
     finally:
         server.close()
+    # A server of its own: the never-readers above leave the heap grown for good.
+    server = AttackServer(adapter)
+    try:
+        report["reset_storm"] = reset_storm(server, sizes.storm_peers)
+        report["lost"] += report["reset_storm"]["lost"]
+        storm_final = server.snapshot()
+    finally:
+        server.close()
     report["fd_exhaustion"] = fd_exhaustion(adapter, sizes)
     report["idle_peers"] = idle_peers(adapter, sizes)
     report["lost"] += report["fd_exhaustion"]["lost"] + report["idle_peers"]["lost"]
     report["served"] = (
-        final["accepted"] + report["fd_exhaustion"]["accepted"] + report["idle_peers"]["accepted"]
+        final["accepted"]
+        + storm_final["accepted"]
+        + report["fd_exhaustion"]["accepted"]
+        + report["idle_peers"]["accepted"]
     )
     report["peak_rss_kib"] = max(
         final["peak_rss_kib"],
+        storm_final["peak_rss_kib"],
         report["fd_exhaustion"]["peak_rss_kib"],
         report["idle_peers"]["peak_rss_kib"],
     )
@@ -464,6 +539,13 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" (unbounded would be {nr['unbounded_mib']} MiB)")  # fmt: skip
     print(f"endless producer {lp['closed']}/{lp['of']} leaving peers closed,"
           f" {lp['log_records']} log records")  # fmt: skip
+    rs = r["reset_storm"]
+    storm_ok = "ok" if rs["rss_growth_mib"] <= STORM_TARGET_MIB else "MISSED"
+    print(f"reset storm      {rs['closed']}/{rs['peers']} peers, {rs['wave']} at a time"
+          f" (1 MiB asked, 16 KiB read, reset) closed: RSS {rs['rss_growth_mib']:+.1f} MiB"
+          f" after the storm, peak +{rs['peak_growth_mib']:.1f} MiB"
+          f" (target <= {STORM_TARGET_MIB:.0f} MiB)"
+          f" {storm_ok}")  # fmt: skip
     print(f"out of fds       limit {fd['nofile']}, burst of {fd['burst']} connects,"
           f" {fd['accepted_in_burst']} accepted: CPU {fd['cpu_percent']:.1f} % while out of"
           f" descriptors, {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip

@@ -110,6 +110,12 @@ class Inbound(Terminating):
         return self._eof
 
     @property
+    def raw(self) -> bool:
+        """True while the terminator in force is ``None``: the bytes are a stream, not
+        frames (what ``get_terminator() is None`` says, without building the answer)."""
+        return self._reader is RAW
+
+    @property
     def buffered_input(self) -> int:
         """How many received bytes have not been reported yet."""
         return len(self._buf.data) - self._position()[0]
@@ -315,8 +321,8 @@ class Inbound(Terminating):
         start = buf.start
         unread = len(data) - start
         term = self._term
-        if unread <= len(term):
-            return []  # not even one empty frame and its delimiter beyond a split
+        if unread < len(term):
+            return []  # not even one delimiter: the general path holds it back
         frames = bytes(data[start:] if start else data).split(term)
         tail = len(frames.pop())
         if not frames:
@@ -359,6 +365,9 @@ class Inbound(Terminating):
             # once (one copy of the unread bytes, one split, in C). Whatever this
             # cannot decide alone (a frame or an unterminated tail over the limit)
             # goes to the general path below, which then finds the same frames.
+            buf = self._buf
+            if buf.start == len(buf.data):
+                return []  # nothing unread: no frame ends under a delimiter
             frames = self._split_all(max_frames)
             if frames:
                 return frames

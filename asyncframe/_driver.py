@@ -422,7 +422,8 @@ class Driver:
     def reading(self) -> bool:
         """True while the adapter should read from the peer (:attr:`State.OPEN`,
         :attr:`State.HELD`)."""
-        return self.state in READING
+        state = self.state
+        return state is OPEN or state is HELD  # READING, without hashing an enum
 
     @property
     def aborting(self) -> bool:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -329,7 +329,7 @@ class Driver:
         # Frames per on_frames() batch: the first batch is one frame, and each later
         # one is sized from the replies to the one before (see _deliver_batches).
         self._batch_size = 1
-        self._pending: list[bytes] = []  # frames of a batch that was cut, not delivered
+        self._pending: Sequence[bytes] = ()  # frames of a batch that was cut, not delivered
         handler.driver = self
 
     def __repr__(self) -> str:
@@ -430,7 +430,8 @@ class Driver:
     def reading(self) -> bool:
         """True while the adapter should read from the peer (:attr:`State.OPEN`,
         :attr:`State.HELD`)."""
-        return self.state in READING
+        state = self.state
+        return state is OPEN or state is HELD  # READING, without hashing an enum
 
     @property
     def aborting(self) -> bool:
@@ -609,13 +610,6 @@ class Driver:
             self._to(_RESUME)
         self._dispatch(eof)
 
-    def _no_frame(self, limit: int) -> bool | None:
-        """The frame styles found no complete frame: done, unless the terminator is
-        None (also after a count), where the bytes are a stream for on_data."""
-        if self.channel.get_terminator() is None:
-            return self._deliver_events(limit)
-        return True
-
     # The three delivery loops return True once every complete frame (or event) was
     # delivered, False if they stopped above the output limit (the rest waits in
     # the channel), and None if they should be run again (a close was asked for, a
@@ -672,51 +666,57 @@ class Driver:
         except FrameTooLong as exc:
             handler.on_frame_too_long(exc)
             return None
-        return self._no_frame(limit)
+        # No complete frame is left: done, unless the terminator is None (also
+        # after a count), where the bytes are a stream for on_data.
+        return self._deliver_events(limit) if self.channel.raw else True
 
     def _deliver_batches(self, limit: int) -> bool | None:
         channel = self.channel
         out = self._out
         handler = self.handler
         on_frames = handler.on_frames
-        # The first batch of a call also measures the input it took (bytes of reply
-        # per byte of input); after new data no batch of the channel is out, so
-        # buffered_input costs little here.
-        left = channel.buffered_input
         size = self._batch_size
         whole = False  # take every complete frame buffered
+        first = True
         while True:
             pending = self._pending
             if pending:
-                frames, self._pending = pending, []
+                frames, self._pending = list(pending), ()
             else:
                 try:
                     frames = channel.complete_frames(None if whole else size)
                 except FrameTooLong as exc:
                     handler.on_frame_too_long(exc)
                     return None
-                if not frames:
-                    return self._no_frame(limit)
+                if not frames:  # as in _deliver_frames
+                    return self._deliver_events(limit) if channel.raw else True
             n = len(frames)
-            took = left - channel.buffered_input if left else 0
-            left = 0
-            before = out.buffered
+            # A batch as long as it was allowed to be may have left frames behind:
+            # it is measured (bytes of reply per byte of input) to size the next.
+            # A shorter one took every frame buffered, and costs no measuring.
+            sizing = n >= size or whole
+            if sizing:
+                before = out.buffered
+                # The input it took, near enough (a one-byte delimiter): the ratio
+                # only sizes batches, the output bound is checked per frame.
+                took = sum(map(len, frames)) + n if first else 0
+            first = False
             # The batch is checked per frame: a push that passes the limit while
             # on_frames iterates stops the iteration after the frame it answers,
-            # and the frames not reached wait, in order, for the next batch.
+            # and the frames not reached wait, in order, for the next batch. (The
+            # callback stays set after the batch: an exhausted batch's cut is a
+            # no-op, and the next gather() or stop_gathering() replaces it.)
             batch = Batch(frames)
             out.gather(limit, batch.cut)
-            try:
-                on_frames(batch)
-            finally:
-                out.gather(limit)
+            on_frames(batch)
             if batch.rest:
                 self._pending = batch.rest
-            queued = out.buffered
-            if queued > limit:
+            # Past the limit, a close, or a producer: the full count decides.
+            if (out.gathered is None or out.ready_size > limit) and out.buffered > limit:
                 self._batch_size = max(1, n // 2)
                 return None if out.closing else False
-            if n == size or whole:
+            if sizing:
+                queued = out.buffered
                 # Size the next batch from the replies to this one, so that a
                 # reply built from a whole batch stays within the limit too.
                 grew = queued - before
@@ -741,13 +741,11 @@ class Batch(list):  # type: ignore[type-arg]
     are kept in :attr:`rest` for a later batch.
     """
 
-    __slots__ = ("_it", "rest")
-
-    def __init__(self, frames: list[bytes]) -> None:
-        super().__init__(frames)
-        self._it: Any = None
-        #: The frames a :meth:`cut` took out, in order.
-        self.rest: list[bytes] = []
+    # No __init__ (list's own, in C: one batch per read) and no slots: the two
+    # attributes start as these class defaults, and are set per batch only when used.
+    _it: Any = None
+    #: The frames a :meth:`cut` took out, in order (the class's empty tuple until then).
+    rest: Sequence[bytes] = ()
 
     def __iter__(self) -> Any:
         it = self._it = super().__iter__()
@@ -761,7 +759,7 @@ class Batch(list):  # type: ignore[type-arg]
         left = it.__length_hint__()
         if left:
             at = len(self) - left
-            self.rest = self[at:] + self.rest
+            self.rest = [*self[at:], *self.rest]
             del self[at:]
 
 

@@ -416,6 +416,15 @@ class OutputQueue:
     def peek(self, max_bytes: int | None) -> bytes:
         """Up to *max_bytes* (None: all) of the ready output, without taking it;
         producers are pulled only as far as that needs."""
+        parts = self._parts
+        if parts and not self._ready and (max_bytes is None or self.ready_size <= max_bytes):
+            # Only gathered bytes are ready (the replies to one read, and nothing in
+            # the fifo): joined once, kept as the one ready chunk for consume().
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            if data:
+                self._ready = deque((data,))
+            return data
         self._move_gathered()
         self._fill(max_bytes)
         ready = self._ready
@@ -445,7 +454,8 @@ class OutputQueue:
 
     def consume(self, n: int) -> None:
         """Take *n* bytes of what :meth:`peek` made ready (the part that was sent)."""
-        self._move_gathered()
+        if self._parts:
+            self._move_gathered()
         if n > self.ready_size:
             raise ValueError(
                 f"consume_output(n={n}) is more than the {self.ready_size} bytes "

@@ -35,7 +35,7 @@ from asyncframe import (
     ProtocolError,
     TerminatorSpec,
 )
-from asyncframe._driver import ABORTING, CLOSED, DRAINING, READING, Options, start_handler
+from asyncframe._driver import ABORTING, CLOSED, DRAINING, OPEN, READING, Options, start_handler
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
@@ -221,6 +221,8 @@ class _Runner:
             driver.consume(sent)
             if sent < len(data):
                 return False
+            if sent < size and driver.state is OPEN:
+                return True  # fewer bytes than asked for: nothing more is ready
 
     def _end(self) -> None:
         if self.scope is not None:

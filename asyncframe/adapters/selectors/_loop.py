@@ -252,7 +252,10 @@ class Loop:
                         self._listeners[fd].accept()
                     elif key.fileobj is self._wake_r:
                         self._drain_wakeups()
-                self._run_callbacks()
+                # Read without the lock: a callback added from another thread while
+                # this looks also writes the wakeup pipe, so the next select returns.
+                if self._ready or self._timers:
+                    self._run_callbacks()
         finally:
             self._stopping = False
             if wakeup is not None:

@@ -32,6 +32,7 @@ from benchmarks._support import REPO_ROOT, raise_fd_limit
 __all__ = [
     "SIZES",
     "STORM_TARGET_MIB",
+    "growing_batch",
     "AttackServer",
     "AttackSizes",
     "attack_adapter",
@@ -94,8 +95,11 @@ class _Count(logging.Handler):
         self.count += 1
 
 
-def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) -> None:
-    """Run the attack server on *adapter* until stdin closes (see the module docstring)."""
+def serve_attacks(
+    adapter: str, nofile: int | None, idle_timeout: float | None, *, batches: bool = False
+) -> None:
+    """Run the attack server on *adapter* until stdin closes (see the module docstring);
+    with *batches*, its Handler takes the frames a batch at a time (``on_frames``)."""
     from asyncframe import Handler
     from benchmarks.reliability import server_adapter
 
@@ -108,7 +112,7 @@ def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) 
         raise_fd_limit()
     logs = _Count()
     logging.getLogger().addHandler(logs)
-    counts = {"accepted": 0, "closed": 0}
+    counts = {"accepted": 0, "closed": 0, "peak_output": 0}
 
     def endless() -> Iterator[bytes]:
         piece = b"f" * 65536
@@ -130,15 +134,23 @@ def serve_attacks(adapter: str, nofile: int | None, idle_timeout: float | None) 
                 self.push(b"x" * int(arg))
             elif cmd == b"FEED":
                 self.push_with_producer(endless())
+            queued = self.buffered_output
+            if queued > counts["peak_output"]:
+                counts["peak_output"] = queued
 
         def on_close(self) -> None:
             counts["closed"] += 1
+
+    class Batched(Attacked):
+        def on_frames(self, frames: list[bytes]) -> None:
+            for frame in frames:
+                self.on_frame(frame)
 
     options: dict[str, Any] = {"backlog": 4096}
     if idle_timeout is not None:
         options["idle_timeout"] = idle_timeout
     under_test = server_adapter(adapter)
-    _, port = under_test.start(Attacked, **options)
+    _, port = under_test.start(Batched if batches else Attacked, **options)
     print(f"PORT {port}", flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -166,9 +178,16 @@ class AttackServer:
     """The attack server in a child process, and its snapshots."""
 
     def __init__(
-        self, adapter: str, *, nofile: int | None = None, idle_timeout: float | None = None
+        self,
+        adapter: str,
+        *,
+        nofile: int | None = None,
+        idle_timeout: float | None = None,
+        batches: bool = False,
     ) -> None:
         command = [sys.executable, "-m", "benchmarks.reliability", "--attack-server", adapter]
+        if batches:
+            command.append("--batches")
         if nofile:
             command += ["--nofile", str(nofile)]
         if idle_timeout is not None:
@@ -373,6 +392,39 @@ def reset_storm(server: AttackServer, peers: int, wave: int = 50) -> dict[str, A
     }
 
 
+#: The attack server's high_water (asyncframe's default) and its largest reply.
+HIGH_WATER = 1 << 20
+REPLY = 1 << 20
+
+
+def growing_batch(adapter: str) -> dict[str, Any]:
+    """One peer that does not read sends 1,000 small requests, then 1,000 requests for
+    1 MiB replies, in one write, to an ``on_frames`` server: the small replies let the
+    batches grow, and the big ones must still stop at the output bound (the most
+    output ever queued: at most ``high_water`` plus one reply)."""
+    server = AttackServer(adapter, batches=True)
+    try:
+        before = server.snapshot()
+        with _connect(server.port, rcvbuf=65536) as sock:
+            sock.sendall(b"ECHO s\n" * 1000 + b"BIG %d\n" % REPLY * 1000)
+            last = {"peak": -1, "since": time.monotonic()}
+
+            def settled(snap: dict[str, Any]) -> bool:
+                if snap["peak_output"] != last["peak"]:
+                    last["peak"], last["since"] = snap["peak_output"], time.monotonic()
+                return snap["peak_output"] > 0 and time.monotonic() - last["since"] > 1.0
+
+            snap = server.wait(settled, 30)
+    finally:
+        server.close()
+    return {
+        "peak_output": snap["peak_output"],
+        "bound": HIGH_WATER + REPLY,
+        "rss_growth_mib": (snap["rss_kib"] - before["rss_kib"]) / 1024,
+        "unbounded_mib": 1000 * REPLY >> 20,
+    }
+
+
 def fd_exhaustion(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
     """A server limited to *nofile* descriptors meets a burst of connects: its CPU while
     out of descriptors, its log records, and whether it serves again afterwards."""
@@ -498,6 +550,7 @@ def attack_adapter(adapter: str, sizes: AttackSizes, memory_runs: int) -> dict[s
         storm_final = server.snapshot()
     finally:
         server.close()
+    report["growing_batch"] = growing_batch(adapter)
     report["fd_exhaustion"] = fd_exhaustion(adapter, sizes)
     report["idle_peers"] = idle_peers(adapter, sizes)
     report["lost"] += report["fd_exhaustion"]["lost"] + report["idle_peers"]["lost"]
@@ -539,6 +592,12 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" (unbounded would be {nr['unbounded_mib']} MiB)")  # fmt: skip
     print(f"endless producer {lp['closed']}/{lp['of']} leaving peers closed,"
           f" {lp['log_records']} log records")  # fmt: skip
+    gb = r["growing_batch"]
+    batch_ok = "ok" if gb["peak_output"] <= gb["bound"] else "MISSED"
+    print(f"growing batch    1000 small then 1000 x 1 MiB requests in one write, on_frames:"
+          f" at most {gb['peak_output'] / (1 << 20):.2f} MiB queued (bound"
+          f" {gb['bound'] / (1 << 20):.0f} MiB, unbounded would be {gb['unbounded_mib']} MiB),"
+          f" RSS +{gb['rss_growth_mib']:.1f} MiB {batch_ok}")  # fmt: skip
     rs = r["reset_storm"]
     storm_ok = "ok" if rs["rss_growth_mib"] <= STORM_TARGET_MIB else "MISSED"
     print(f"reset storm      {rs['closed']}/{rs['peers']} peers, {rs['wave']} at a time"

@@ -53,6 +53,8 @@ def test_a_short_run_on_every_adapter_loses_nothing() -> None:
         assert "endless producer 3/3 leaving peers closed" in report
         assert "idle peers closed" in report
         assert "reset storm      200/200 peers, 50 at a time" in report
+        assert "growing batch    1000 small then 1000 x 1 MiB requests" in report
+        assert "MISSED" not in report.split("memory/idle conn")[0]
         assert "bytes lost 0, connections served" in report
     assert result.stdout.rstrip().endswith("verdict: 0 bytes lost, every check exact")
 

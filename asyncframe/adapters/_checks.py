@@ -13,6 +13,10 @@ from asyncframe._driver import (
     Options,
 )
 
+# OpenSSL 3's option (0 where the ssl module lacks it: older OpenSSL reports a ragged
+# EOF without breaking the connection).
+_IGNORE_UNEXPECTED_EOF = getattr(_ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+
 __all__ = [
     "DEFAULT_BACKLOG",
     "DEFAULT_HIGH_WATER",
@@ -75,6 +79,10 @@ def server_tls(ssl: object) -> _ssl.SSLContext | None:
     A client-side context (one that checks host names, as
     :func:`ssl.create_default_context` makes by default) cannot serve: every
     handshake would fail, so it is refused here, when the server starts.
+
+    The context gets :data:`ssl.OP_IGNORE_UNEXPECTED_EOF`, so that a peer's ragged
+    EOF (TCP closed without a close_notify) is its EOF, as a close_notify is, and
+    the replies still owed to it are sent.
     """
     if ssl is None:
         return None
@@ -86,6 +94,9 @@ def server_tls(ssl: object) -> _ssl.SSLContext | None:
             "would fail: make a server context with "
             "ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) and load_cert_chain()"
         )
+    # Without it, OpenSSL 3 answers a ragged EOF with a fatal alert and refuses every
+    # write after it: the replies to the peer's last requests would be lost.
+    ssl.options |= _IGNORE_UNEXPECTED_EOF
     return ssl
 
 

@@ -81,7 +81,8 @@ class BaseFramedStream(ABC):
         :class:`~asyncframe.Channel`).
     :param read_size: the most bytes read at once.
     :param input_limit: the most bytes kept unread while :meth:`send` waits;
-        past it :meth:`send` raises :exc:`~asyncframe.ProtocolError`.
+        past it :meth:`send` raises :exc:`~asyncframe.ProtocolError` and the
+        connection is aborted (the rest of the send is dropped).
     """
 
     def __init__(

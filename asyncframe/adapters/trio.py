@@ -32,6 +32,7 @@ from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
     AcceptBackoff,
     Handler,
+    ProtocolError,
     TerminatorSpec,
 )
 from asyncframe._driver import ABORTING, CLOSED, DRAINING, OPEN, READING, Options, start_handler
@@ -118,15 +119,27 @@ class FramedStream(BaseFramedStream):
         if not self._read_meanwhile:
             await self.stream.send_all(data)
             return
+        failed: list[ProtocolError] = []
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_while_sending)
+            nursery.start_soon(self._read_while_sending, failed, nursery.cancel_scope)
             await self.stream.send_all(data)
             nursery.cancel_scope.cancel()
+        if failed:
+            # Past input_limit: the send was cut short, so the connection is unusable.
+            await trio.aclose_forcefully(self.stream)
+            raise failed[0]  # itself, not wrapped in the nursery's ExceptionGroup
 
-    async def _read_while_sending(self) -> None:
+    async def _read_while_sending(
+        self, failed: list[ProtocolError], sending: trio.CancelScope
+    ) -> None:
         while True:
             data = await self._receive_some(self._read_size)
-            self._received(data)
+            try:
+                self._received(data)
+            except ProtocolError as exc:
+                failed.append(exc)
+                sending.cancel()
+                return
             if not data:
                 return
 

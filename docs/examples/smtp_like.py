@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from asyncframe import Handler
 
+
 class MiniSMTP(Handler):
     """The correct server: frames are collected from every on_data piece."""
 

@@ -72,6 +72,6 @@ def test_a_greeting_before_on_connect_raised_is_sent(
     adapter: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="asyncframe")
-    with serving(ADAPTERS[adapter](), lambda: EchoUntilBoom(greet=True)) as (_, port):
-        with connect(port) as sock:
-            assert read_until_eof(sock) == b"hello\r\n"
+    factory = lambda: EchoUntilBoom(greet=True)  # noqa: E731
+    with serving(ADAPTERS[adapter](), factory) as (_, port), connect(port) as sock:
+        assert read_until_eof(sock) == b"hello\r\n"

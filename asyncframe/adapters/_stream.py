@@ -171,7 +171,7 @@ class BaseFramedStream(ABC):
         """Close the connection (calling it again does nothing); from then on the
         reading calls raise :exc:`~asyncframe.ProtocolError` and :meth:`send`
         raises :exc:`~asyncframe.SendAfterClose`, saying the stream was closed
-        locally. (A subclass's ``aclose`` calls :meth:`_closing` first.)"""
+        locally. (A subclass's ``aclose`` calls ``self._closing()`` first.)"""
 
     def _closing(self) -> None:
         """Mark the stream closed locally: the calls that follow say so."""

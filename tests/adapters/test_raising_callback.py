@@ -75,3 +75,29 @@ def test_a_greeting_before_on_connect_raised_is_sent(
     factory = lambda: EchoUntilBoom(greet=True)  # noqa: E731
     with serving(ADAPTERS[adapter](), factory) as (_, port), connect(port) as sock:
         assert read_until_eof(sock) == b"hello\r\n"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_factory_that_returns_no_handler_drops_that_connection_only(
+    adapter: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    made: list[object] = [None, NoSuper()]  # the first two connections get these
+
+    def factory() -> Handler:
+        return made.pop(0) if made else EchoUntilBoom()  # type: ignore[return-value]
+
+    with serving(ADAPTERS[adapter](), factory) as (_, port):
+        for _ in range(2):
+            with connect(port) as sock:
+                assert read_until_eof(sock) == b""
+        with connect(port) as sock:
+            sock.sendall(b"served\r\n")
+            assert sock.recv(100) == b"served\r\n"
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("returned an unusable handler" in m for m in messages) == 2
+    assert any("did not call super().__init__()" in m for m in messages)
+
+
+class NoSuper(Handler):
+    def __init__(self) -> None:  # no super().__init__()
+        pass

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from asyncframe import Channel, Data, Handler, Terminator
+from asyncframe import Channel, Data, Driver, Handler, Terminator, start_handler
 
 
 def loaded_channel() -> Channel:
@@ -161,3 +161,33 @@ def test_handler_takes_its_terminator_by_position_like_channel() -> None:
     assert Handler(terminator=b"\n").get_terminator() == b"\n"
     with pytest.raises(TypeError, match="terminator must be bytes"):
         Handler("\n")  # type: ignore[arg-type]
+
+
+class ForgotSuper(Handler):
+    def __init__(self) -> None:  # no super().__init__(): no channel
+        self.count = 0
+
+
+def test_a_handler_without_super_init_is_named_by_the_driver() -> None:
+    with pytest.raises(
+        TypeError, match=r"ForgotSuper.__init__ did not call super\(\).__init__\(\)"
+    ):
+        Driver(ForgotSuper())
+    with pytest.raises(TypeError, match="handler must be a Handler, not NoneType"):
+        Driver(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("factory", "cause"),
+    [
+        (lambda: None, "handler must be a Handler, not NoneType"),
+        (ForgotSuper, "did not call super().__init__()"),
+    ],
+)
+def test_start_handler_refuses_what_cannot_run_and_logs_why(
+    factory: Callable[[], object], cause: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert start_handler(factory) is None
+    (record,) = caplog.records
+    assert "handler_factory returned an unusable handler" in record.getMessage()
+    assert cause in record.getMessage()

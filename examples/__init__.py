@@ -11,6 +11,6 @@ Run each from the root of a checkout, on the adapter of your choice::
 ``--help`` lists the options of each; Ctrl-C stops it. The servers are one
 :class:`~asyncframe.Handler` subclass each, and the same class runs on every
 adapter; :mod:`examples._run` is the few lines that start it on the one you
-name. ``tests/examples`` runs each against a client written elsewhere: the
+name. ``tests/example_programs`` runs each against a client written elsewhere: the
 standard library's ``smtplib``, redis-py and pymemcache.
 """

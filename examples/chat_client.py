@@ -85,7 +85,7 @@ async def print_messages(client: ChatClient) -> None:
         while True:
             print(show(await client.receive()), flush=True)
     except EOFError:
-        print("* the server closed the connection", flush=True)
+        print("* the server closed the connection (Enter leaves)", flush=True)
 
 
 def run_asyncio(host: str, port: int, name: str) -> None:
@@ -123,7 +123,7 @@ def run_trio(host: str, port: int, name: str) -> None:
         client = ChatClient(stream)
 
         async def read_line() -> str:
-            return await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(sys.stdin.readline)
 
         answer = await client.join(name)
         print(show(answer), flush=True)

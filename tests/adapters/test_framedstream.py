@@ -507,6 +507,8 @@ def test_after_aclose_the_calls_say_the_stream_was_closed_locally(flavor: Flavor
         with peer(echo) as port:
             stream = await flavor.FramedStream.connect("127.0.0.1", port)
             await stream.send(b"one\r\n")
+            # Read the echo: closing with it unread would reset the peer's socket.
+            assert await stream.receive_frame() == b"one"
             await stream.aclose()
             with pytest.raises(SendAfterClose, match=r"send\(\) after aclose\(\)"):
                 await stream.send(b"two\r\n")

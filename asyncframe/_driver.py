@@ -8,8 +8,10 @@ and :meth:`Driver.consume`), and the :class:`State`, which says whether to read,
 to close once the output is sent, or to close at once. The driver runs the
 :class:`~asyncframe.Handler`'s callbacks and holds every rule:
 
-- user code is guarded: a callback or producer that raises is logged and closes
-  its own connection only;
+- user code is guarded: a callback that raises is logged and closes its own
+  connection only, once the output pushed before the failure is sent (no more
+  input is dispatched to it); a producer that raises, or returns something
+  that is not bytes, is logged and aborts its connection;
 - abort beats flush beats close: :meth:`Handler.close` drops pending output; a
   close asked for by :meth:`Handler.close_when_done` or by the peer's EOF happens
   once the output before it is sent;
@@ -547,6 +549,21 @@ class Driver:
         self._abort()
         return b""
 
+    def _failed(self) -> None:
+        """A callback raised: send what was pushed before the failure, then close.
+
+        What the handler pushed stays queued, behind it a close (as
+        ``close_when_done()`` would): the replies to the frames before the
+        failing one reach the peer, and nothing after it is dispatched.
+        """
+        if self.state is ABORTING or self.state is CLOSED:
+            return
+        out = self._out
+        out.stop_gathering()
+        out.close_when_done()
+        out.refuse_more("a callback raised")
+        self._to(_CLOSE)
+
     def _guard(self, func: Callable[[], object], what: str = "") -> bool:
         """Run user code; on an exception log it and fail this connection only."""
         out = self._out
@@ -558,7 +575,7 @@ class Driver:
                 self._log.exception("%s of %r raised", what, self.handler)
             else:
                 self._log.exception("handler %r raised; closing its connection", self.handler)
-            self._abort()
+            self._failed()
             return False
         finally:
             out.stop_gathering()
@@ -592,7 +609,7 @@ class Driver:
                     self._to(_DONE)
         except Exception:
             self._log.exception("handler %r raised; closing its connection", self.handler)
-            self._abort()
+            self._failed()
             return
         finally:
             out.stop_gathering()

@@ -75,11 +75,16 @@ class Inbound(Terminating):
             if isinstance(data, str):
                 raise TypeError("data must be a bytes-like object, not str (encode it first)")
             try:
-                memoryview(data).release()
+                view = memoryview(data)
             except TypeError:
                 raise TypeError(
                     f"data must be a bytes-like object, not {type(data).__name__}"
                 ) from None
+            if not view.c_contiguous or view.itemsize != 1 or view.ndim != 1:
+                # A strided or multi-byte-item buffer: its bytes, in order (the
+                # buffer joins and len() below count bytes of a flat one).
+                data = view.tobytes()
+            view.release()
         if self._eof:
             if len(data):
                 raise DataAfterEOF(

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_INPUT_LIMIT",
     "DEFAULT_READ_SIZE",
     "Options",
+    "check_port",
     "check_sizes",
     "client_tls",
     "listening_socket",
@@ -38,6 +39,16 @@ def check_sizes(**sizes: int) -> None:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         if value <= 0:
             raise ValueError(f"{name} must be > 0, not {value}")
+
+
+def check_port(port: object) -> int:
+    """Return *port* if it is a TCP port number (an int from 0 to 65535; 0: the system
+    chooses), else raise TypeError/ValueError naming ``port``."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int from 0 to 65535, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be from 0 to 65535 (0: any free port), not {port}")
+    return port
 
 
 def options(
@@ -58,6 +69,7 @@ def listening_socket(host: str | None, port: int, backlog: int) -> socket.socket
     *host* is an IPv4 or IPv6 address or a name (its first address); ``None`` or
     ``""`` listens on every interface, IPv6 too where one socket can take both.
     """
+    check_port(port)
     if host:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
             0

@@ -28,9 +28,15 @@ from asyncframe import (
     ConnectionClosed,
     Event,
     ProtocolError,
+    SendAfterClose,
     TerminatorSpec,
 )
-from asyncframe.adapters._checks import DEFAULT_INPUT_LIMIT, check_sizes, client_tls
+from asyncframe.adapters._checks import (
+    DEFAULT_INPUT_LIMIT,
+    check_port,
+    check_sizes,
+    client_tls,
+)
 
 __all__ = ["BaseFramedStream"]
 
@@ -100,6 +106,7 @@ class BaseFramedStream(ABC):
         self._input_limit = input_limit
         self._receiving = False  # a reading call waits for the peer (maybe in another task)
         self._closed_reported = False
+        self._closed_locally = False  # aclose() was called
 
     @classmethod
     async def connect(
@@ -124,6 +131,7 @@ class BaseFramedStream(ABC):
         """
         Channel(terminator, max_frame_size=max_frame_size)  # checks both, opens nothing
         check_sizes(read_size=read_size)
+        check_port(port)
         context = client_tls(ssl, server_hostname)
         if context is not None and server_hostname is None:
             server_hostname = host
@@ -161,7 +169,22 @@ class BaseFramedStream(ABC):
 
     @abstractmethod
     async def aclose(self) -> None:
-        """Close the connection (calling it again does nothing)."""
+        """Close the connection (calling it again does nothing); from then on the
+        reading calls raise :exc:`~asyncframe.ProtocolError` and :meth:`send`
+        raises :exc:`~asyncframe.SendAfterClose`, saying the stream was closed
+        locally. (A subclass's ``aclose`` calls ``self._closing()`` first.)"""
+
+    def _closing(self) -> None:
+        """Mark the stream closed locally: the calls that follow say so."""
+        self._closed_locally = True
+
+    def _check_open(self, what: str) -> None:
+        if self._closed_locally:
+            error = SendAfterClose if what == "send()" else ProtocolError
+            raise error(
+                f"{what} after aclose(): the stream was closed locally"
+                " (by this side, not by the peer)"
+            )
 
     # -- framing ------------------------------------------------------------------------
 
@@ -211,6 +234,7 @@ class BaseFramedStream(ABC):
 
     async def __anext__(self) -> Event:
         """Return the next event, reading as needed; stop after ConnectionClosed."""
+        self._check_open("async for")
         channel = self.channel
         while True:
             event = channel.next_event()
@@ -228,6 +252,7 @@ class BaseFramedStream(ABC):
 
         An unterminated tail left at the end is in :attr:`trailing_data`.
         """
+        self._check_open("frames()")
         channel = self.channel
         while True:
             for frame in channel.frames():
@@ -242,6 +267,7 @@ class BaseFramedStream(ABC):
         Raises :exc:`EOFError` if the peer closed before another frame was
         complete; the bytes it left unterminated are in :attr:`trailing_data`.
         """
+        self._check_open("receive_frame()")
         channel = self.channel
         while True:
             frame = next(channel.frames(), None)
@@ -257,6 +283,7 @@ class BaseFramedStream(ABC):
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send *data* (a bytes-like object), waiting while the transport is full."""
+        self._check_open("send()")
         channel = self.channel
         channel.push(data)  # the type check of every push
         await self._send_all(channel.data_to_send())

@@ -38,6 +38,7 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
+    check_port,
     check_sizes,
     listening_socket,
     options,
@@ -427,6 +428,7 @@ async def connect(
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    check_port(port)
     opts = options(
         read_size=read_size,
         high_water=high_water,
@@ -542,6 +544,7 @@ class FramedStream(BaseFramedStream):
 
     async def aclose(self) -> None:
         """Close the connection and wait until it is closed."""
+        self._closing()
         self.writer.close()
         try:
             await self.writer.wait_closed()

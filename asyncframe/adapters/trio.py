@@ -41,6 +41,7 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
+    check_port,
     options,
     server_tls,
 )
@@ -145,6 +146,7 @@ class FramedStream(BaseFramedStream):
 
     async def aclose(self) -> None:
         """Close the underlying stream."""
+        self._closing()
         await self.stream.aclose()
 
 
@@ -369,6 +371,7 @@ async def serve(
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
+    check_port(port)
     opts = options(
         read_size=read_size,
         high_water=high_water,
@@ -466,6 +469,7 @@ async def connect(
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    check_port(port)
     opts = options(
         read_size=read_size,
         high_water=high_water,

@@ -26,6 +26,7 @@ from asyncframe import (
     Event,
     FrameTooLong,
     ProtocolError,
+    SendAfterClose,
     Terminator,
 )
 from asyncframe.adapters import asyncio as asyncio_adapter
@@ -557,6 +558,10 @@ def test_bad_arguments_name_themselves_and_open_nothing(flavor: Flavor) -> None:
             await cls.connect("127.0.0.1", 1, max_frame_size="big")
         with pytest.raises(ValueError, match="server_hostname is only meaningful with ssl"):
             await cls.connect("127.0.0.1", 1, server_hostname="example.org")
+        with pytest.raises(TypeError, match="port must be an int from 0 to 65535, not str"):
+            await cls.connect("127.0.0.1", "1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="port must be from 0 to 65535"):
+            await cls.connect("127.0.0.1", -1)
         with peer(echo) as port:
             async with await cls.connect("127.0.0.1", port) as stream:
                 with pytest.raises(TypeError, match="str"):
@@ -564,6 +569,27 @@ def test_bad_arguments_name_themselves_and_open_nothing(flavor: Flavor) -> None:
                 with pytest.raises(ValueError, match="terminator"):
                     stream.terminator = -1
                 assert stream.terminator == b"\r\n"  # unchanged by the bad value
+
+    flavor.run(main)
+
+
+def test_after_aclose_the_calls_say_the_stream_was_closed_locally(flavor: Flavor) -> None:
+    async def main() -> None:
+        with peer(echo) as port:
+            stream = await flavor.FramedStream.connect("127.0.0.1", port)
+            await stream.send(b"one\r\n")
+            # Read the echo: closing with it unread would reset the peer's socket.
+            assert await stream.receive_frame() == b"one"
+            await stream.aclose()
+            with pytest.raises(SendAfterClose, match=r"send\(\) after aclose\(\)"):
+                await stream.send(b"two\r\n")
+            with pytest.raises(ProtocolError, match=r"receive_frame\(\) after aclose\(\)"):
+                await stream.receive_frame()
+            with pytest.raises(ProtocolError, match=r"after aclose\(\)"):
+                await stream.__anext__()
+            with pytest.raises(ProtocolError, match=r"after aclose\(\)"):
+                [frame async for frame in stream.frames()]
+            await stream.aclose()  # again: nothing
 
     flavor.run(main)
 

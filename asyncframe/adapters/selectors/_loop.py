@@ -29,6 +29,7 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
+    check_port,
     client_tls,
     listening_socket,
     options,
@@ -168,6 +169,7 @@ class Loop:
             input_limit=input_limit,
             idle_timeout=idle_timeout,
         )
+        check_port(port)
         context = client_tls(ssl, server_hostname)
         name = host if server_hostname is None else server_hostname or None
         if context is not None and name is None and context.check_hostname:
@@ -225,6 +227,12 @@ class Loop:
         """Run until :meth:`stop` is called, *timeout* seconds pass, or nothing is
         left to wait for (no socket, no callback, no timer)."""
         self._check_open()
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                kind = type(timeout).__name__
+                raise TypeError(f"timeout must be a number of seconds or None, not {kind}")
+            if not timeout >= 0:
+                raise ValueError(f"timeout must be >= 0 seconds, not {timeout}")
         deadline = None if timeout is None else time.monotonic() + timeout
         select = self._selector.select
         wakeup = self._wake_on_signals()

@@ -1,0 +1,16 @@
+"""Small servers and a client built on asyncframe, to run and to read.
+
+Run each from the root of a checkout, on the adapter of your choice::
+
+    python -m examples.smtp_receiver --adapter selectors --port 8025
+    python -m examples.redis_server --adapter asyncio --port 6380
+    python -m examples.memcached_server --adapter trio --port 11311
+    python -m examples.json_chat --port 7000
+    python -m examples.chat_client --port 7000 --name alice
+
+``--help`` lists the options of each; Ctrl-C stops it. The servers are one
+:class:`~asyncframe.Handler` subclass each, and the same class runs on every
+adapter; :mod:`examples._run` is the few lines that start it on the one you
+name. ``tests/example_programs`` runs each against a client written elsewhere: the
+standard library's ``smtplib``, redis-py and pymemcache.
+"""

@@ -12,7 +12,7 @@ import nox
 
 # The supported Pythons are the ones pyproject.toml's classifiers name.
 PYTHONS = nox.project.python_versions(nox.project.load_toml("pyproject.toml"))
-SOURCES = ["asyncframe", "tests", "benchmarks", "fuzz", "docs", "noxfile.py", ".ci"]
+SOURCES = ["asyncframe", "tests", "benchmarks", "examples", "fuzz", "docs", "noxfile.py", ".ci"]
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 
@@ -34,9 +34,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the benchmarks (with trio and hypothesis)."""
+    """mypy --strict on the package, the benchmarks and the examples (with trio and
+    hypothesis)."""
     session.install("-e", ".[test]", "mypy")
-    session.run("mypy", "--strict", "asyncframe", "benchmarks")
+    session.run("mypy", "--strict", "asyncframe", "benchmarks", "examples")
 
 
 @nox.session

@@ -24,6 +24,13 @@ SDIST_REQUIRED = (
     "benchmarks/__main__.py",
     "docs/conf.py",
     "docs/index.rst",
+    "examples/__init__.py",
+    "examples/_run.py",
+    "examples/chat_client.py",
+    "examples/json_chat.py",
+    "examples/memcached_server.py",
+    "examples/redis_server.py",
+    "examples/smtp_receiver.py",
     "examples/tls_servers.py",
     "tests/conftest.py",
 )

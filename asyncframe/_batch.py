@@ -136,6 +136,13 @@ class Batching:
             end = term_end + sum(map(len, parts)) + cut * len(term)
         if not parts:
             end = term_end
+            if frames:
+                # The frame found is the only one: no batch to keep (nothing to
+                # settle later), the frame is consumed as the parsing path would.
+                buf.start = end
+                self._frame_len = 0
+                self._streak += 1
+                return first
         parts.insert(0, first)
         lst: list[Any]
         if frames:

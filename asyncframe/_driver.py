@@ -8,8 +8,10 @@ and :meth:`Driver.consume`), and the :class:`State`, which says whether to read,
 to close once the output is sent, or to close at once. The driver runs the
 :class:`~asyncframe.Handler`'s callbacks and holds every rule:
 
-- user code is guarded: a callback or producer that raises is logged and closes
-  its own connection only;
+- user code is guarded: a callback that raises is logged and closes its own
+  connection only, once the output pushed before the failure is sent (no more
+  input is dispatched to it); a producer that raises, or returns something
+  that is not bytes, is logged and aborts its connection;
 - abort beats flush beats close: :meth:`Handler.close` drops pending output; a
   close asked for by :meth:`Handler.close_when_done` or by the peer's EOF happens
   once the output before it is sent;
@@ -39,7 +41,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -147,7 +149,9 @@ IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, UPGRADING, CLOSED = State
 READING = frozenset({OPEN, HELD})
 
 # What moves a connection from one state to another, and where to: the whole
-# state machine. A pair missing here is a bug of the engine, never of the peer.
+# state machine, each entry taken by some connection (tests/core's contract test
+# shows it). A pair missing here is a bug of the engine, never of the peer: the
+# driver's guards never ask for one, and _to() raises if it were asked.
 _START, _HOLD, _HOLD_AT_EOF, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = (
     "start",
     "hold",
@@ -161,7 +165,7 @@ _START, _HOLD, _HOLD_AT_EOF, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = 
 )
 _UPGRADE, _UPGRADED = "start tls", "tls started"
 TRANSITIONS: dict[State, dict[str, State]] = {
-    IDLE: {_START: OPEN, _CLOSE: IDLE, _ABORT: ABORTING, _LOST: CLOSED},
+    IDLE: {_START: OPEN, _ABORT: ABORTING, _LOST: CLOSED},
     OPEN: {
         _HOLD: HELD,
         _HOLD_AT_EOF: EOF,
@@ -180,12 +184,13 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         _UPGRADE: UPGRADING,
     },
     EOF: {_HOLD_AT_EOF: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
-    DRAINING: {_CLOSE: DRAINING, _DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
-    ABORTING: {_CLOSE: ABORTING, _DONE: ABORTING, _ABORT: ABORTING, _LOST: CLOSED},
+    # on_eof called close_when_done(): the input is done, and the close already asked.
+    DRAINING: {_DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    ABORTING: {_ABORT: ABORTING, _LOST: CLOSED},
     # A close asked for while upgrading happens after the handshake, once the
     # output pushed before it (to be sent over TLS) is out.
     UPGRADING: {_UPGRADED: OPEN, _CLOSE: UPGRADING, _ABORT: ABORTING, _LOST: CLOSED},
-    CLOSED: {_CLOSE: CLOSED, _DONE: CLOSED, _ABORT: CLOSED, _LOST: CLOSED},
+    CLOSED: {},
 }
 
 # How a handler takes its input, decided once per connection from what its class
@@ -381,7 +386,7 @@ class Driver:
         # Frames per on_frames() batch: the first batch is one frame, and each later
         # one is sized from the replies to the one before (see _deliver_batches).
         self._batch_size = 1
-        self._pending: list[bytes] = []  # frames of a batch that was cut, not delivered
+        self._pending: Sequence[bytes] = ()  # frames of a batch that was cut, not delivered
         handler.driver = self
 
     def __repr__(self) -> str:
@@ -389,7 +394,12 @@ class Driver:
 
     def _to(self, event: str) -> None:
         """The one place the state changes: follow *event* in :data:`TRANSITIONS`."""
-        self.state = TRANSITIONS[self.state][event]
+        try:
+            self.state = TRANSITIONS[self.state][event]
+        except KeyError:
+            raise RuntimeError(
+                f"engine bug: no transition for {event!r} from {self.state}"
+            ) from None
 
     # -- what the adapter reports ----------------------------------------------------
 
@@ -480,7 +490,8 @@ class Driver:
     def reading(self) -> bool:
         """True while the adapter should read from the peer (:attr:`State.OPEN`,
         :attr:`State.HELD`)."""
-        return self.state in READING
+        state = self.state
+        return state is OPEN or state is HELD  # READING, without hashing an enum
 
     @property
     def aborting(self) -> bool:
@@ -612,6 +623,10 @@ class Driver:
             raise RuntimeError(f"start_tls() on a connection that is {state.value}")
         if out.closing:
             raise RuntimeError("start_tls() after close_when_done(): the connection is closing")
+        if self.channel.eof:
+            # The peer ended its side: no handshake can follow (and on_eof's own
+            # end of the input would find the connection upgrading).
+            raise RuntimeError("start_tls() after the peer's EOF: the peer sends no more")
         in_callback = out.gathering
         try:
             clear = out.take(None)
@@ -705,6 +720,24 @@ class Driver:
         self._abort()
         return b""
 
+    def _failed(self) -> None:
+        """A callback raised: send what was pushed before the failure, then close.
+
+        What the handler pushed stays queued, behind it a close (as
+        ``close_when_done()`` would): the replies to the frames before the
+        failing one reach the peer, and nothing after it is dispatched.
+        """
+        if self.state is ABORTING or self.state is CLOSED:
+            return
+        # The handler's own queue: while upgrading, self._out is the clear text
+        # before start_tls(), and the close waits for the handshake (UPGRADING's
+        # close), as a close_when_done() would.
+        out = self.channel.output
+        out.stop_gathering()
+        out.close_when_done()
+        out.refuse_more("a callback raised")
+        self._to(_CLOSE)
+
     def _guard(self, func: Callable[[], object], what: str = "") -> bool:
         """Run user code; on an exception log it and fail this connection only."""
         out = self._out
@@ -716,7 +749,7 @@ class Driver:
                 self._log.exception("%s of %r raised", what, self.handler)
             else:
                 self._log.exception("handler %r raised; closing its connection", self.handler)
-            self._abort()
+            self._failed()
             return False
         finally:
             out.stop_gathering()
@@ -751,7 +784,7 @@ class Driver:
                     self._to(_DONE)
         except Exception:
             self._log.exception("handler %r raised; closing its connection", self.handler)
-            self._abort()
+            self._failed()
             return
         finally:
             out.stop_gathering()
@@ -772,13 +805,6 @@ class Driver:
         if not eof:
             self._to(_RESUME)
         self._dispatch(eof)
-
-    def _no_frame(self, limit: int) -> bool | None:
-        """The frame styles found no complete frame: done, unless the terminator is
-        None (also after a count), where the bytes are a stream for on_data."""
-        if self.channel.get_terminator() is None:
-            return self._deliver_events(limit)
-        return True
 
     # The three delivery loops return True once every complete frame (or event) was
     # delivered, False if they stopped above the output limit (the rest waits in
@@ -836,53 +862,59 @@ class Driver:
         except FrameTooLong as exc:
             handler.on_frame_too_long(exc)
             return None
-        return self._no_frame(limit)
+        # No complete frame is left: done, unless the terminator is None (also
+        # after a count), where the bytes are a stream for on_data.
+        return self._deliver_events(limit) if self.channel.raw else True
 
     def _deliver_batches(self, limit: int) -> bool | None:
         channel = self.channel
         out = self._out
         handler = self.handler
         on_frames = handler.on_frames
-        # The first batch of a call also measures the input it took (bytes of reply
-        # per byte of input); after new data no batch of the channel is out, so
-        # buffered_input costs little here.
-        left = channel.buffered_input
         size = self._batch_size
         whole = False  # take every complete frame buffered
+        first = True
         while True:
             pending = self._pending
             if pending:
-                frames, self._pending = pending, []
+                frames, self._pending = list(pending), ()
             else:
                 try:
                     frames = channel.complete_frames(None if whole else size)
                 except FrameTooLong as exc:
                     handler.on_frame_too_long(exc)
                     return None
-                if not frames:
-                    return self._no_frame(limit)
+                if not frames:  # as in _deliver_frames
+                    return self._deliver_events(limit) if channel.raw else True
             n = len(frames)
-            took = left - channel.buffered_input if left else 0
-            left = 0
-            before = out.buffered
+            # A batch as long as it was allowed to be may have left frames behind:
+            # it is measured (bytes of reply per byte of input) to size the next.
+            # A shorter one took every frame buffered, and costs no measuring.
+            sizing = n >= size or whole
+            if sizing:
+                before = out.buffered
+                # The input it took, near enough (a one-byte delimiter): the ratio
+                # only sizes batches, the output bound is checked per frame.
+                took = sum(map(len, frames)) + n if first else 0
+            first = False
             # The batch is checked per frame: a push that passes the limit while
             # on_frames iterates stops the iteration after the frame it answers,
-            # and the frames not reached wait, in order, for the next batch.
+            # and the frames not reached wait, in order, for the next batch. (The
+            # callback stays set after the batch: an exhausted batch's cut is a
+            # no-op, and the next gather() or stop_gathering() replaces it.)
             batch = Batch(frames)
             out.gather(limit, batch.cut)
-            try:
-                on_frames(batch)
-            finally:
-                out.gather(limit)
+            on_frames(batch)
             if batch.rest:
                 self._pending = batch.rest
             if self.state is UPGRADING:
-                return None
-            queued = out.buffered
-            if queued > limit:
+                return None  # start_tls(): the handler's output waits for the handshake
+            # Past the limit, a close, or a producer: the full count decides.
+            if (out.gathered is None or out.ready_size > limit) and out.buffered > limit:
                 self._batch_size = max(1, n // 2)
                 return None if out.closing else False
-            if n == size or whole:
+            if sizing:
+                queued = out.buffered
                 # Size the next batch from the replies to this one, so that a
                 # reply built from a whole batch stays within the limit too.
                 grew = queued - before
@@ -907,13 +939,11 @@ class Batch(list):  # type: ignore[type-arg]
     are kept in :attr:`rest` for a later batch.
     """
 
-    __slots__ = ("_it", "rest")
-
-    def __init__(self, frames: list[bytes]) -> None:
-        super().__init__(frames)
-        self._it: Any = None
-        #: The frames a :meth:`cut` took out, in order.
-        self.rest: list[bytes] = []
+    # No __init__ (list's own, in C: one batch per read) and no slots: the two
+    # attributes start as these class defaults, and are set per batch only when used.
+    _it: Any = None
+    #: The frames a :meth:`cut` took out, in order (the class's empty tuple until then).
+    rest: Sequence[bytes] = ()
 
     def __iter__(self) -> Any:
         it = self._it = super().__iter__()
@@ -927,7 +957,7 @@ class Batch(list):  # type: ignore[type-arg]
         left = it.__length_hint__()
         if left:
             at = len(self) - left
-            self.rest = self[at:] + self.rest
+            self.rest = [*self[at:], *self.rest]
             del self[at:]
 
 

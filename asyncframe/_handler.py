@@ -38,7 +38,18 @@ class Handler:
     connection's state is the driver's: this object holds what the protocol
     author writes and reads.
 
-    :param terminator: the initial terminator (default ``b"\\r\\n"``).
+    Attributes set by ``__init__`` (a subclass's ``__init__`` must call
+    ``super().__init__()``):
+
+    - ``channel``: the :class:`Channel` this handler runs on, its framing state
+      (``self.channel.trailing_data`` in :meth:`on_eof`) and output queue;
+    - ``peername``: the peer's address as the transport reports it (``None``
+      until connected, or where the transport has none);
+    - ``driver``: the :class:`~asyncframe.Driver` running this handler (``None``
+      before it starts and once the connection is gone).
+
+    :param terminator: the initial terminator (default ``b"\\r\\n"``), by
+        position or by name, as :class:`Channel` takes it.
     :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes
         to :meth:`on_frame_too_long` instead of the frame callbacks.
     """
@@ -50,8 +61,8 @@ class Handler:
 
     def __init__(
         self,
-        *,
         terminator: TerminatorSpec = b"\r\n",
+        *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         #: The :class:`Channel` this handler runs on: its framing state (say,
@@ -201,7 +212,7 @@ class Handler:
 
         Raises :exc:`TypeError` or :exc:`ValueError` for a bad argument, and
         :exc:`RuntimeError` if the connection is not open (not started, closing,
-        upgrading already).
+        upgrading already, or the peer's EOF received).
         """
         driver = self.driver
         if driver is None:

@@ -75,11 +75,16 @@ class Inbound(Terminating):
             if isinstance(data, str):
                 raise TypeError("data must be a bytes-like object, not str (encode it first)")
             try:
-                memoryview(data).release()
+                view = memoryview(data)
             except TypeError:
                 raise TypeError(
                     f"data must be a bytes-like object, not {type(data).__name__}"
                 ) from None
+            if not view.c_contiguous or view.itemsize != 1 or view.ndim != 1:
+                # A strided or multi-byte-item buffer: its bytes, in order (the
+                # buffer joins and len() below count bytes of a flat one).
+                data = view.tobytes()
+            view.release()
         if self._eof:
             if len(data):
                 raise DataAfterEOF(
@@ -108,6 +113,12 @@ class Inbound(Terminating):
     def eof(self) -> bool:
         """True once :meth:`receive_data` was given ``b""``."""
         return self._eof
+
+    @property
+    def raw(self) -> bool:
+        """True while the terminator in force is ``None``: the bytes are a stream, not
+        frames (what ``get_terminator() is None`` says, without building the answer)."""
+        return self._reader is RAW
 
     @property
     def buffered_input(self) -> int:
@@ -301,6 +312,37 @@ class Inbound(Terminating):
                 return
             yield (frame,)
 
+    def _split_all(self, max_frames: int | None) -> list[bytes]:
+        """The complete frames of the buffer under its delimiter, split in one pass
+        (at most *max_frames*), or ``[]`` to leave the buffer to the general path.
+
+        Called only at a frame boundary with no batch out: then the delimiter's
+        reader holds no match past the read offset that ``split`` would not find
+        too, and once the offset moves past its search offset its next scan starts
+        afresh (see ``BytesReader``), so nothing else needs telling.
+        """
+        buf = self._buf
+        data = buf.data
+        start = buf.start
+        unread = len(data) - start
+        term = self._term
+        if unread < len(term):
+            return []  # not even one delimiter: the general path holds it back
+        frames = bytes(data[start:] if start else data).split(term)
+        tail = len(frames.pop())
+        if not frames:
+            return []
+        limit = self._limit
+        if unread > limit and (tail > limit or max(map(len, frames)) > limit):
+            return []
+        if max_frames is not None and len(frames) > max_frames:
+            del frames[max_frames:]
+            buf.start = start + sum(map(len, frames)) + len(frames) * len(term)
+        else:
+            buf.start = len(data) - tail
+        self._streak += len(frames)
+        return frames
+
     def complete_frames(self, max_frames: int | None = None) -> list[bytes]:
         """Return every complete frame in the buffer under the current terminator, as a list.
 
@@ -311,15 +353,32 @@ class Inbound(Terminating):
         before it are returned and the next call raises
         :exc:`~asyncframe.FrameTooLong` for it.
         """
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
+        ):
+            if isinstance(max_frames, int) and not isinstance(max_frames, bool):
+                raise ValueError(f"max_frames must be >= 1, not {max_frames}")
+            raise TypeError(f"max_frames must be an int or None, not {type(max_frames).__name__}")
+        if (
+            self._term
+            and self._batch is None
+            and self._error is None
+            and not self._frame_len
+            and not self._skipping
+        ):
+            # A delimiter, at a frame boundary, no batch out: the buffer split at
+            # once (one copy of the unread bytes, one split, in C). Whatever this
+            # cannot decide alone (a frame or an unterminated tail over the limit)
+            # goes to the general path below, which then finds the same frames.
+            buf = self._buf
+            if buf.start == len(buf.data):
+                return []  # nothing unread: no frame ends under a delimiter
+            frames = self._split_all(max_frames)
+            if frames:
+                return frames
         if max_frames is None:
             wanted, window = UNLIMITED, UNLIMITED
         else:
-            if isinstance(max_frames, bool) or not isinstance(max_frames, int):
-                raise TypeError(
-                    f"max_frames must be an int or None, not {type(max_frames).__name__}"
-                )
-            if max_frames < 1:
-                raise ValueError(f"max_frames must be >= 1, not {max_frames}")
             # Split no further ahead than the batch window: frames left over wait
             # in the batch, and a terminator change would drop them unreported.
             wanted, window = max_frames, 0

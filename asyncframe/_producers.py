@@ -196,6 +196,7 @@ class OutputQueue:
         "_offset",
         "_on_overflow",
         "_parts",
+        "_peeked",
         "_ready",
         "_refused",
         "closing",
@@ -228,6 +229,9 @@ class OutputQueue:
         # The gathered bytes not joined yet: they stay here after gathering stops,
         # until the queue is read, so that a reply taken at once is never queued.
         self._parts: list[bytes] = _NO_PARTS
+        # How many bytes of the last peek() are not consumed yet: consume() takes
+        # at most that many (never bytes the caller has not seen).
+        self._peeked = 0
 
     def _check_open(self, what: str) -> None:
         if self.closing:
@@ -406,7 +410,17 @@ class OutputQueue:
                 if not data and (data is None or isinstance(data, (bytes, bytearray, memoryview))):
                     fifo.popleft()
                     continue
-                chunk = _as_bytes(data, f"the result of {item!r}.more()")
+                try:
+                    chunk = _as_bytes(data, f"the result of {item!r}.more()")
+                except TypeError:
+                    # Asking again would give the same kind of thing: the producer is
+                    # dropped, and what was queued around it stays usable. (One whose
+                    # more() raises stays queued: a retry may succeed.)
+                    fifo.popleft()
+                    if not fifo:
+                        self._fifo = _NONE_QUEUED
+                        self._direct = not self.closing
+                    raise
                 ready.append(chunk)
                 self.ready_size += len(chunk)
         if not fifo:
@@ -416,14 +430,26 @@ class OutputQueue:
     def peek(self, max_bytes: int | None) -> bytes:
         """Up to *max_bytes* (None: all) of the ready output, without taking it;
         producers are pulled only as far as that needs."""
+        parts = self._parts
+        if parts and not self._ready and (max_bytes is None or self.ready_size <= max_bytes):
+            # Only gathered bytes are ready (the replies to one read, and nothing in
+            # the fifo): joined once, kept as the one ready chunk for consume().
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            if data:
+                self._ready = deque((data,))
+            self._peeked = len(data)
+            return data
         self._move_gathered()
         self._fill(max_bytes)
         ready = self._ready
         if not ready:
+            self._peeked = 0
             return b""
         first = ready[0]
         off = self._offset
         n = self.ready_size if max_bytes is None else min(max_bytes, self.ready_size)
+        self._peeked = n  # every way out below returns n bytes
         if len(first) - off >= n:
             if off == 0 and len(first) == n:
                 return first
@@ -444,13 +470,16 @@ class OutputQueue:
         return b"".join(parts)
 
     def consume(self, n: int) -> None:
-        """Take *n* bytes of what :meth:`peek` made ready (the part that was sent)."""
-        self._move_gathered()
-        if n > self.ready_size:
+        """Take *n* bytes of what :meth:`peek` returned (the part that was sent)."""
+        if n > self._peeked:
             raise ValueError(
-                f"consume_output(n={n}) is more than the {self.ready_size} bytes "
-                "peek_output() made ready"
+                f"consume_output(n={n}) is more than the {self._peeked} bytes the last "
+                "peek_output() returned and were not consumed yet: call peek_output() "
+                "first, and consume at most what it returned"
             )
+        self._peeked -= n
+        if self._parts:
+            self._move_gathered()
         if n == self.ready_size:
             self._ready = _NONE_QUEUED
             self.ready_size = 0
@@ -474,6 +503,7 @@ class OutputQueue:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             parts.clear()
             self.ready_size = 0
+            self._peeked = 0
             return data
         data = self.peek(max_bytes)
         if data:
@@ -488,6 +518,7 @@ class OutputQueue:
         self._ready = _NONE_QUEUED
         self.ready_size = 0
         self._offset = 0
+        self._peeked = 0
         # A refusal stands (the connection is over); a pending close_when_done goes.
         self.closing = self._refused is not None
         self._direct = not self.closing

@@ -19,6 +19,7 @@ import resource
 import selectors
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -29,7 +30,17 @@ from typing import IO, Any
 
 from benchmarks._support import REPO_ROOT, raise_fd_limit
 
-__all__ = ["SIZES", "AttackSizes", "attack_adapter", "memory_per_connection", "serve_attacks"]
+__all__ = [
+    "SIZES",
+    "STORM_TARGET_MIB",
+    "growing_batch",
+    "AttackServer",
+    "AttackSizes",
+    "attack_adapter",
+    "memory_per_connection",
+    "reset_storm",
+    "serve_attacks",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class AttackSizes:
     memory_connections: int = 2000
     silent_tls_peers: int = 2000
     tls_handshake_timeout: float = 2.0
+    storm_peers: int = 2000  # each asks for 1 MiB, reads 16 KiB and resets
 
 
 SIZES = {
@@ -69,6 +81,7 @@ SIZES = {
         memory_connections=100,
         silent_tls_peers=50,
         tls_handshake_timeout=0.5,
+        storm_peers=200,
     ),
 }
 
@@ -92,9 +105,12 @@ def serve_attacks(
     nofile: int | None,
     idle_timeout: float | None,
     tls_handshake_timeout: float | None = None,
+    *,
+    batches: bool = False,
 ) -> None:
     """Run the attack server on *adapter* until stdin closes (see the module docstring);
-    with *tls_handshake_timeout*, over TLS (a trustme certificate) with that bound."""
+    with *tls_handshake_timeout*, over TLS (a trustme certificate) with that bound; with
+    *batches*, its Handler takes the frames a batch at a time (``on_frames``)."""
     from asyncframe import Handler
     from benchmarks.reliability import server_adapter
 
@@ -107,7 +123,7 @@ def serve_attacks(
         raise_fd_limit()
     logs = _Count()
     logging.getLogger().addHandler(logs)
-    counts = {"accepted": 0, "closed": 0}
+    counts = {"accepted": 0, "closed": 0, "peak_output": 0}
 
     def endless() -> Iterator[bytes]:
         piece = b"f" * 65536
@@ -129,9 +145,17 @@ def serve_attacks(
                 self.push(b"x" * int(arg))
             elif cmd == b"FEED":
                 self.push_with_producer(endless())
+            queued = self.buffered_output
+            if queued > counts["peak_output"]:
+                counts["peak_output"] = queued
 
         def on_close(self) -> None:
             counts["closed"] += 1
+
+    class Batched(Attacked):
+        def on_frames(self, frames: list[bytes]) -> None:
+            for frame in frames:
+                self.on_frame(frame)
 
     options: dict[str, Any] = {"backlog": 4096}
     if idle_timeout is not None:
@@ -146,7 +170,7 @@ def serve_attacks(
         options["ssl"] = context
         options["tls_handshake_timeout"] = tls_handshake_timeout
     under_test = server_adapter(adapter)
-    _, port = under_test.start(Attacked, **options)
+    _, port = under_test.start(Batched if batches else Attacked, **options)
     print(f"PORT {port}", flush=True)
     for _ in sys.stdin:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -180,8 +204,11 @@ class AttackServer:
         nofile: int | None = None,
         idle_timeout: float | None = None,
         tls_handshake_timeout: float | None = None,
+        batches: bool = False,
     ) -> None:
         command = [sys.executable, "-m", "benchmarks.reliability", "--attack-server", adapter]
+        if batches:
+            command.append("--batches")
         if nofile:
             command += ["--nofile", str(nofile)]
         if idle_timeout is not None:
@@ -227,6 +254,8 @@ class AttackServer:
             self.killer.cancel()
             if self.child.poll() is None:
                 self.child.kill()
+                self.child.wait(60)
+            self.stdout.close()
 
 
 # -- the attacks (this process) ------------------------------------------------------------
@@ -334,6 +363,88 @@ def leaving_peers(server: AttackServer, sizes: AttackSizes) -> dict[str, Any]:
         "of": sizes.leaving_peers,
         "log_records": snap["log_records"] - before["log_records"],
         "lost": lost,
+    }
+
+
+#: How far the server's RSS may stay above its level before a reset storm, in MiB.
+STORM_TARGET_MIB = 16.0
+
+
+def _storm_wave(port: int, peers: int) -> None:
+    """*peers* connections at once: each asks for 1 MiB, then each reads 16 KiB of its
+    reply, then every one resets."""
+    socks = []
+    for _ in range(peers):
+        with contextlib.suppress(OSError):
+            sock = _connect(port)
+            sock.sendall(b"BIG 1048576\n")
+            socks.append(sock)
+    for sock in socks:
+        got = 0
+        with contextlib.suppress(OSError):
+            while got < 16384:
+                piece = sock.recv(16384 - got)
+                if not piece:
+                    break
+                got += len(piece)
+    for sock in socks:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+
+def reset_storm(server: AttackServer, peers: int, wave: int = 50) -> dict[str, Any]:
+    """*peers* peers, *wave* connected at a time, each ask for a 1 MiB reply, read 16 KiB
+    of it and reset: once every connection is closed, the server's memory must be back
+    where it was, with the process's ``gc`` as it is (a closed connection is freed by
+    reference counting, not when the cyclic collector next runs)."""
+    _storm_wave(server.port, wave)  # the allocator's pools primed before the baseline
+    before = server.wait(lambda s: s["closed"] >= s["accepted"], 20)
+    for start in range(0, peers, wave):
+        _storm_wave(server.port, min(wave, peers - start))
+    want = before["accepted"] + peers
+    after = server.wait(lambda s: s["accepted"] >= want and s["closed"] >= s["accepted"], 60)
+    lost = echo_probe(server.port, "after-storm")
+    return {
+        "peers": peers,
+        "wave": wave,
+        "closed": after["closed"] - before["closed"],
+        "rss_before_mib": before["rss_kib"] / 1024,
+        "rss_growth_mib": (after["rss_kib"] - before["rss_kib"]) / 1024,
+        "peak_growth_mib": (after["peak_rss_kib"] - before["rss_kib"]) / 1024,
+        "lost": lost,
+    }
+
+
+#: The attack server's high_water (asyncframe's default) and its largest reply.
+HIGH_WATER = 1 << 20
+REPLY = 1 << 20
+
+
+def growing_batch(adapter: str) -> dict[str, Any]:
+    """One peer that does not read sends 1,000 small requests, then 1,000 requests for
+    1 MiB replies, in one write, to an ``on_frames`` server: the small replies let the
+    batches grow, and the big ones must still stop at the output bound (the most
+    output ever queued: at most ``high_water`` plus one reply)."""
+    server = AttackServer(adapter, batches=True)
+    try:
+        before = server.snapshot()
+        with _connect(server.port, rcvbuf=65536) as sock:
+            sock.sendall(b"ECHO s\n" * 1000 + b"BIG %d\n" % REPLY * 1000)
+            last = {"peak": -1, "since": time.monotonic()}
+
+            def settled(snap: dict[str, Any]) -> bool:
+                if snap["peak_output"] != last["peak"]:
+                    last["peak"], last["since"] = snap["peak_output"], time.monotonic()
+                return snap["peak_output"] > 0 and time.monotonic() - last["since"] > 1.0
+
+            snap = server.wait(settled, 30)
+    finally:
+        server.close()
+    return {
+        "peak_output": snap["peak_output"],
+        "bound": HIGH_WATER + REPLY,
+        "rss_growth_mib": (snap["rss_kib"] - before["rss_kib"]) / 1024,
+        "unbounded_mib": 1000 * REPLY >> 20,
     }
 
 
@@ -504,15 +615,28 @@ def attack_adapter(adapter: str, sizes: AttackSizes, memory_runs: int) -> dict[s
         final = server.snapshot()
     finally:
         server.close()
+    # A server of its own: the never-readers above leave the heap grown for good.
+    server = AttackServer(adapter)
+    try:
+        report["reset_storm"] = reset_storm(server, sizes.storm_peers)
+        report["lost"] += report["reset_storm"]["lost"]
+        storm_final = server.snapshot()
+    finally:
+        server.close()
+    report["growing_batch"] = growing_batch(adapter)
     report["fd_exhaustion"] = fd_exhaustion(adapter, sizes)
     report["idle_peers"] = idle_peers(adapter, sizes)
     report["silent_tls"] = silent_tls_peers(adapter, sizes)
     report["lost"] += report["fd_exhaustion"]["lost"] + report["idle_peers"]["lost"]
     report["served"] = (
-        final["accepted"] + report["fd_exhaustion"]["accepted"] + report["idle_peers"]["accepted"]
+        final["accepted"]
+        + storm_final["accepted"]
+        + report["fd_exhaustion"]["accepted"]
+        + report["idle_peers"]["accepted"]
     )
     report["peak_rss_kib"] = max(
         final["peak_rss_kib"],
+        storm_final["peak_rss_kib"],
         report["fd_exhaustion"]["peak_rss_kib"],
         report["idle_peers"]["peak_rss_kib"],
         report["silent_tls"]["peak_rss_kib"],
@@ -543,6 +667,19 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" (unbounded would be {nr['unbounded_mib']} MiB)")  # fmt: skip
     print(f"endless producer {lp['closed']}/{lp['of']} leaving peers closed,"
           f" {lp['log_records']} log records")  # fmt: skip
+    gb = r["growing_batch"]
+    batch_ok = "ok" if gb["peak_output"] <= gb["bound"] else "MISSED"
+    print(f"growing batch    1000 small then 1000 x 1 MiB requests in one write, on_frames:"
+          f" at most {gb['peak_output'] / (1 << 20):.2f} MiB queued (bound"
+          f" {gb['bound'] / (1 << 20):.0f} MiB, unbounded would be {gb['unbounded_mib']} MiB),"
+          f" RSS +{gb['rss_growth_mib']:.1f} MiB {batch_ok}")  # fmt: skip
+    rs = r["reset_storm"]
+    storm_ok = "ok" if rs["rss_growth_mib"] <= STORM_TARGET_MIB else "MISSED"
+    print(f"reset storm      {rs['closed']}/{rs['peers']} peers, {rs['wave']} at a time"
+          f" (1 MiB asked, 16 KiB read, reset) closed: RSS {rs['rss_growth_mib']:+.1f} MiB"
+          f" after the storm, peak +{rs['peak_growth_mib']:.1f} MiB"
+          f" (target <= {STORM_TARGET_MIB:.0f} MiB)"
+          f" {storm_ok}")  # fmt: skip
     print(f"out of fds       limit {fd['nofile']}, burst of {fd['burst']} connects,"
           f" {fd['accepted_in_burst']} accepted: CPU {fd['cpu_percent']:.1f} % while out of"
           f" descriptors, {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip

@@ -18,9 +18,10 @@ The pattern is the same in all four: answer the upgrade command, call
 protocols require it). A command sent in the same segment as the upgrade command
 never reaches the handler: the connection is closed instead.
 
-Run one on the selectors loop with a certificate and key::
+Run one on the selectors loop with a certificate and key, from the root of a
+checkout::
 
-    python examples/tls_servers.py smtp --cert cert.pem --key key.pem --port 8025
+    python -m examples.tls_servers smtp --cert cert.pem --key key.pem --port 8025
 """
 
 from __future__ import annotations

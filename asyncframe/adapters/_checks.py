@@ -15,7 +15,12 @@ from asyncframe._driver import (
     DEFAULT_READ_SIZE,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     Options,
+    TLSUpgrade,
 )
+
+# OpenSSL 3's option (0 where the ssl module lacks it: older OpenSSL reports a ragged
+# EOF without breaking the connection).
+_IGNORE_UNEXPECTED_EOF = getattr(_ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -24,6 +29,7 @@ __all__ = [
     "DEFAULT_READ_SIZE",
     "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "Options",
+    "check_port",
     "check_sizes",
     "client_tls",
     "connected_socket",
@@ -33,6 +39,7 @@ __all__ = [
     "unix_listening_socket",
     "options",
     "server_tls",
+    "upgrade_context",
 ]
 
 
@@ -43,6 +50,16 @@ def check_sizes(**sizes: int) -> None:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         if value <= 0:
             raise ValueError(f"{name} must be > 0, not {value}")
+
+
+def check_port(port: object) -> int:
+    """Return *port* if it is a TCP port number (an int from 0 to 65535; 0: the system
+    chooses), else raise TypeError/ValueError naming ``port``."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int from 0 to 65535, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be from 0 to 65535 (0: any free port), not {port}")
+    return port
 
 
 def options(
@@ -69,6 +86,7 @@ def listening_socket(
     on one port; the system shares the connections between them); a platform
     without it raises :exc:`ValueError`.
     """
+    check_port(port)
     if not isinstance(reuse_port, bool):
         raise TypeError(f"reuse_port must be a bool, not {type(reuse_port).__name__}")
     if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
@@ -176,8 +194,6 @@ def server_socket(
         return unix_listening_socket(path, backlog)
     if port is None:
         raise TypeError("a port is needed (0: the system picks one), or path= or sock=")
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"port must be an int, not {type(port).__name__}")
     return listening_socket(host, port, backlog, reuse_port=reuse_port)
 
 
@@ -198,6 +214,7 @@ def connected_socket(host: object, port: object, path: object, sock: object) -> 
         return _check_path(path)
     if host is None or port is None:
         raise TypeError("a host and a port are needed, or path= or sock=")
+    check_port(port)
     return None
 
 
@@ -213,6 +230,10 @@ def server_tls(ssl: object) -> _ssl.SSLContext | None:
     A client-side context (one that checks host names, as
     :func:`ssl.create_default_context` makes by default) cannot serve: every
     handshake would fail, so it is refused here, when the server starts.
+
+    The context gets :data:`ssl.OP_IGNORE_UNEXPECTED_EOF`, so that a peer's ragged
+    EOF (TCP closed without a close_notify) is its EOF, as a close_notify is, and
+    the replies still owed to it are sent.
     """
     if ssl is None:
         return None
@@ -224,7 +245,21 @@ def server_tls(ssl: object) -> _ssl.SSLContext | None:
             "would fail: make a server context with "
             "ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) and load_cert_chain()"
         )
+    # Without it, OpenSSL 3 answers a ragged EOF with a fatal alert and refuses every
+    # write after it: the replies to the peer's last requests would be lost.
+    ssl.options |= _IGNORE_UNEXPECTED_EOF
     return ssl
+
+
+def upgrade_context(upgrade: TLSUpgrade) -> _ssl.SSLContext:
+    """The context to start the TLS that :meth:`~asyncframe.Handler.start_tls` asked
+    for with: on the server's side it gets :data:`ssl.OP_IGNORE_UNEXPECTED_EOF`, as
+    :func:`server_tls` gives a server's context, so that after the upgrade too a
+    ragged EOF is an EOF and the replies owed to the peer are sent."""
+    context: _ssl.SSLContext = upgrade.context
+    if upgrade.server_side:
+        context.options |= _IGNORE_UNEXPECTED_EOF
+    return context
 
 
 def client_tls(ssl: object, server_hostname: object) -> _ssl.SSLContext | None:

@@ -28,12 +28,14 @@ from asyncframe import (
     ConnectionClosed,
     Event,
     ProtocolError,
+    SendAfterClose,
     TerminatorSpec,
 )
 from asyncframe._driver import _check_seconds
 from asyncframe.adapters._checks import (
     DEFAULT_INPUT_LIMIT,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    check_port,
     check_sizes,
     client_tls,
 )
@@ -87,7 +89,8 @@ class BaseFramedStream(ABC):
         :class:`~asyncframe.Channel`).
     :param read_size: the most bytes read at once.
     :param input_limit: the most bytes kept unread while :meth:`send` waits;
-        past it :meth:`send` raises :exc:`~asyncframe.ProtocolError`.
+        past it :meth:`send` raises :exc:`~asyncframe.ProtocolError` and the
+        connection is aborted (the rest of the send is dropped).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class BaseFramedStream(ABC):
         self._input_limit = input_limit
         self._receiving = False  # a reading call waits for the peer (maybe in another task)
         self._closed_reported = False
+        self._closed_locally = False  # aclose() was called
 
     @classmethod
     async def connect(
@@ -129,6 +133,7 @@ class BaseFramedStream(ABC):
         """
         Channel(terminator, max_frame_size=max_frame_size)  # checks both, opens nothing
         check_sizes(read_size=read_size)
+        check_port(port)
         context = client_tls(ssl, server_hostname)
         if context is not None and server_hostname is None:
             server_hostname = host
@@ -178,7 +183,22 @@ class BaseFramedStream(ABC):
 
     @abstractmethod
     async def aclose(self) -> None:
-        """Close the connection (calling it again does nothing)."""
+        """Close the connection (calling it again does nothing); from then on the
+        reading calls raise :exc:`~asyncframe.ProtocolError` and :meth:`send`
+        raises :exc:`~asyncframe.SendAfterClose`, saying the stream was closed
+        locally. (A subclass's ``aclose`` calls ``self._closing()`` first.)"""
+
+    def _closing(self) -> None:
+        """Mark the stream closed locally: the calls that follow say so."""
+        self._closed_locally = True
+
+    def _check_open(self, what: str) -> None:
+        if self._closed_locally:
+            error = SendAfterClose if what == "send()" else ProtocolError
+            raise error(
+                f"{what} after aclose(): the stream was closed locally"
+                " (by this side, not by the peer)"
+            )
 
     # -- framing ------------------------------------------------------------------------
 
@@ -228,6 +248,7 @@ class BaseFramedStream(ABC):
 
     async def __anext__(self) -> Event:
         """Return the next event, reading as needed; stop after ConnectionClosed."""
+        self._check_open("async for")
         channel = self.channel
         while True:
             event = channel.next_event()
@@ -245,6 +266,7 @@ class BaseFramedStream(ABC):
 
         An unterminated tail left at the end is in :attr:`trailing_data`.
         """
+        self._check_open("frames()")
         channel = self.channel
         while True:
             for frame in channel.frames():
@@ -259,6 +281,7 @@ class BaseFramedStream(ABC):
         Raises :exc:`EOFError` if the peer closed before another frame was
         complete; the bytes it left unterminated are in :attr:`trailing_data`.
         """
+        self._check_open("receive_frame()")
         channel = self.channel
         while True:
             frame = next(channel.frames(), None)
@@ -274,6 +297,7 @@ class BaseFramedStream(ABC):
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send *data* (a bytes-like object), waiting while the transport is full."""
+        self._check_open("send()")
         channel = self.channel
         channel.push(data)  # the type check of every push
         await self._send_all(channel.data_to_send())

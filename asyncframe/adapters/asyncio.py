@@ -34,7 +34,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from asyncframe import DEFAULT_MAX_FRAME_SIZE, AcceptBackoff, Driver, Handler, TerminatorSpec
+from asyncframe import (
+    DEFAULT_MAX_FRAME_SIZE,
+    AcceptBackoff,
+    Driver,
+    Handler,
+    ProtocolError,
+    TerminatorSpec,
+)
 from asyncframe._driver import (
     ABORTING,
     DRAINING,
@@ -56,6 +63,7 @@ from asyncframe.adapters._checks import (
     options,
     server_socket,
     server_tls,
+    upgrade_context,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -238,7 +246,7 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             tls = await loop.start_tls(
                 transport,
                 self,
-                upgrade.context,
+                upgrade_context(upgrade),
                 server_side=upgrade.server_side,
                 server_hostname=upgrade.server_hostname,
                 ssl_handshake_timeout=_UNBOUNDED if timeout is None else timeout,
@@ -380,6 +388,10 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             # Python 3.10's TLS transport is not marked closed when the peer ends the
             # connection, and warns when collected; closing it now only marks it closed.
             transport.close()
+        # Let go of the transport: asyncio's TLS protocol keeps bound methods of this
+        # protocol after the connection is lost, so holding the transport (which
+        # holds that protocol) would be a cycle, freed only by the cyclic collector.
+        self.transport = None
         if exc is not None:
             logger.debug("connection lost: %r", exc)
         if self._timer is not None:
@@ -686,7 +698,14 @@ class FramedStream(BaseFramedStream):
                         await read
                 elif not read.cancelled():
                     data_in = read.result()
-                    self._received(data_in)
+                    try:
+                        self._received(data_in)
+                    except ProtocolError:
+                        # Past input_limit: the send was cut short, so the connection
+                        # is unusable; closing would wait to flush to a peer that
+                        # does not read.
+                        writer.transport.abort()
+                        raise
                     if not data_in:
                         break  # the peer closed: the drain ends with the connection
             await drain
@@ -696,6 +715,7 @@ class FramedStream(BaseFramedStream):
 
     async def aclose(self) -> None:
         """Close the connection and wait until it is closed."""
+        self._closing()
         self.writer.close()
         try:
             await self.writer.wait_closed()

@@ -40,12 +40,14 @@ from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
     AcceptBackoff,
     Handler,
+    ProtocolError,
     TerminatorSpec,
 )
 from asyncframe._driver import (
     ABORTING,
     CLOSED,
     DRAINING,
+    OPEN,
     READING,
     UPGRADING,
     Options,
@@ -57,10 +59,12 @@ from asyncframe.adapters._checks import (
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    check_port,
     connected_socket,
     options,
     server_socket,
     server_tls,
+    upgrade_context,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -154,20 +158,33 @@ class FramedStream(BaseFramedStream):
         if not self._read_meanwhile:
             await self.stream.send_all(data)
             return
+        failed: list[ProtocolError] = []
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_while_sending)
+            nursery.start_soon(self._read_while_sending, failed, nursery.cancel_scope)
             await self.stream.send_all(data)
             nursery.cancel_scope.cancel()
+        if failed:
+            # Past input_limit: the send was cut short, so the connection is unusable.
+            await trio.aclose_forcefully(self.stream)
+            raise failed[0]  # itself, not wrapped in the nursery's ExceptionGroup
 
-    async def _read_while_sending(self) -> None:
+    async def _read_while_sending(
+        self, failed: list[ProtocolError], sending: trio.CancelScope
+    ) -> None:
         while True:
             data = await self._receive_some(self._read_size)
-            self._received(data)
+            try:
+                self._received(data)
+            except ProtocolError as exc:
+                failed.append(exc)
+                sending.cancel()
+                return
             if not data:
                 return
 
     async def aclose(self) -> None:
         """Close the underlying stream."""
+        self._closing()
         await self.stream.aclose()
 
 
@@ -257,6 +274,8 @@ class _Runner:
             driver.consume(sent)
             if sent < len(data):
                 return False
+            if sent < size and driver.state is OPEN:
+                return True  # fewer bytes than asked for: nothing more is ready
 
     def _end(self) -> None:
         if self.scope is not None:
@@ -299,7 +318,7 @@ class _Runner:
             self.raw = None
         tls = trio.SSLStream(
             self.stream,
-            upgrade.context,
+            upgrade_context(upgrade),
             server_side=upgrade.server_side,
             server_hostname=upgrade.server_hostname,
         )
@@ -500,6 +519,8 @@ async def serve(
         made = server_socket(host, port, opts.backlog, path=path, sock=sock, reuse_port=reuse_port)
     elif port is None:
         raise TypeError("a port is needed (0: the system picks one), or path= or sock=")
+    else:
+        check_port(port)
 
     async def handle(stream: trio.abc.Stream) -> None:
         if isinstance(stream, trio.SSLStream) and not await _handshake(stream, opts):

@@ -32,15 +32,22 @@ class AdapterUnderTest(Protocol):
     Implement it for your own adapter (subclassing :class:`ThreadedAdapter` is the
     short way). The checks call :meth:`start` and :meth:`stop` in pairs, from one
     thread, as often as they need; the server runs in the background meanwhile.
+    The server should log through :mod:`logging` (the checks read the records of
+    level WARNING and above on the root logger).
     """
 
     def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
         """Start a server on a loopback address that runs ``handler_factory()`` for each
-        connection, with *options* (``read_size``, ``high_water``, ``idle_timeout``,
-        ``tls_handshake_timeout``, and ``ssl``, an :class:`ssl.SSLContext` to serve
-        TLS with); return once it accepts connections, with its ``(host, port)``.
-        With ``path=`` in *options* it listens on that Unix domain socket instead,
-        and returns the path; with ``sock=``, on that listening socket."""
+        connection, with *options* (``read_size``, ``high_water``, ``input_limit``,
+        ``idle_timeout``, ``tls_handshake_timeout``, and ``ssl``, an
+        :class:`ssl.SSLContext` to serve TLS with); return once it accepts
+        connections, with its ``(host, port)``. With ``path=`` in *options* it
+        listens on that Unix domain socket instead, and returns the path; with
+        ``sock=``, on that listening socket.
+
+        Some checks hand a factory whose result cannot run (``None``, a Handler
+        whose ``__init__`` skipped ``super().__init__()``): the server must log it,
+        close that connection and go on serving."""
         ...
 
     def stop(self) -> None:

@@ -33,20 +33,28 @@ __all__ = [
     "check_blocked_writer_closes",
     "check_echo_under_awkward_chunkings",
     "check_endless_producer_peer_leaves",
+    "check_factory_returning_none",
     "check_frame_too_long",
     "check_half_close_with_tail",
+    "check_handler_without_super_init",
     "check_idle_timeout",
+    "check_input_limit",
     "check_many_concurrent_clients",
     "check_never_reading_peer",
     "check_peername",
+    "check_pipeline_before_reading",
     "check_raising_callbacks",
+    "check_replies_flushed_at_eof",
+    "check_replies_flushed_at_ragged_eof",
     "check_reset_mid_frame",
     "check_starttls",
     "check_starttls_close_notify",
     "check_starttls_handshake_failure",
     "check_starttls_injection",
+    "check_tls_big_reply_then_close_notify",
     "check_tls_close_notify",
     "check_tls_echo",
+    "check_tls_ragged_eof_after_request",
     "check_unix_socket",
 ]
 
@@ -74,10 +82,12 @@ class _Line(Handler):
     """The line protocol of the checks (terminator ``b"\\n"``).
 
     ``ECHO <text>`` → ``<text>\\n``; ``BIG <n>`` → ``n`` bytes (one shared buffer);
-    ``FEED`` → an endless producer; ``KILL`` → :meth:`close` every ``FEED`` handler;
-    ``BOOM`` raises; ``QUIT`` → ``BYE\\n`` then :meth:`close_when_done`; at EOF an
-    unterminated tail is answered ``TAIL <tail>\\n`` followed by ``BIG`` bytes
-    of :attr:`eof_reply` size. Every callback is recorded in :attr:`events`.
+    ``PUT <value>`` → ``OK\\n``; ``FEED`` → an endless producer; ``KILL`` →
+    :meth:`close` every ``FEED`` handler; ``BOOM`` raises; ``QUIT`` → ``BYE\\n``
+    then :meth:`close_when_done`; at EOF an unterminated tail is answered
+    ``TAIL <tail>\\n`` followed by ``BIG`` bytes of :attr:`eof_reply` size (nothing,
+    if the server's ``quiet_eof``).
+    Every callback is recorded in :attr:`events`.
     """
 
     def __init__(self, server: _Server, max_frame_size: int) -> None:
@@ -107,6 +117,8 @@ class _Line(Handler):
             self.push(arg + b"\n")
         elif cmd == b"BIG":
             self.push(self.server.reply(int(arg)))
+        elif cmd == b"PUT":
+            self.push(b"OK\n")
         elif cmd == b"FEED":
             self.server.feeders.append(self)
             self.push_with_producer(_endless(self, self.server.reply(65536)))
@@ -128,6 +140,8 @@ class _Line(Handler):
 
     def on_eof(self) -> None:
         self.events.append("eof")
+        if self.server.quiet_eof:
+            return
         # The streaming style collected the tail in parts; the frame styles find it here.
         tail = b"".join(self.parts) or self.channel.trailing_data
         self.parts.clear()
@@ -182,10 +196,12 @@ class _Server:
         style: str = "on_data/on_terminator",
         max_frame_size: int = 1 << 20,
         eof_reply: int = 0,
+        quiet_eof: bool = False,
     ) -> None:
         self.kind = _STYLES[style]
         self.max_frame_size = max_frame_size
         self.eof_reply = eof_reply
+        self.quiet_eof = quiet_eof
         self.raise_on_connect = False
         #: The server context ``STARTTLS`` upgrades with (``None``: not offered).
         self.tls: ssl.SSLContext | None = None
@@ -609,15 +625,17 @@ def check_endless_producer_peer_leaves(adapter: AdapterUnderTest) -> None:
 
 
 def check_raising_callbacks(adapter: AdapterUnderTest) -> None:
-    """A callback that raises closes only its own connection, and the error is logged."""
+    """A callback that raises closes only its own connection, after the replies pushed
+    before it are sent, and the error is logged."""
     server = _Server()
     with _logs() as logs, serving(adapter, server) as address, _connect(address) as other:
         _ask(other, b"ECHO before\n", b"before\n")
         with _connect(address) as sock:
             sock.sendall(b"ECHO a\nBOOM\nECHO never\n")
             got = _read_to_end(sock)
-        # The error aborts the connection: output queued before it may be dropped.
-        assert got in (b"", b"a\n"), f"after a raising callback the peer got {got!r}"
+        # The reply pushed before the failure is sent, then the connection closes;
+        # the request after the failing one is not answered.
+        assert got == b"a\n", f"after a raising callback the peer got {got!r}"
         _wait_for(lambda: "close" in server.handlers[1].events, "on_close of the raising handler")
         _wait_for(lambda: logs.raised(_Boom), "a logged record of the exception")
         server.raise_on_connect = True
@@ -1017,6 +1035,259 @@ def check_unix_socket(adapter: AdapterUnderTest) -> None:
             assert not errors, f"{style}: {errors[0]!r}"
 
 
+def _write_before_reading(sock: socket.socket, script: bytes, what: str) -> None:
+    """Send *script* whole, reading nothing; fail if the server stops reading it."""
+    try:
+        sock.sendall(script)
+    except TimeoutError:
+        raise AssertionError(
+            f"{what}: the server stopped reading a pipeline written before its replies"
+            f" are read ({len(script):,} bytes not all taken within {TIMEOUT} s)"
+        ) from None
+
+
+def check_pipeline_before_reading(adapter: AdapterUnderTest) -> None:
+    """A client that writes a whole pipeline before it reads a reply gets every reply,
+    at the default settings.
+
+    The pipeline is redis-py's way: 60 requests each answered with 100 kB, then 400
+    requests carrying 100 kB each (answered ``OK``), 40 MB written before a byte is
+    read. Its 6 MB of replies pass ``high_water``, so the server must go on reading
+    (and keeping) the requests while its output waits for the client. Each callback
+    style is checked.
+    """
+    reply, gets, sets = 100_000, 60, 400
+    script = b"BIG %d\n" % reply * gets + (b"PUT " + b"v" * reply + b"\n") * sets
+    for style in _STYLES:
+        server = _Server(style=style)
+        expected = server.reply(reply) * gets + b"OK\n" * sets
+        with serving(adapter, server) as address, _connect(address) as sock:
+            _write_before_reading(sock, script, style)
+            got = _read_exactly(sock, len(expected))
+            assert got == expected, (
+                f"{style}: after a pipeline got {len(got):,} bytes of {len(expected):,},"
+                " or bytes other than the replies"
+            )
+
+
+def check_input_limit(adapter: AdapterUnderTest) -> None:
+    """A client that writes requests and never reads a reply is closed once the server
+    keeps more than ``input_limit`` bytes of its input, with a log record: memory
+    stays bounded, and other clients are served.
+
+    With ``high_water`` 64 KiB and ``input_limit`` 1 MiB, the client asks for a
+    16 MiB reply (more than the socket buffers hold, so output waits), then writes
+    requests (up to 64 MiB) without reading: the server
+    must close the connection before it has read them all, run ``on_close`` and log
+    a record naming ``input_limit``.
+    """
+    high_water, input_limit, most = 65536, 1 << 20, 64 << 20
+    line = b"PUT " + b"p" * 1019 + b"\n"
+    chunk = line * 1024  # 1 MiB
+    server = _Server()
+    with (
+        _logs() as logs,
+        serving(adapter, server, high_water=high_water, input_limit=input_limit) as address,
+    ):
+        with _connect(address, rcvbuf=65536) as sock:
+            sock.sendall(b"BIG %d\n" % (16 << 20))
+            sent = 0
+            try:
+                while sent < most:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except (ConnectionResetError, BrokenPipeError):
+                pass  # the server closed the connection: what must happen
+            except TimeoutError:
+                raise AssertionError(
+                    f"the server stopped reading after {sent:,} bytes without closing the"
+                    f" connection (input_limit={input_limit:,})"
+                ) from None
+            assert sent < most, (
+                f"the server read {most:,} bytes from a client that reads nothing, with"
+                f" input_limit={input_limit:,}: its input is not bounded"
+            )
+        handler = server.handlers[0]
+        _wait_for(partial(handler.saw, "close"), "on_close past input_limit")
+        named = [r for r in logs.records if "input_limit" in r.getMessage()]
+        assert named, (
+            "no log record of level WARNING or above names input_limit; got"
+            f" {[r.getMessage() for r in logs.records]}"
+        )
+        _echo_session(address, seed=13)
+
+
+def _check_unusable_factory(
+    adapter: AdapterUnderTest, bad: Callable[[], object], says: str
+) -> None:
+    """The first connection's handler is *bad*'s result: it fails that connection only,
+    with one log record whose message contains *says*; the server goes on serving."""
+    server = _Server()
+    first = [True]
+
+    def factory() -> Handler:
+        if first[0]:
+            first[0] = False
+            return bad()  # type: ignore[return-value]
+        return server()
+
+    with _logs() as logs, serving(adapter, factory) as address:
+        with _connect(address) as sock:
+            got = _read_to_end(sock)
+        assert got == b"", f"a connection without a usable handler got {got!r}"
+        _echo_session(address, seed=17)
+        _echo_session(address, seed=19)
+        messages = [r.getMessage() for r in logs.records]
+        assert len(messages) == 1, f"expected one log record, got {len(messages)}: {messages}"
+        assert says in messages[0], f"the log record does not say {says!r}: {messages[0]!r}"
+
+
+class _NoSuperInit(Handler):
+    """A Handler whose ``__init__`` forgot ``super().__init__()``: it has no channel."""
+
+    def __init__(self) -> None:
+        self.greeting = b"hello\n"
+
+    def on_connect(self) -> None:
+        self.push(self.greeting)
+
+
+def check_factory_returning_none(adapter: AdapterUnderTest) -> None:
+    """A handler factory that returns ``None`` fails that connection only: it is closed,
+    one log record says so (its message contains ``None``), and the server goes on
+    serving other clients."""
+    _check_unusable_factory(adapter, lambda: None, "None")
+
+
+def check_handler_without_super_init(adapter: AdapterUnderTest) -> None:
+    """A Handler whose ``__init__`` skips ``super().__init__()`` fails that connection
+    only: it is closed, one log record says what to do (its message contains
+    ``super().__init__()``), and the server goes on serving other clients."""
+    _check_unusable_factory(adapter, _NoSuperInit, "super().__init__()")
+
+
+def check_tls_big_reply_then_close_notify(adapter: AdapterUnderTest) -> None:
+    """Over TLS, a client that asks for a 64 MiB reply and sends its close_notify at
+    once gets every byte of the reply (and ``on_eof``'s answer) before the stream
+    ends. Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    size = 64 << 20
+    server_ctx, client_ctx = _tls_contexts()
+    server = _Server()
+    expected = server.reply(size) + b"TAIL \n"
+    with serving(adapter, server, ssl=server_ctx) as address:
+        client = _TLSClient(address, client_ctx)
+        with contextlib.closing(client):
+            client.sendall(b"BIG %d\n" % size)
+            client.close_notify()
+            got = client.read_to_end()
+        assert len(got) == len(expected), (
+            f"after close_notify the client got {len(got):,} bytes of {len(expected):,},"
+            f" then the stream ended ({client.ended})"
+        )
+        assert got == expected, "the reply arrived corrupted"
+        handler = server.handlers[0]
+        _wait_for(partial(handler.saw, "close"), "on_close after close_notify")
+
+
+def _end_tls(client: _TLSClient, ending: str) -> None:
+    if ending == "close_notify":
+        client.close_notify()
+    else:  # a ragged EOF: TCP's FIN, no close_notify
+        client.sock.shutdown(socket.SHUT_WR)
+
+
+def check_tls_ragged_eof_after_request(adapter: AdapterUnderTest) -> None:
+    """Over TLS, a client that ends its TCP side without a close_notify (a ragged
+    EOF) right after a request still gets the reply: the ragged EOF is an EOF
+    (``on_eof`` runs), the reply is sent, then the connection closes. Each callback
+    style is checked. Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    server_ctx, client_ctx = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style, quiet_eof=True)
+        expected = b"ragged\n" + server.reply(262144)
+        with serving(adapter, server, ssl=server_ctx) as address:
+            client = _TLSClient(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(b"ECHO ragged\nBIG 262144\n")
+                _end_tls(client, "ragged")
+                got = client.read_to_end()
+            assert got == expected, (
+                f"{style}: after a ragged EOF the client got {len(got):,} bytes of"
+                f" {len(expected):,} ({got[:20]!r}...)"
+            )
+            handler = server.handlers[0]
+            _wait_for(partial(handler.saw, "close"), f"{style}: on_close after a ragged EOF")
+            assert handler.events == ["connect", "eof", "close"], f"{style}: {handler.events}"
+
+
+def _check_flushed_after(adapter: AdapterUnderTest, tls: bool, endings: tuple[str, ...]) -> None:
+    """The client asks for 1 MiB and an echo, may leave an unterminated tail, and ends
+    its side in each of *endings*; it must get every reply, ``on_eof``'s too."""
+    size, eof_reply = 1 << 20, 256 << 10
+    server_ctx, client_ctx = _tls_contexts() if tls else (None, None)
+    for style in _STYLES:
+        server = _Server(style=style, eof_reply=eof_reply)
+        options = {"ssl": server_ctx} if tls else {}
+        with serving(adapter, server, **options) as address:
+            for ending in endings:
+                for tail in (b"", b"half a li"):
+                    what = f"{style}, {ending}" + (", mid-frame" if tail else "")
+                    before = len(server.handlers)
+                    request = b"BIG %d\nECHO echoed\n%s" % (size, tail)
+                    if client_ctx is not None:
+                        client = _TLSClient(address, client_ctx)
+                        with contextlib.closing(client):
+                            client.sendall(request)
+                            _end_tls(client, ending)
+                            got = client.read_to_end()
+                    else:
+                        with _connect(address) as sock:
+                            sock.sendall(request)
+                            sock.shutdown(socket.SHUT_WR)
+                            got = _read_to_end(sock)
+                    expected = (
+                        server.reply(size)
+                        + b"echoed\nTAIL "
+                        + tail
+                        + b"\n"
+                        + server.reply(eof_reply)
+                    )
+                    assert got == expected, (
+                        f"{what}: the client got {len(got):,} bytes of {len(expected):,}"
+                        " before the connection closed"
+                    )
+                    handler = server.handlers[before]
+                    _wait_for(partial(handler.saw, "close"), f"{what}: on_close")
+                    assert handler.events == ["connect", "eof", "close"], (
+                        f"{what}: {handler.events}"
+                    )
+
+
+def check_replies_flushed_at_eof(adapter: AdapterUnderTest) -> None:
+    """After the peer's EOF, a TCP half-close or a TLS close_notify, every reply
+    pushed is sent before the connection closes, whether the EOF comes after a whole
+    request or in the middle of a frame.
+
+    The client asks for 1 MiB and an echo, may leave an unterminated tail, and ends
+    its side; ``on_eof`` answers the tail and pushes 256 KiB more. The client reads
+    all of it, then the end of the stream; ``on_close`` runs after ``on_eof``. Each
+    callback style is checked. Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    _check_flushed_after(adapter, tls=False, endings=("half-close",))
+    _check_flushed_after(adapter, tls=True, endings=("close_notify",))
+
+
+def check_replies_flushed_at_ragged_eof(adapter: AdapterUnderTest) -> None:
+    """Over TLS, after a ragged EOF (TCP closed without a close_notify) every reply is
+    sent before the connection closes, ``on_eof``'s too, as after a close_notify:
+    :func:`check_replies_flushed_at_eof`'s exchanges, ended with a ragged EOF.
+    Needs trustme (``pip install "asyncframe[test]"``).
+    """
+    _check_flushed_after(adapter, tls=True, endings=("ragged",))
+
+
 #: Every check, in the order :func:`check_adapter` runs them.
 CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_echo_under_awkward_chunkings,
@@ -1036,6 +1307,14 @@ CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_starttls_handshake_failure,
     check_starttls_close_notify,
     check_unix_socket,
+    check_pipeline_before_reading,
+    check_input_limit,
+    check_factory_returning_none,
+    check_handler_without_super_init,
+    check_tls_big_reply_then_close_notify,
+    check_tls_ragged_eof_after_request,
+    check_replies_flushed_at_eof,
+    check_replies_flushed_at_ragged_eof,
     check_many_concurrent_clients,
 )
 

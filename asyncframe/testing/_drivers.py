@@ -22,13 +22,26 @@ class Transcript:
     ``("data", bytes)``, ``("terminator", bytes | int)``, ``("frame", bytes)``,
     ``("frames", list[bytes])``, ``("frame_too_long", FrameTooLong)``, ``("eof",)``,
     ``("close",)``.
+
+    Its fields (``help()`` lists them here; they are read-only):
+
+    - ``events``: the events or callbacks, in order;
+    - ``output``: every byte the protocol asked to send, in order;
+    - ``closed``: whether the connection was over at the end of the run. For
+      :func:`drive_handler`: true once the handler closed
+      (:meth:`~asyncframe.Handler.close_when_done` reached, or
+      :meth:`~asyncframe.Handler.close`), a callback raised, or the peer's EOF
+      was handled (a connection closes once its output after ``on_eof`` is
+      sent); false only if it would stay open for more input. For
+      :func:`drive_channel`: true if :meth:`~asyncframe.Channel.close_when_done`
+      was reached (a channel makes no decision at EOF, its owner does).
     """
 
     #: The events or callbacks, in order.
     events: tuple[Any, ...]
     #: Every byte the protocol asked to send, in order.
     output: bytes
-    #: True if the protocol asked to close (close_when_done() reached, or close()).
+    #: Whether the connection was over at the end of the run (see above).
     closed: bool
 
     def frames(self) -> list[bytes]:
@@ -104,8 +117,8 @@ def drive_handler(handler: Handler, chunks: Sequence[bytes], *, eof: bool = True
     adapter: ``on_connect``, then each chunk, taking all the output after each (a
     peer that reads everything); feeding stops once the handler closes or a
     callback raised (the exception is logged, as an adapter would); then EOF (if
-    *eof*) and ``on_close``. Returns the transcript of the callbacks and all the
-    output.
+    *eof*) and ``on_close``. Returns the transcript of the callbacks, all the
+    output, and whether the connection was over.
     """
     log: list[tuple[Any, ...]] = []
 
@@ -138,6 +151,8 @@ def drive_handler(handler: Handler, chunks: Sequence[bytes], *, eof: bool = True
     if eof and not (driver.aborting or handler.closing):
         driver.receive(b"")
         take_all()
-    closed = driver.aborting or handler.channel.wants_close
+    # Over: aborting, or draining with nothing left to send (a close the handler
+    # asked for, a failure, or the peer's EOF after on_eof).
+    closed = driver.finished
     driver.lost()
     return Transcript(tuple(log), bytes(output), closed)

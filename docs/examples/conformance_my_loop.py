@@ -15,7 +15,20 @@ import pytest
 
 from asyncframe import Handler
 from asyncframe.adapters.asyncio import serve
-from asyncframe.testing import CHECKS, AdapterUnderTest, Address, ThreadedAdapter
+from asyncframe.testing import (
+    CHECKS,
+    AdapterUnderTest,
+    Address,
+    ThreadedAdapter,
+    check_replies_flushed_at_ragged_eof,
+)
+
+# A check your adapter is known to fail, with the reason: it still runs, and the
+# run fails if it ever starts to pass (then remove it from here).
+KNOWN_FAILURES = {
+    check_replies_flushed_at_ragged_eof: "asyncio's TLS transport drops the writes that"
+    " follow a ragged EOF",
+}
 
 
 class MyLoopAdapter(ThreadedAdapter):
@@ -50,6 +63,18 @@ class MyLoopAdapter(ThreadedAdapter):
             loop.close()
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(
+            check,
+            id=check.__name__,
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[check])]
+            if check in KNOWN_FAILURES
+            else [],
+        )
+        for check in CHECKS
+    ],
+)
 def test_my_adapter(check: Callable[[AdapterUnderTest], None]) -> None:
     check(MyLoopAdapter(asyncio.new_event_loop))

@@ -2,14 +2,12 @@
 
 Commands end with CRLF: ``HELO <name>``, ``MAIL FROM:<addr>``, ``RCPT TO:<addr>``,
 ``DATA`` (then the message, ended by a line holding a single dot, with leading dots
-doubled as in SMTP), ``QUIT``. The server keeps the delivered messages.
+doubled as in SMTP; the message may be empty), ``QUIT``. The server keeps the delivered messages.
 """
 
 from __future__ import annotations
 
 from asyncframe import Handler
-
-END_OF_DATA = b"\r\n.\r\n"
 
 
 class MiniSMTP(Handler):
@@ -18,6 +16,8 @@ class MiniSMTP(Handler):
     def __init__(self) -> None:
         super().__init__(terminator=b"\r\n")
         self.parts: list[bytes] = []
+        # While a message is read (after DATA), its lines so far; None otherwise.
+        self.body: list[bytes] | None = None
         self.mail_from: bytes | None = None
         self.recipients: list[bytes] = []
         self.delivered: list[tuple[bytes, list[bytes], bytes]] = []
@@ -34,18 +34,21 @@ class MiniSMTP(Handler):
         return frame
 
     def on_terminator(self, terminator: bytes | int) -> None:
-        frame = self.frame()
-        if terminator == END_OF_DATA:
-            self.deliver(frame)
+        line = self.frame()
+        if self.body is None:
+            self.command(line)
+        elif line == b".":
+            self.deliver(self.body)
         else:
-            self.command(frame)
+            # The message is read line by line, so that the dot line ends it even
+            # right after DATA (an empty message); a leading dot was doubled by
+            # the client and is undone here.
+            self.body.append(line[1:] if line.startswith(b".") else line)
 
-    def deliver(self, body: bytes) -> None:
-        lines = [line[1:] if line.startswith(b".") else line for line in body.split(b"\r\n")]
+    def deliver(self, lines: list[bytes]) -> None:
         assert self.mail_from is not None
         self.delivered.append((self.mail_from, self.recipients, b"\r\n".join(lines)))
-        self.mail_from, self.recipients = None, []
-        self.set_terminator(b"\r\n")
+        self.mail_from, self.recipients, self.body = None, [], None
         self.push(b"250 queued\r\n")
 
     def command(self, line: bytes) -> None:
@@ -60,9 +63,7 @@ class MiniSMTP(Handler):
             self.recipients.append(line[8:])
             self.push(b"250 ok\r\n")
         elif verb == b"DATA" and self.recipients:
-            # The body ends with CRLF . CRLF; the CRLF before the dot belongs to it
-            # in SMTP, but here the terminator takes it, which is fine for a demo.
-            self.set_terminator(END_OF_DATA)
+            self.body = []
             self.push(b"354 end with <CRLF>.<CRLF>\r\n")
         elif verb == b"QUIT":
             self.push(b"221 bye\r\n")

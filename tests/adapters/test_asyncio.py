@@ -270,6 +270,16 @@ def test_bad_arguments() -> None:
             HandlerProtocol(LineHandler(), read_size=1.5)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="high_water must be > 0"):
             await serve(LineHandler, "127.0.0.1", 0, high_water=0)
+        for port, message in [
+            ("0", "port must be an int from 0 to 65535, not str"),
+            ("abc", "port must be an int from 0 to 65535, not str"),
+            (-1, "port must be from 0 to 65535"),
+            (65536, "port must be from 0 to 65535"),
+        ]:
+            with pytest.raises((TypeError, ValueError), match=message):
+                await serve(LineHandler, "127.0.0.1", port)  # type: ignore[arg-type]
+            with pytest.raises((TypeError, ValueError), match=message):
+                await connect(LineHandler(), "127.0.0.1", port)  # type: ignore[arg-type]
 
     run(main)
 

@@ -19,7 +19,16 @@ import pytest
 import trio
 import trio.testing
 
-from asyncframe import Channel, ConnectionClosed, Data, Event, FrameTooLong, Terminator
+from asyncframe import (
+    Channel,
+    ConnectionClosed,
+    Data,
+    Event,
+    FrameTooLong,
+    ProtocolError,
+    SendAfterClose,
+    Terminator,
+)
 from asyncframe.adapters import asyncio as asyncio_adapter
 from asyncframe.adapters import trio as trio_adapter
 
@@ -367,6 +376,77 @@ def test_aclose_closes_the_connection(flavor: Flavor) -> None:
     assert seen == [b"bye\r\n"]
 
 
+VALUE = b"v" * 100_000
+GETS, SETS = 60, 400
+
+
+def redis_like(sock: socket.socket) -> None:
+    """A peer that answers each request as it reads it, as redis-server does: ``GET k``
+    with 100 kB, ``SET k <value>`` with ``+OK``; its sends block while the client
+    does not read (a small send buffer), and then it reads nothing more."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    buffer = bytearray()
+    answered = 0
+    while answered < GETS + SETS:
+        data = sock.recv(1 << 20)
+        if not data:
+            return
+        buffer += data
+        while (end := buffer.find(b"\r\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            sock.sendall(VALUE + b"\r\n" if line == b"GET k" else b"+OK\r\n")
+            answered += 1
+    read_until_eof(sock)
+
+
+async def small_window_stream(flavor: Flavor, port: int, **options: Any) -> Any:
+    """A FramedStream on a client socket with a 64 KiB receive buffer (set before it
+    connects), so that the peer's replies cannot all wait in the kernel."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    if flavor.name == "asyncio":
+        reader, writer = await asyncio.open_connection(sock=sock)
+        return flavor.FramedStream(reader, writer, **options)
+    return flavor.FramedStream(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), **options)
+
+
+def test_a_pipeline_sent_whole_before_reading_completes(flavor: Flavor) -> None:
+    # redis-py's way: the whole pipeline is written, then the replies are read. The
+    # peer answers as it reads, so the replies fill the socket buffers long before
+    # the 40 MB of requests are sent: send() must read meanwhile.
+    pipeline = b"GET k\r\n" * GETS + (b"SET k " + VALUE + b"\r\n") * SETS
+
+    async def main() -> list[bytes]:
+        with peer(redis_like) as port:
+            stream = await small_window_stream(flavor, port, max_frame_size=1 << 20)
+            async with stream:
+                await stream.send(pipeline)
+                return [await stream.receive_frame() for _ in range(GETS + SETS)]
+
+    replies = flavor.run(main)
+    assert replies == [VALUE] * GETS + [b"+OK"] * SETS
+
+
+def test_a_pipeline_whose_replies_pass_input_limit_fails_clearly(flavor: Flavor) -> None:
+    # The same pipeline with input_limit 1 MiB: the 6 MB of replies cannot be kept
+    # while send() waits, and send() says so rather than hang or keep them all.
+    pipeline = b"GET k\r\n" * GETS + (b"SET k " + VALUE + b"\r\n") * SETS
+
+    async def main() -> None:
+        with peer(redis_like) as port:
+            stream = await small_window_stream(
+                flavor, port, max_frame_size=1 << 20, input_limit=1 << 20
+            )
+            async with stream:
+                await stream.send(pipeline)
+
+    with pytest.raises(ProtocolError, match="input_limit"):
+        flavor.run(main)
+
+
 # -- TLS ------------------------------------------------------------------------------------
 
 
@@ -478,6 +558,10 @@ def test_bad_arguments_name_themselves_and_open_nothing(flavor: Flavor) -> None:
             await cls.connect("127.0.0.1", 1, max_frame_size="big")
         with pytest.raises(ValueError, match="server_hostname is only meaningful with ssl"):
             await cls.connect("127.0.0.1", 1, server_hostname="example.org")
+        with pytest.raises(TypeError, match="port must be an int from 0 to 65535, not str"):
+            await cls.connect("127.0.0.1", "1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="port must be from 0 to 65535"):
+            await cls.connect("127.0.0.1", -1)
         with peer(echo) as port:
             async with await cls.connect("127.0.0.1", port) as stream:
                 with pytest.raises(TypeError, match="str"):
@@ -485,6 +569,27 @@ def test_bad_arguments_name_themselves_and_open_nothing(flavor: Flavor) -> None:
                 with pytest.raises(ValueError, match="terminator"):
                     stream.terminator = -1
                 assert stream.terminator == b"\r\n"  # unchanged by the bad value
+
+    flavor.run(main)
+
+
+def test_after_aclose_the_calls_say_the_stream_was_closed_locally(flavor: Flavor) -> None:
+    async def main() -> None:
+        with peer(echo) as port:
+            stream = await flavor.FramedStream.connect("127.0.0.1", port)
+            await stream.send(b"one\r\n")
+            # Read the echo: closing with it unread would reset the peer's socket.
+            assert await stream.receive_frame() == b"one"
+            await stream.aclose()
+            with pytest.raises(SendAfterClose, match=r"send\(\) after aclose\(\)"):
+                await stream.send(b"two\r\n")
+            with pytest.raises(ProtocolError, match=r"receive_frame\(\) after aclose\(\)"):
+                await stream.receive_frame()
+            with pytest.raises(ProtocolError, match=r"after aclose\(\)"):
+                await stream.__anext__()
+            with pytest.raises(ProtocolError, match=r"after aclose\(\)"):
+                [frame async for frame in stream.frames()]
+            await stream.aclose()  # again: nothing
 
     flavor.run(main)
 

@@ -194,6 +194,42 @@ def test_bad_arguments() -> None:
         loop.run()
 
 
+@pytest.mark.parametrize(
+    ("port", "error", "message"),
+    [
+        (-1, ValueError, "port must be from 0 to 65535"),
+        (65536, ValueError, "port must be from 0 to 65535"),
+        ("abc", TypeError, "port must be an int from 0 to 65535, not str"),
+        ("0", TypeError, "port must be an int from 0 to 65535, not str"),
+        (True, TypeError, "port must be an int from 0 to 65535, not bool"),
+    ],
+)
+def test_a_bad_port_is_named(port: object, error: type[Exception], message: str) -> None:
+    with Loop() as loop:
+        with pytest.raises(error, match=message):
+            loop.listen(LineHandler, "127.0.0.1", port)  # type: ignore[arg-type]
+        with pytest.raises(error, match=message):
+            loop.connect(LineHandler(), "127.0.0.1", port)  # type: ignore[arg-type]
+        assert not loop._listeners
+        assert loop.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "message"),
+    [
+        ("1", TypeError, "timeout must be a number of seconds or None, not str"),
+        (-1, ValueError, "timeout must be >= 0 seconds, not -1"),
+        (float("nan"), ValueError, "timeout must be >= 0 seconds, not nan"),
+    ],
+)
+def test_a_bad_run_timeout_is_named(timeout: object, error: type[Exception], message: str) -> None:
+    with Loop() as loop:
+        loop.call_soon(loop.stop)
+        with pytest.raises(error, match=message):
+            loop.run(timeout=timeout)  # type: ignore[arg-type]
+        loop.run(timeout=TIMEOUT)  # unchanged: the callback is still there, and stops it
+
+
 # -- hardening ---------------------------------------------------------------------------
 
 

@@ -260,6 +260,14 @@ def test_bad_arguments() -> None:
             await connect(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="high_water must be > 0"):
             await serve(LineHandler, 0, high_water=0)
+        for port, message in [
+            ("0", "port must be an int from 0 to 65535, not str"),
+            (-1, "port must be from 0 to 65535"),
+        ]:
+            with pytest.raises((TypeError, ValueError), match=message):
+                await serve(LineHandler, port)  # type: ignore[arg-type]
+            with pytest.raises((TypeError, ValueError), match=message):
+                await connect(LineHandler(), "127.0.0.1", port)  # type: ignore[arg-type]
         left, _ = trio.testing.memory_stream_pair()
         with pytest.raises(TypeError, match="read_size must be an int"):
             await run_handler(LineHandler(), left, read_size=None)  # type: ignore[arg-type]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import array
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from asyncframe import Channel, Data, Terminator
+from asyncframe import Channel, Data, Driver, Handler, Terminator, start_handler
 
 
 def loaded_channel() -> Channel:
@@ -101,3 +103,91 @@ def test_bytes_like_terminators_are_accepted_and_stored_as_bytes() -> None:
     assert ch.terminator == (b"\r\n", b"\n")
     ch.receive_data(b"a\r\n")
     assert list(ch.events()) == [Data(b"a"), Terminator(b"\r\n")]
+
+
+class StrProducer:
+    """A producer that forgot to encode: more() returns str."""
+
+    def more(self) -> str:
+        return "text"
+
+
+def test_a_producer_that_returns_str_fails_alone_and_the_queue_goes_on() -> None:
+    ch = Channel()
+    ch.push(b"before ")
+    ch.push_with_producer(StrProducer())
+    ch.push(b"after")
+    with pytest.raises(TypeError, match=r"more\(\) must be a bytes-like object, not str"):
+        ch.data_to_send()
+    # The failing producer is gone; what was queued around it is still sent.
+    assert ch.data_to_send() == b"before after"
+    ch.push(b"more")
+    assert ch.data_to_send() == b"more"
+
+
+def test_consume_output_without_peek_output_raises_and_changes_nothing() -> None:
+    ch = Channel()
+    ch.push(b"abc")
+    with pytest.raises(ValueError, match=r"consume_output\(n=1\).*peek_output\(\)"):
+        ch.consume_output(1)
+    assert ch.peek_output(2) == b"ab"
+    with pytest.raises(ValueError, match=r"consume_output\(n=3\)"):
+        ch.consume_output(3)  # more than the peek returned
+    ch.consume_output(1)
+    ch.consume_output(1)
+    with pytest.raises(ValueError, match=r"consume_output\(n=1\)"):
+        ch.consume_output(1)  # the peek was used up
+    assert ch.data_to_send() == b"c"
+
+
+def test_a_strided_memoryview_is_received_like_its_bytes() -> None:
+    ch = Channel(b"\n")
+    ch.receive_data(memoryview(b"aXbX\nXc")[::2])  # b"ab\nc"
+    ch.receive_data(memoryview(b"c\n")[:])
+    assert list(ch.frames()) == [b"ab", b"cc"]
+
+
+def test_a_wide_item_buffer_counts_its_bytes() -> None:
+    items = array.array("H", [0x0A61, 0x0A62])  # b"a\nb\n" in little-endian
+    if sys.byteorder != "little":
+        items.byteswap()
+    ch = Channel(b"\n")
+    ch.receive_data(memoryview(items))
+    assert list(ch.frames()) == [b"a", b"b"]
+
+
+def test_handler_takes_its_terminator_by_position_like_channel() -> None:
+    assert Handler(b"\n").get_terminator() == Channel(b"\n").terminator == b"\n"
+    assert Handler(terminator=b"\n").get_terminator() == b"\n"
+    with pytest.raises(TypeError, match="terminator must be bytes"):
+        Handler("\n")  # type: ignore[arg-type]
+
+
+class ForgotSuper(Handler):
+    def __init__(self) -> None:  # no super().__init__(): no channel
+        self.count = 0
+
+
+def test_a_handler_without_super_init_is_named_by_the_driver() -> None:
+    with pytest.raises(
+        TypeError, match=r"ForgotSuper.__init__ did not call super\(\).__init__\(\)"
+    ):
+        Driver(ForgotSuper())
+    with pytest.raises(TypeError, match="handler must be a Handler, not NoneType"):
+        Driver(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("factory", "cause"),
+    [
+        (lambda: None, "handler must be a Handler, not NoneType"),
+        (ForgotSuper, "did not call super().__init__()"),
+    ],
+)
+def test_start_handler_refuses_what_cannot_run_and_logs_why(
+    factory: Callable[[], object], cause: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert start_handler(factory) is None
+    (record,) = caplog.records
+    assert "handler_factory returned an unusable handler" in record.getMessage()
+    assert cause in record.getMessage()

@@ -282,3 +282,82 @@ def test_frames_without_terminator_changes(
     expected, tail = frame_all(stream, [terminator])
     assert got == [p for p, _ in expected]
     assert ch.trailing_data == tail
+
+
+def run_complete_frames(
+    chunks: Sequence[bytes],
+    program: Sequence[TerminatorSpec],
+    max_frames: int | None,
+    limit: int | None,
+) -> tuple[list[bytes | str], bytes]:
+    """Drive complete_frames(max_frames) after every chunk, moving to the program's
+    next terminator after each list; return the outcomes and the trailing data."""
+    ch = Channel(program[0], max_frame_size=limit)
+    outcomes: list[bytes | str] = []
+    k = 0
+    for chunk in [*chunks, b""]:
+        ch.receive_data(chunk)
+        while True:
+            try:
+                frames = ch.complete_frames(max_frames)
+            except FrameTooLong:
+                outcomes.append(TOO_LONG)
+                continue
+            if not frames:
+                break
+            outcomes.extend(frames)
+            if len(program) > 1:
+                # A terminator change applies from the first byte after the list.
+                k += len(frames)
+                ch.set_terminator(program[k % len(program)])
+    return outcomes, ch.trailing_data
+
+
+# Programs whose every terminator is a delimiter: complete_frames() splits the
+# buffer in one pass there, and must find what the frame-by-frame path finds.
+delimiter_programs = st.lists(bytes_terminators, min_size=1, max_size=3)
+
+
+short_streams = st.binary(max_size=12).map(
+    lambda raw: bytes(ALPHABET[b % len(ALPHABET)] for b in raw)
+)
+
+
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    pieces=st.lists(short_streams, max_size=12),
+    terminator=bytes_terminators,
+    max_frames=st.one_of(st.none(), st.integers(min_value=1, max_value=4)),
+    limit=st.one_of(st.none(), limits),
+)
+def test_complete_frames_match_the_model_for_any_chunking_and_limit(
+    data: st.DataObject,
+    pieces: list[bytes],
+    terminator: bytes,
+    max_frames: int | None,
+    limit: int | None,
+) -> None:
+    # Pieces joined by the terminator: many frames per buffer, as one read brings.
+    stream = terminator.join(pieces)
+    outcomes, tail = frame_all(stream, [terminator], limit)
+    for chunks in ([stream], data.draw(chunked(stream)), [bytes([b]) for b in stream]):
+        got = run_complete_frames(chunks, [terminator], max_frames, limit)
+        assert got == (payloads(outcomes), tail)
+
+
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    pieces=st.lists(short_streams, max_size=12),
+    program=delimiter_programs,
+    limit=limits,
+)
+def test_complete_frames_one_at_a_time_follow_terminator_changes(
+    data: st.DataObject, pieces: list[bytes], program: list[TerminatorSpec], limit: int
+) -> None:
+    stream = b"".join(piece + program[i % len(program)] for i, piece in enumerate(pieces))
+    # One frame per call, so the terminator changes after every frame, as the model's.
+    outcomes, tail = frame_all(stream, program, limit)
+    for chunks in ([stream], data.draw(chunked(stream))):
+        assert run_complete_frames(chunks, program, 1, limit) == (payloads(outcomes), tail)

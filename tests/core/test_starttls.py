@@ -228,3 +228,26 @@ def test_after_close_when_done() -> None:
     handler.close_when_done()
     with pytest.raises(RuntimeError):
         handler.start_tls(CONTEXT)
+
+
+def test_start_tls_after_the_peers_eof_raises_and_the_connection_closes_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class AtEof(Handler):
+        def on_eof(self) -> None:
+            self.push(b"bye\r\n")
+            self.start_tls(CONTEXT)
+
+    driver = started(AtEof())
+    driver.receive(b"")
+    # The callback's RuntimeError is the handler's failure: its reply goes out, then
+    # the connection closes (no handshake is asked for, no engine error logged).
+    assert driver.state is State.DRAINING
+    assert driver.tls_upgrade is None
+    assert driver.take(None) == b"bye\r\n"
+    assert driver.finished
+    messages = [r.getMessage() for r in caplog.records] + [
+        str(r.exc_info[1]) for r in caplog.records if r.exc_info
+    ]
+    assert any("after the peer's EOF" in m for m in messages), messages
+    assert not any("engine bug" in m for m in messages), messages

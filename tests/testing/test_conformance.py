@@ -18,7 +18,9 @@ from asyncframe.testing import (
     TrioAdapter,
     _conformance,
     check_idle_timeout,
+    check_input_limit,
     check_never_reading_peer,
+    check_replies_flushed_at_ragged_eof,
     check_starttls_close_notify,
     check_tls_close_notify,
 )
@@ -47,6 +49,15 @@ def test_conformance(
                 " without eof_received",
             )
         )
+    if adapter == "asyncio" and check is check_replies_flushed_at_ragged_eof:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="asyncio's TLS transport tells the protocol of a ragged EOF only once"
+                " it is shutting down, and drops every write from then on: what on_eof"
+                " pushes never leaves",
+            )
+        )
     check(ADAPTERS[adapter]())
 
 
@@ -62,6 +73,7 @@ class OptionsIgnored(SelectorsAdapter):
     [
         (check_idle_timeout, "the server did not close the connection"),
         (check_never_reading_peer, "bytes of output were queued for a peer that did not read"),
+        (check_input_limit, "its input is not bounded"),
     ],
 )
 def test_the_kit_fails_an_adapter_that_ignores_its_options(

@@ -32,6 +32,22 @@ def test_the_session_works_in_one_piece() -> None:
     ]
 
 
+def test_an_empty_message_then_quit() -> None:
+    # DATA followed at once by the dot line is an empty message, and the QUIT
+    # after it is a command, whatever the chunking.
+    session = (
+        b"HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n.\r\nQUIT\r\n"
+    )
+    for chunks in ([session], [bytes([byte]) for byte in session]):
+        server = MiniSMTP()
+        transcript = drive_handler(server, chunks)
+        assert server.delivered == [(b"<a@example.org>", [b"<b@example.org>"], b"")]
+        assert transcript.output.endswith(
+            b"354 end with <CRLF>.<CRLF>\r\n250 queued\r\n221 bye\r\n"
+        )
+        assert transcript.closed
+
+
 def test_the_buggy_server_also_passes_the_one_piece_test() -> None:
     # Which is why the bug survives ordinary tests.
     assert (

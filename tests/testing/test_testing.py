@@ -137,8 +137,13 @@ def test_drive_handler_records_callbacks_and_output() -> None:
     assert t.frames() == [b"a", b"bc"]
     assert t.tail() == b"tail"
     assert t.output == b"hello\ngot one\ngot one\nbye\n"
-    assert not t.closed
+    assert t.closed  # the peer's EOF was handled: the connection is over
     assert isinstance(t, Transcript)
+
+
+def test_drive_handler_closed_says_whether_the_connection_is_over() -> None:
+    assert drive_handler(Greeter(), [b"a\n"]).closed  # the peer's EOF ends it
+    assert not drive_handler(Greeter(), [b"a\n"], eof=False).closed  # still open
 
 
 def test_drive_handler_stops_feeding_once_closed() -> None:

@@ -36,7 +36,7 @@ from asyncframe._driver import (
     Options,
     start_handler,
 )
-from asyncframe.adapters._checks import nodelay
+from asyncframe.adapters._checks import nodelay, upgrade_context
 
 if TYPE_CHECKING:
     from ._loop import Loop, TimerHandle
@@ -169,7 +169,7 @@ class Connection:
         self.loop.unregister(self)
         self.loop.forget(self)
         try:
-            self.sock = upgrade.context.wrap_socket(
+            self.sock = upgrade_context(upgrade).wrap_socket(
                 self.sock,
                 server_side=upgrade.server_side,
                 do_handshake_on_connect=False,

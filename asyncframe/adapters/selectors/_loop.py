@@ -260,6 +260,12 @@ class Loop:
         """Run until :meth:`stop` is called, *timeout* seconds pass, or nothing is
         left to wait for (no socket, no callback, no timer)."""
         self._check_open()
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                kind = type(timeout).__name__
+                raise TypeError(f"timeout must be a number of seconds or None, not {kind}")
+            if not timeout >= 0:
+                raise ValueError(f"timeout must be >= 0 seconds, not {timeout}")
         deadline = None if timeout is None else time.monotonic() + timeout
         select = self._selector.select
         wakeup = self._wake_on_signals()
@@ -287,7 +293,10 @@ class Loop:
                         self._listeners[fd].accept()
                     elif key.fileobj is self._wake_r:
                         self._drain_wakeups()
-                self._run_callbacks()
+                # Read without the lock: a callback added from another thread while
+                # this looks also writes the wakeup pipe, so the next select returns.
+                if self._ready or self._timers:
+                    self._run_callbacks()
         finally:
             self._stopping = False
             if wakeup is not None:

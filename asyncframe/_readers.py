@@ -431,12 +431,13 @@ class DecimalReader(RecordReader):
 class MarkedReader(RecordReader):
     """:class:`~asyncframe.MarkedLines`: lines, and counted payloads their marked lines announce.
 
-    An ordinary line is read by a :class:`BytesReader` of the line end; while
-    one is in progress ``line_at <= start`` and ``line_stop`` is ``-1`` or its
-    line end's end.
+    An ordinary line is read by a :class:`BytesReader` of the line end. While
+    one is in progress :attr:`in_line` is true, and once its line end is found
+    :attr:`line_stop` is where that ends (``-1`` until then). Offsets may go
+    below 0 when the buffer is compacted, so neither is a sentinel.
     """
 
-    __slots__ = ("line", "line_at", "line_stop", "lines", "marker")
+    __slots__ = ("in_line", "line", "line_stop", "lines", "marker")
 
     def __init__(self, kind: MarkedLines) -> None:
         self.marker = kind.marker
@@ -446,18 +447,20 @@ class MarkedReader(RecordReader):
 
     def reset(self) -> None:
         RecordReader.reset(self)
-        self.line_at = self.line_stop = -1
-        if hasattr(self, "lines"):
-            self.lines.reset()
+        self.in_line = False
+        self.line_stop = -1
+        self.lines.reset()
 
     def idle(self, start: int) -> bool:
-        return self.rec_end < 0 and (self.line_at < 0 or 0 <= self.line_stop <= start)
+        return self.rec_end < 0 and (
+            not self.in_line or (self.line_stop != -1 and self.line_stop <= start)
+        )
 
     def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
         if self.rec_end >= 0:
             return self._record(data, start, end, eof)
-        line_stop = self.line_stop
-        if self.line_at < 0 or 0 <= line_stop <= start:  # a frame starts here
+        if not self.in_line or (self.line_stop != -1 and self.line_stop <= start):
+            # A frame starts here.
             marker = self.marker
             head = start + len(marker)
             if end <= head:
@@ -465,13 +468,15 @@ class MarkedReader(RecordReader):
                 # that is not "-") from an ordinary one: wait, unless they
                 # already differ from the marker or no more will come.
                 if not eof and data[start:end] == marker[: end - start]:
+                    self.in_line = False
                     return start, -1, None
             elif data.startswith(marker, start) and data[head] != 45:  # not b"-"
                 found = _count(data, start, head, end, self.line, self.kind)
+                self.in_line = False
                 if found is None:
                     return (end if eof else start), -1, None
                 return self._open(start, found[1], found[0])
-            self.line_at = start
+            self.in_line = True
             self.line_stop = -1
         found_line = self.lines.scan(data, start, end, eof)
         if found_line[1] >= 0:
@@ -480,10 +485,10 @@ class MarkedReader(RecordReader):
 
     def rebase(self, shift: int) -> None:
         RecordReader.rebase(self, shift)
-        if self.line_at >= 0:
-            self.line_at -= shift
-            if self.line_stop >= 0:
-                self.line_stop -= shift
+        if self.line_stop != -1:
+            self.line_stop -= shift
+            if self.line_stop == -1:
+                self.line_stop = -2  # still "found", before the buffer's start
         self.lines.rebase(shift)
 
     def split_all(

@@ -28,7 +28,7 @@ class FrameTooLong(ProtocolError):
         record, the size its header announced.
     :ivar limit: the limit that was exceeded.
     :ivar limit_name: which limit it is: ``"max_frame_size"`` or ``"max_record_size"``.
-    :ivar max_frame_size: the limit that was exceeded (the same as :attr:`limit`,
+    :ivar max_frame_size: the limit that was exceeded (the same as ``limit``,
         whichever limit it is).
     :ivar complete: true if the whole frame (and its terminator) had arrived and
         was dropped; false if the frame was still incomplete, in which case the

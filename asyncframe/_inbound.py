@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NoReturn
 from ._batch import EMPTY, FIRST_WINDOW, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, TerminatorSpec
-from ._readers import HEADER, RAW, BytesReader, CountReader, MarkedReader
+from ._readers import HEADER, RAW, BytesReader, CountReader, RecordReader
 from ._receivebuffer import ReceiveBuffer
 from ._terminator import UNLIMITED, Terminating
 
@@ -367,6 +367,48 @@ class Inbound(Terminating):
         self._streak += len(frames)
         return frames
 
+    def _split_records(self, wanted: int) -> list[bytes]:
+        """complete_frames() under a record kind: at each frame boundary that no
+        search has started into, every complete record (and line) split in one
+        loop by the reader; where it stops (an incomplete frame, a limit, a
+        malformed header) one frame of the general path, and so on.
+
+        Each stop hands the general path one frame, which it scans once more
+        (a constant factor), and leaves the reader not idle if that frame is
+        incomplete, so a frame trickling in is not split again and again.
+        """
+        reader: Any = self._reader
+        buf = self._buf
+        out: list[bytes] = []
+        try:
+            while len(out) < wanted:
+                if (
+                    self._error is None
+                    and not self._frame_len
+                    and not self._skipping
+                    and reader.idle(buf.start)
+                ):
+                    got, buf.start = reader.split_all(
+                        buf.data, buf.start, self._limit, self._record_limit, wanted - len(out)
+                    )
+                    if got:
+                        out += got
+                        self._streak += len(got)
+                        continue
+                frame = self._parse(True)
+                if frame is None:
+                    break
+                out.append(frame)
+        except FrameTooLong as exc:
+            if not out:
+                raise
+            self._error = exc
+        except ProtocolError:
+            # The channel is in its error state: the next call raises it.
+            if not out:
+                raise
+        return out
+
     def complete_frames(self, max_frames: int | None = None) -> list[bytes]:
         """Return every complete frame in the buffer under the current terminator, as a list.
 
@@ -407,25 +449,9 @@ class Inbound(Terminating):
             # in the batch, and a terminator change would drop them unreported.
             wanted, window = max_frames, 0
         out: list[bytes] = []
-        reader = self._reader
-        if (
-            type(reader) is MarkedReader
-            and self._error is None
-            and not self._frame_len
-            and not self._skipping
-            and reader.idle(self._buf.start)
-        ):
-            # Records at a frame boundary that no search has started into: every
-            # complete line and record split in one loop. Where it stops (an
-            # incomplete frame, a limit, a malformed header) the general path
-            # below goes on, finding the same frames.
-            buf = self._buf
-            out, buf.start = reader.split_all(
-                buf.data, buf.start, self._limit, self._record_limit, wanted
-            )
-            self._streak += len(out)
-        else:
-            out += islice(self._frames_it, wanted)
+        if isinstance(self._reader, RecordReader):
+            return self._split_records(wanted)
+        out += islice(self._frames_it, wanted)
         try:
             while len(out) < wanted and (frame := self._parse(True, window)) is not None:
                 out.append(frame)

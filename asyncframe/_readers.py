@@ -407,6 +407,39 @@ class StructReader(RecordReader):
             return (end if eof else start), -1, None
         return self._open(start, hend, self.unpack_from(data, start)[0])
 
+    def split_all(
+        self,
+        data: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+    ) -> tuple[list[bytes], int]:
+        """Every complete record from *start* (an :meth:`idle` offset) in one loop
+        (see :meth:`MarkedReader.split_all`)."""
+        out: list[bytes] = []
+        append = out.append
+        unpack_from = self.unpack_from
+        hsize = self.hsize
+        end = len(data)
+        pos = start
+        left = max_frames
+        with memoryview(data) as view:
+            while left:
+                body = pos + hsize
+                if body > end:
+                    break
+                size = unpack_from(data, pos)[0]
+                stop = body + size
+                if size > record_limit or stop > end:
+                    break
+                append(view[body:stop].tobytes())
+                pos = stop
+                left -= 1
+        if out:
+            self.reset()
+        return out, pos
+
 
 class DecimalReader(RecordReader):
     """:class:`~asyncframe.DecimalPrefix`: digits, a separator, the bytes, a trailer."""
@@ -426,6 +459,50 @@ class DecimalReader(RecordReader):
         if found is None:
             return (end if eof else start), -1, None
         return self._open(start, found[1], found[0])
+
+    def split_all(
+        self,
+        data: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+    ) -> tuple[list[bytes], int]:
+        """Every complete record from *start* (an :meth:`idle` offset) in one loop
+        (see :meth:`MarkedReader.split_all`)."""
+        out: list[bytes] = []
+        append = out.append
+        separator = self.separator
+        slen = len(separator)
+        trailer = self.trailer
+        tlen = self.tlen
+        find = data.find
+        startswith = data.startswith
+        end = len(data)
+        pos = start
+        left = max_frames
+        with memoryview(data) as view:
+            while left:
+                # The separator within the longest length, or the general path decides.
+                sep = find(separator, pos, min(end, pos + MAX_DIGITS + slen))
+                if sep <= pos:
+                    break
+                digits = data[pos:sep]
+                if not digits.isdigit():
+                    break
+                body = sep + slen
+                size = int(digits)
+                stop = body + size
+                if size > record_limit or stop + tlen > end:
+                    break
+                if tlen and not startswith(trailer, stop):
+                    break
+                append(view[body:stop].tobytes())
+                pos = stop + tlen
+                left -= 1
+        if out:
+            self.reset()
+        return out, pos
 
 
 class MarkedReader(RecordReader):
@@ -511,36 +588,41 @@ class MarkedReader(RecordReader):
         llen = len(line)
         marker = self.marker
         mlen = len(marker)
+        first = marker[0]
         find = data.find
         startswith = data.startswith
         end = len(data)
         pos = start
-        count = 0
-        while count < max_frames:
-            eol = find(line, pos, end)
-            if eol < 0 or eol - pos > line_limit:
-                break
-            if startswith(marker, pos):
-                head = pos + mlen
-                if head < eol and data[head] != 45:  # not b"-": a count
-                    digits = data[head:eol]
-                    if len(digits) > MAX_DIGITS or not digits.isdigit():
-                        break
-                    body = eol + llen
-                    stop = body + int(digits)
-                    if stop - body > record_limit or stop + llen > end:
-                        break
-                    if not startswith(line, stop):
-                        break
-                    append(bytes(data[body:stop]))
-                    pos = stop + llen
-                    count += 1
-                    continue
-                if head >= eol:
-                    break  # the marker alone, or spanning the line end: the general path decides
-            append(bytes(data[pos:eol]))
-            pos = eol + llen
-            count += 1
+        left = max_frames
+        # Payloads are copied once, from a view of the buffer (released before
+        # returning: a bytearray with a view cannot grow).
+        with memoryview(data) as view:
+            while left:
+                eol = find(line, pos, end)
+                if eol < 0 or eol - pos > line_limit:
+                    break
+                if eol > pos and data[pos] == first and (mlen == 1 or startswith(marker, pos)):
+                    head = pos + mlen
+                    if head >= eol:
+                        break  # the marker alone, or across the line end: the general path decides
+                    if data[head] != 45:  # not b"-": a count
+                        digits = data[head:eol]
+                        if len(digits) > MAX_DIGITS or not digits.isdigit():
+                            break
+                        body = eol + llen
+                        size = int(digits)
+                        stop = body + size
+                        if size > record_limit or stop + llen > end:
+                            break
+                        if not startswith(line, stop):
+                            break
+                        append(view[body:stop].tobytes())
+                        pos = stop + llen
+                        left -= 1
+                        continue
+                append(view[pos:eol].tobytes())
+                pos = eol + llen
+                left -= 1
         if out:
             self.reset()  # every offset it held lies before pos
         return out, pos

@@ -213,6 +213,28 @@ def test_a_skipped_record_still_checks_its_trailer() -> None:
         list(ch.frames())
 
 
+@pytest.mark.parametrize(
+    ("kind", "record"),
+    [
+        (MarkedLines(), b"$1\r\nx\r\n"),
+        (StructPrefix("!H"), b"\x00\x01x"),
+        (DecimalPrefix(), b"1:x,"),
+    ],
+    ids=repr,
+)
+def test_complete_frames_takes_at_most_max_frames(kind: RecordKind, record: bytes) -> None:
+    ch = Channel(kind)
+    ch.receive_data(record * 5 + record[:-1])
+    assert ch.complete_frames(2) == [b"x", b"x"]
+    assert ch.buffered_input == 3 * len(record) + len(record) - 1
+    assert ch.complete_frames(2) == [b"x", b"x"]
+    assert ch.complete_frames() == [b"x"]
+    assert ch.complete_frames() == []
+    ch.receive_data(record[-1:])
+    assert ch.complete_frames() == [b"x"]
+    assert ch.buffered_input == 0
+
+
 # -- StructPrefix --------------------------------------------------------------------------
 
 

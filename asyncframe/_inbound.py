@@ -308,14 +308,34 @@ class Inbound(Terminating):
         # frame_runs() flattened, written out: one generator frame per frame that is
         # not batched (length-prefixed protocols) instead of two.
         parse = self._parse
+        frame: bytes | None
         while True:
             if self._batch is not None:
                 for frame in self._frames_it:
                     yield frame
-            frame = parse(True)
+            frame = parse(True) if self._record_end is None else self._one_record()
             if frame is None:
                 return
             yield frame
+
+    def _one_record(self) -> bytes | None:
+        """The next frame under a record kind: by the reader's loop (one record) at
+        a boundary no search has started into, else by the parsing path."""
+        reader: Any = self._reader
+        buf = self._buf
+        if (
+            self._error is None
+            and not self._frame_len
+            and not self._skipping
+            and reader.idle(buf.start)
+        ):
+            got, pos = reader.split_all(buf.data, buf.start, self._limit, self._record_limit, 1)
+            if got:
+                buf.start = pos
+                self._streak += 1
+                frame: bytes = got[0]
+                return frame
+        return self._parse(True)  # type: ignore[no-any-return]
 
     def frame_runs(self) -> Iterator[Iterable[bytes]]:
         """Iterate over the complete frames in runs: each run is the rest of a batch, or one frame.
@@ -331,7 +351,7 @@ class Inbound(Terminating):
         while True:
             if self._batch is not None:
                 yield self._frames_it
-            frame = parse(True)
+            frame = parse(True) if self._record_end is None else self._one_record()
             if frame is None:
                 return
             yield (frame,)

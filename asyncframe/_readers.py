@@ -424,7 +424,11 @@ class StructReader(RecordReader):
         end = len(data)
         pos = start
         left = max_frames
-        with memoryview(data) as view:
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
             while left:
                 body = pos + hsize
                 if body > end:
@@ -433,9 +437,12 @@ class StructReader(RecordReader):
                 stop = body + size
                 if size > record_limit or stop > end:
                     break
-                append(view[body:stop].tobytes())
+                append(bytes(view[body:stop]))
                 pos = stop
                 left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
         if out:
             self.reset()
         return out, pos
@@ -481,10 +488,14 @@ class DecimalReader(RecordReader):
         end = len(data)
         pos = start
         left = max_frames
-        with memoryview(data) as view:
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
             while left:
                 # The separator within the longest length, or the general path decides.
-                sep = find(separator, pos, min(end, pos + MAX_DIGITS + slen))
+                sep = find(separator, pos, pos + MAX_DIGITS + slen)
                 if sep <= pos:
                     break
                 digits = data[pos:sep]
@@ -497,9 +508,12 @@ class DecimalReader(RecordReader):
                     break
                 if tlen and not startswith(trailer, stop):
                     break
-                append(view[body:stop].tobytes())
+                append(bytes(view[body:stop]))
                 pos = stop + tlen
                 left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
         if out:
             self.reset()
         return out, pos
@@ -594,9 +608,11 @@ class MarkedReader(RecordReader):
         end = len(data)
         pos = start
         left = max_frames
-        # Payloads are copied once, from a view of the buffer (released before
-        # returning: a bytearray with a view cannot grow).
-        with memoryview(data) as view:
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
             while left:
                 eol = find(line, pos, end)
                 if eol < 0 or eol - pos > line_limit:
@@ -616,13 +632,16 @@ class MarkedReader(RecordReader):
                             break
                         if not startswith(line, stop):
                             break
-                        append(view[body:stop].tobytes())
+                        append(bytes(view[body:stop]))
                         pos = stop + llen
                         left -= 1
                         continue
-                append(view[pos:eol].tobytes())
+                append(bytes(view[pos:eol]))
                 pos = eol + llen
                 left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
         if out:
             self.reset()  # every offset it held lies before pos
         return out, pos

@@ -279,7 +279,8 @@ RAW = RawReader()
 #: nothing; the reader's ``body``/``stop`` say where the payload lies.
 HEADER = Terminator(-1)
 
-_DIGITS = re.compile(rb"[0-9]*")
+#: At most one digit more than a length may have: enough to tell it has too many.
+_DIGITS = re.compile(rb"[0-9]{0,%d}" % (MAX_DIGITS + 1))
 
 
 def _malformed(kind: RecordKind, data: bytearray, head: int, bad: int, why: str) -> NoReturn:
@@ -305,8 +306,9 @@ def _count(
     become such a header; raises the ProtocolError naming the bytes from *head*
     on if they cannot.
     """
-    match = _DIGITS.match(data, p, min(end, p + MAX_DIGITS + 1))
-    q = match.end() if match is not None else p
+    q = _DIGITS.match(data, p, end).end()  # type: ignore[union-attr]  # it matches b""
+    if p < q <= p + MAX_DIGITS and data.startswith(after, q):  # the common case
+        return int(data[p:q]), q + len(after)
     if q - p > MAX_DIGITS:
         _malformed(kind, data, head, q, f"has more than {MAX_DIGITS} digits")
     if q == end:
@@ -317,9 +319,7 @@ def _count(
     bad = _mismatch(data, q, after, k)
     if bad >= 0:
         _malformed(kind, data, head, bad, f"does not end its length with {after!r}")
-    if k < len(after):
-        return None
-    return int(data[p:q]), q + len(after)
+    return None  # a proper prefix of *after* so far
 
 
 class RecordReader:
@@ -369,7 +369,7 @@ class RecordReader:
             return end, -1, None
         rec_end = self.rec_end
         tlen = self.tlen
-        if tlen:
+        if tlen and not (rec_end <= end and data.startswith(self.trailer, stop)):
             k = min(end - stop, tlen)
             bad = _mismatch(data, stop, self.trailer, k)
             if bad >= 0:

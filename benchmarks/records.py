@@ -160,8 +160,13 @@ def hiredis_reader(chunks: list[bytes]) -> Callable[[], int] | None:
     return runner
 
 
+#: The event loops the asyncio peers run on, closed at the end of :func:`run`.
+_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
 def _asyncio_runner(main: Callable[[asyncio.StreamReader], Any], chunks: list[bytes]) -> Any:
     loop = asyncio.new_event_loop()
+    _LOOPS.append(loop)
 
     async def go() -> int:
         reader = asyncio.StreamReader(limit=1 << 20)
@@ -271,6 +276,14 @@ def run(
     quick: bool = False, repeat: int | None = None, on_result: OnResult | None = None
 ) -> list[Result]:
     """Time each record kind against its peers; a peer not installed is left out."""
+    try:
+        return _run(quick, repeat, on_result)
+    finally:
+        while _LOOPS:
+            _LOOPS.pop().close()
+
+
+def _run(quick: bool, repeat: int | None, on_result: OnResult | None) -> list[Result]:
     rounds = repeat if repeat is not None else (3 if quick else 5)
     scale = 1 if quick else 4
     results: list[Result] = []

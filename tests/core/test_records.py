@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import asyncframe
@@ -608,6 +608,39 @@ def test_every_chunking_and_api_matches_the_reference(
     assert run(kind, chunks, api, frame_limit, record_limit) == expected
 
 
+@settings(max_examples=300)
+@given(kind=st.sampled_from(KINDS), data=st.data())
+def test_nothing_is_lost_at_eof(kind: RecordKind, data: st.DataObject) -> None:
+    # With no error on the way, every byte after the last complete record is
+    # reported as Data at EOF (a header read before EOF was consumed: the bytes
+    # after it), and the channel then says ConnectionClosed.
+    stream = data.draw(streams(kind))
+    expected = reference(kind, stream, None, None)
+    assume(all(outcome[0] == "frame" for outcome in expected))
+    chunks = data.draw(chunked(stream))
+    ch = Channel(kind, max_frame_size=None, max_record_size=None)
+    frames: list[bytes] = []
+    current = b""
+    for chunk in [*chunks, b""]:
+        ch.receive_data(chunk)
+        for event in ch.events():
+            if type(event) is Data:
+                current += event.data
+            elif type(event) is Terminator:
+                frames.append(current)
+                current = b""
+    assert frames == [outcome[1] for outcome in expected]
+    assert ch.next_event() == ConnectionClosed()
+    assert ch.buffered_input == 0
+    # The tail reported: the stream's end, after the last record (and any header).
+    assert stream.endswith(current)
+    tail = Channel(kind, max_frame_size=None, max_record_size=None)
+    tail.receive_data(stream)
+    tail.receive_data(b"")
+    assert list(tail.frames()) == frames
+    assert tail.trailing_data == current
+
+
 def _one_record(kind: RecordKind | bytes | int, payload: bytes) -> bytes:
     if isinstance(kind, StructPrefix):
         return struct.pack(kind.fmt, len(payload)) + payload
@@ -732,3 +765,103 @@ def test_a_long_line_trickling_in_stays_linear(read: Callable[[Channel], None]) 
         read(ch)
     assert ch.buffered_input == 0
     assert CountingBuffer.work <= 20 * len(data), CountingBuffer.work
+
+
+# -- through a Handler ----------------------------------------------------------------------
+
+
+class RespStore(Handler):
+    """A Redis-like store: whole commands from on_frames, no set_terminator call."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=MarkedLines(), max_frame_size=64, max_record_size=1 << 20)
+        self.store: dict[bytes, bytes] = {}
+        self.pending: list[bytes] = []
+        self.batches = 0
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        self.batches += 1
+        self.pending += frames
+        while self.pending:
+            count = int(self.pending[0][1:])
+            if len(self.pending) < 1 + count:
+                return
+            command = self.pending[1 : 1 + count]
+            del self.pending[: 1 + count]
+            if command[0] == b"SET":
+                self.store[command[1]] = command[2]
+                self.push(b"+OK\r\n")
+            else:
+                value = self.store.get(command[1])
+                self.push(b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value))
+
+
+def _command(*parts: bytes) -> bytes:
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 100_000])
+def test_a_resp_store_parses_commands_through_on_frames(size: int) -> None:
+    from asyncframe import Driver
+
+    value = (b"a\r\n" * size)[:size]
+    handler = RespStore()
+    driver = Driver(handler)
+    driver.start()
+    stream = _command(b"SET", b"k", value) + _command(b"GET", b"k") + _command(b"GET", b"no")
+    for i in range(0, len(stream), 7):
+        driver.receive(stream[i : i + 7])
+    assert driver.take(None) == b"+OK\r\n$%d\r\n%s\r\n$-1\r\n" % (size, value)
+    assert handler.channel.get_terminator() == MarkedLines()
+    driver.lost()
+
+
+def test_a_handler_hears_records_on_data_and_on_terminator() -> None:
+    from asyncframe import Driver
+
+    kind = StructPrefix("B")
+    heard: list[object] = []
+
+    class Events(Handler):
+        def on_data(self, data: bytes) -> None:
+            heard.append(data)
+
+        def on_terminator(self, terminator: object) -> None:
+            heard.append(terminator)
+
+    driver = Driver(Events(terminator=kind))
+    driver.start()
+    driver.receive(b"\x02hi\x00")
+    assert heard == [b"hi", kind, kind]
+    driver.lost()
+
+
+def test_a_handler_hears_a_record_over_the_limit() -> None:
+    from asyncframe import Driver
+
+    errors: list[FrameTooLong] = []
+
+    class Limited(Handler):
+        def on_frame(self, frame: bytes) -> None:
+            self.push(frame)
+
+        def on_frame_too_long(self, error: FrameTooLong) -> None:
+            errors.append(error)
+
+    driver = Driver(Limited(terminator=DecimalPrefix(), max_record_size=3))
+    driver.start()
+    driver.receive(b"4:abcd,2:ok,")
+    assert [(e.size, e.limit_name) for e in errors] == [(4, "max_record_size")]
+    assert driver.take(None) == b"ok"
+    driver.lost()
+
+
+def test_a_framed_stream_takes_max_record_size() -> None:
+    import trio.testing
+
+    from asyncframe.adapters.trio import FramedStream
+
+    left, _right = trio.testing.memory_stream_pair()
+    stream = FramedStream(left, MarkedLines(), max_record_size=5)
+    assert stream.channel.max_record_size == 5
+    assert stream.channel.get_terminator() == MarkedLines()

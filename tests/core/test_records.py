@@ -641,7 +641,7 @@ def test_nothing_is_lost_at_eof(kind: RecordKind, data: st.DataObject) -> None:
     assert tail.trailing_data == current
 
 
-def _one_record(kind: RecordKind | bytes | int, payload: bytes) -> bytes:
+def _one_record(kind: RecordKind | bytes | int | tuple[bytes, ...], payload: bytes) -> bytes:
     if isinstance(kind, StructPrefix):
         return struct.pack(kind.fmt, len(payload)) + payload
     if isinstance(kind, DecimalPrefix):
@@ -650,11 +650,20 @@ def _one_record(kind: RecordKind | bytes | int, payload: bytes) -> bytes:
         return kind.marker + b"%d" % len(payload) + kind.line + payload + kind.line
     if isinstance(kind, bytes):
         return payload.replace(kind[:1], b"") + kind
+    if isinstance(kind, tuple):
+        return payload.replace(b"\n", b"").replace(b"\r", b"") + kind[-1]
     assert isinstance(kind, int)
     return payload.ljust(kind, b"p")[:kind]
 
 
-SWITCH_KINDS: list[RecordKind | bytes | int] = [*KINDS, b"\n", b"\r\n", 3, 0]
+SWITCH_KINDS: list[RecordKind | bytes | int | tuple[bytes, ...]] = [
+    *KINDS,
+    b"\n",
+    b"\r\n",
+    (b"\n", b"\r\n"),
+    3,
+    0,
+]
 
 
 @settings(max_examples=300)
@@ -663,7 +672,7 @@ SWITCH_KINDS: list[RecordKind | bytes | int] = [*KINDS, b"\n", b"\r\n", 3, 0]
     data=st.data(),
 )
 def test_switches_between_kinds_after_each_frame(
-    records: list[tuple[RecordKind | bytes | int, bytes]], data: st.DataObject
+    records: list[tuple[RecordKind | bytes | int | tuple[bytes, ...], bytes]], data: st.DataObject
 ) -> None:
     # One frame of each terminator in turn, switched after each frame (bytes, int
     # and record kinds mixed): every chunking gives the frames encoded.
@@ -674,12 +683,14 @@ def test_switches_between_kinds_after_each_frame(
         stream += encoded
         if isinstance(kind, bytes):
             payload = encoded[: -len(kind)]
+        elif isinstance(kind, tuple):
+            payload = encoded[: -len(kind[-1])]
         elif isinstance(kind, int):
             payload = encoded
         expected.append((kind, payload))
     chunks = data.draw(chunked(stream))
     ch = Channel(expected[0][0])
-    got: list[tuple[RecordKind | bytes | int, bytes]] = []
+    got: list[tuple[RecordKind | bytes | int | tuple[bytes, ...], bytes]] = []
     for chunk in [*chunks, b""]:  # zero counts need no byte: read once more at the end
         ch.receive_data(chunk)
         for frame in ch.frames():

@@ -405,6 +405,8 @@ class Inbound(Terminating):
         reader: Any = self._reader
         buf = self._buf
         out: list[bytes] = []
+        if buf.start == len(buf.data) and self._batch is None and self._error is None:
+            return out  # nothing unread: every record has at least a header or a line end
         try:
             while len(out) < wanted:
                 if (
@@ -419,6 +421,8 @@ class Inbound(Terminating):
                     if got:
                         out += got
                         self._streak += len(got)
+                        if buf.start == len(buf.data):
+                            break  # the buffer is used up: no frame can follow
                         continue
                 frame = self._parse(True)
                 if frame is None:

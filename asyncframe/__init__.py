@@ -11,28 +11,34 @@ from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Termina
 from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
 from ._handler import Handler
 from ._producers import OutputQueue, Producer, fifo, simple_producer
+from ._records import DEFAULT_MAX_RECORD_SIZE, DecimalPrefix, MarkedLines, RecordKind, StructPrefix
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_RECORD_SIZE",
     "NEED_DATA",
     "AcceptBackoff",
     "Channel",
     "ConnectionClosed",
     "Data",
     "DataAfterEOF",
+    "DecimalPrefix",
     "Driver",
     "Event",
     "FrameTooLong",
     "Handler",
+    "MarkedLines",
     "NeedData",
     "Options",
     "OutputQueue",
     "Producer",
     "ProtocolError",
+    "RecordKind",
     "SendAfterClose",
     "State",
+    "StructPrefix",
     "TLSUpgrade",
     "Terminator",
     "TerminatorSpec",

@@ -6,6 +6,7 @@ from ._events import TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, normalize_terminator
 from ._inbound import Inbound
 from ._producers import OutputQueue
+from ._records import DEFAULT_MAX_RECORD_SIZE
 
 __all__ = ["Channel"]
 
@@ -35,6 +36,9 @@ class Channel(Inbound):
     :param terminator: the initial terminator, as :meth:`set_terminator` takes it.
     :param max_frame_size: the longest frame payload accepted, in bytes, by every
         reading API (``None``: no limit); see :attr:`max_frame_size`.
+    :param max_record_size: the longest counted payload accepted, in bytes (an
+        int terminator's count, a record's announced size; ``None``: no limit);
+        see :attr:`max_record_size`.
     """
 
     def __init__(
@@ -42,11 +46,13 @@ class Channel(Inbound):
         terminator: TerminatorSpec = b"\r\n",
         *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
         spec = normalize_terminator(terminator)
         size = _check_size(max_frame_size, "max_frame_size", allow_none=True)
+        record_size = _check_size(max_record_size, "max_record_size", allow_none=True)
         self._out = OutputQueue()
-        super().__init__(spec, size)
+        super().__init__(spec, size, record_size)
 
     def __repr__(self) -> str:
         return (
@@ -61,8 +67,9 @@ class Channel(Inbound):
     def terminator(self) -> TerminatorSpec:
         """The current terminator.
 
-        Bytes, a tuple of bytes, ``None`` or an int. While a byte count runs this
-        reads the bytes still expected, and ``None`` once it completed.
+        Bytes, a tuple of bytes, ``None``, an int or a record kind. While a byte
+        count runs this reads the bytes still expected, and ``None`` once it
+        completed; a record kind reads itself, record after record.
         Setting it is :meth:`set_terminator`.
         """
         return self._current_terminator()
@@ -93,6 +100,25 @@ class Channel(Inbound):
     @max_frame_size.setter
     def max_frame_size(self, value: int | None) -> None:
         self._reset_limit(_check_size(value, "max_frame_size", allow_none=True))
+
+    @property
+    def max_record_size(self) -> int | None:
+        """The longest counted payload accepted, in bytes (``None``: no limit).
+
+        It bounds what a count announces: an int terminator's count and the size
+        a record kind's header announces (:class:`~asyncframe.RecordKind`), both
+        of which fail at once with :exc:`~asyncframe.FrameTooLong` (its
+        ``limit_name`` is ``"max_record_size"``) and are then skipped as they
+        arrive. :attr:`max_frame_size` still bounds delimited frames, such as the
+        lines of :class:`~asyncframe.MarkedLines`, so a server can keep short lines
+        and accept large values. A new value applies to a running count and to
+        every later header.
+        """
+        return self._max_record_size
+
+    @max_record_size.setter
+    def max_record_size(self, value: int | None) -> None:
+        self._reset_record_limit(_check_size(value, "max_record_size", allow_none=True))
 
     # -- outbound --------------------------------------------------------------------
 

@@ -833,7 +833,7 @@ class Driver:
             if type(event) is Data:
                 on_data(event.data)
             else:
-                on_terminator(event.terminator)  # type: ignore[union-attr]
+                on_terminator(event.terminator)  # type: ignore[union-attr, arg-type]  # a record kind too
             if out.gathered is None or out.ready_size > limit:  # see _deliver_frames
                 if out.closing or self.state is UPGRADING:
                     return None

@@ -14,7 +14,8 @@ class ProtocolError(Exception):
 
 
 class FrameTooLong(ProtocolError):
-    """A frame's payload grew beyond the channel's ``max_frame_size``.
+    """A frame's payload grew beyond the channel's ``max_frame_size``, or a count
+    or a record's header announced more than its ``max_record_size``.
 
     The offending bytes have been discarded when this is raised, and the rest of
     the frame (through its terminator) is skipped as it arrives, so the channel
@@ -23,21 +24,34 @@ class FrameTooLong(ProtocolError):
     :ivar size: for a bytes or tuple terminator, the payload bytes of the frame
         known when it was rejected (complete or not): more than
         ``max_frame_size``, and for an unterminated frame how many more depends on
-        how the input was split; for a byte count, the declared count.
-    :ivar max_frame_size: the limit that was exceeded.
+        how the input was split; for a byte count, the declared count; for a
+        record, the size its header announced.
+    :ivar limit: the limit that was exceeded.
+    :ivar limit_name: which limit it is: ``"max_frame_size"`` or ``"max_record_size"``.
+    :ivar max_frame_size: the limit that was exceeded (the same as ``limit``,
+        whichever limit it is).
     :ivar complete: true if the whole frame (and its terminator) had arrived and
         was dropped; false if the frame was still incomplete, in which case the
         rest of it, up to and including the next terminator (or the rest of the
-        count), will be skipped too.
+        count, or of the record and its trailer), will be skipped too. Always
+        false for a record: it is rejected at its header.
     """
 
-    def __init__(self, size: int, max_frame_size: int, *, complete: bool) -> None:
+    def __init__(
+        self,
+        size: int,
+        max_frame_size: int,
+        *,
+        complete: bool,
+        limit_name: str = "max_frame_size",
+    ) -> None:
         self.size = size
-        self.max_frame_size = max_frame_size
+        self.limit = self.max_frame_size = max_frame_size
+        self.limit_name = limit_name
         self.complete = complete
         state = "complete frame" if complete else "unterminated frame"
         super().__init__(
-            f"{state} of {size} bytes exceeds max_frame_size={max_frame_size}; "
+            f"{state} of {size} bytes exceeds {limit_name}={max_frame_size}; "
             "it was discarded (catch FrameTooLong to skip it, or close the connection)"
         )
 

@@ -7,6 +7,8 @@ from typing import Final, Union
 
 import attrs
 
+from ._records import RecordKind
+
 __all__ = ["NEED_DATA", "ConnectionClosed", "Data", "Event", "NeedData", "Terminator"]
 
 
@@ -18,10 +20,13 @@ def _check_data(instance: object, attribute: attrs.Attribute[bytes], value: obje
 
 
 def _check_terminator(
-    instance: object, attribute: attrs.Attribute[bytes | int], value: object
+    instance: object, attribute: attrs.Attribute[bytes | int | RecordKind], value: object
 ) -> None:
-    if isinstance(value, bool) or not isinstance(value, (bytes, int)):
-        raise TypeError(f"Terminator.terminator must be bytes or int, not {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, (bytes, int, RecordKind)):
+        raise TypeError(
+            "Terminator.terminator must be bytes or int (or a record kind), "
+            f"not {type(value).__name__}"
+        )
 
 
 @attrs.frozen(slots=True)
@@ -40,10 +45,12 @@ class Terminator:
     """The current terminator was reached.
 
     :attr:`terminator` is the bytes that matched (for a tuple of terminators,
-    the one that matched), or, for a byte count, the count that completed.
+    the one that matched), for a byte count, the count that completed, and for
+    a record kind (:class:`~asyncframe.RecordKind`) the kind whose record ended
+    (a :class:`~asyncframe.MarkedLines` line ends with its line end's bytes).
     """
 
-    terminator: bytes | int = attrs.field(validator=_check_terminator)
+    terminator: bytes | int | RecordKind = attrs.field(validator=_check_terminator)
 
 
 @attrs.frozen(slots=True)
@@ -68,4 +75,4 @@ NEED_DATA: Final = NeedData.NEED_DATA
 Event = Union[Data, Terminator, ConnectionClosed]  # noqa: UP007 - a runtime alias on 3.10
 
 #: A terminator as :meth:`Channel.set_terminator` accepts it.
-TerminatorSpec = Union[bytes, int, None, tuple[bytes, ...]]  # noqa: UP007
+TerminatorSpec = Union[bytes, int, None, tuple[bytes, ...], RecordKind]  # noqa: UP007

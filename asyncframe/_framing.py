@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._events import TerminatorSpec
 from ._readers import held_back
+from ._records import RecordKind
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "find_prefix_at_end", "normalize_terminator"]
 
@@ -41,8 +42,8 @@ def normalize_terminator(terminator: object) -> TerminatorSpec:
         return terminator
     if type(terminator) is int and terminator >= 0:
         return terminator
-    if terminator is None:
-        return None
+    if terminator is None or isinstance(terminator, RecordKind):
+        return terminator
     if isinstance(terminator, bool):
         raise TypeError("terminator must be bytes, an int, None or a tuple of bytes, not bool")
     if isinstance(terminator, int):
@@ -72,6 +73,6 @@ def normalize_terminator(terminator: object) -> TerminatorSpec:
             "or terminator.encode('ascii')"
         )
     raise TypeError(
-        "terminator must be bytes, an int, None or a tuple of bytes, "
+        "terminator must be bytes, an int, None, a tuple of bytes or a record kind, "
         f"not {type(terminator).__name__}"
     )

@@ -8,6 +8,7 @@ from ._channel import Channel
 from ._errors import FrameTooLong
 from ._events import TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE
+from ._records import DEFAULT_MAX_RECORD_SIZE
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -52,6 +53,9 @@ class Handler:
         position or by name, as :class:`Channel` takes it.
     :param max_frame_size: passed on to the :class:`Channel`: a longer frame goes
         to :meth:`on_frame_too_long` instead of the frame callbacks.
+    :param max_record_size: passed on to the :class:`Channel`: the longest count
+        or record payload (see :attr:`Channel.max_record_size`); a longer one goes
+        to :meth:`on_frame_too_long` too.
     """
 
     #: After :meth:`start_tls`, once the handshake completed: the TLS object of the
@@ -64,10 +68,13 @@ class Handler:
         terminator: TerminatorSpec = b"\r\n",
         *,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
         #: The :class:`Channel` this handler runs on: its framing state (say,
         #: ``self.channel.trailing_data`` in :meth:`on_eof`) and its output queue.
-        self.channel = Channel(terminator, max_frame_size=max_frame_size)
+        self.channel = Channel(
+            terminator, max_frame_size=max_frame_size, max_record_size=max_record_size
+        )
         #: The peer's address as the transport reports it (``None`` until connected,
         #: or where the transport has none).
         self.peername: Any = None

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NoReturn
 from ._batch import EMPTY, FIRST_WINDOW, _new, _set_data
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, TerminatorSpec
-from ._readers import RAW, BytesReader, CountReader
+from ._readers import HEADER, RAW, BytesReader, CountReader, RecordReader
 from ._receivebuffer import ReceiveBuffer
 from ._terminator import UNLIMITED, Terminating
 
@@ -39,10 +39,16 @@ class Inbound(Terminating):
     #: The buffer type; a test may swap in an instrumented ``bytearray`` subclass.
     _buffer_type: ClassVar[type[bytearray]] = bytearray
 
-    def __init__(self, terminator: TerminatorSpec, max_frame_size: int | None) -> None:
+    def __init__(
+        self,
+        terminator: TerminatorSpec,
+        max_frame_size: int | None,
+        max_record_size: int | None = None,
+    ) -> None:
         self._buf = ReceiveBuffer(self._buffer_type())
         self._eof = False
         self._use_max_frame_size(max_frame_size)
+        self._use_max_record_size(max_record_size)
         self._frame_len = 0  # payload reported since the last terminator
         self._skipping = False  # discarding a rejected frame through its terminator
         # What the next parse raises instead: the error state's message (raised as
@@ -58,6 +64,7 @@ class Inbound(Terminating):
         self._batch_end = 0
         self._window = FIRST_WINDOW
         self._term = b""
+        self._record_end: object = None  # the Terminator event a record kind's record ends with
         self._delimiters: dict[bytes, BytesReader] = {}
         self._counter = CountReader(0)
         self._install(terminator)
@@ -169,6 +176,9 @@ class Inbound(Terminating):
                 start = buf.start
                 pay_end, term_end, event = self._reader.scan(data, start, len(data), self._eof)
                 result: Any
+                if event is HEADER:
+                    self._header(term_end)
+                    continue
                 if self._skipping:  # the rest of a rejected frame, dropped
                     if term_end < 0:
                         buf.start = pay_end
@@ -205,6 +215,8 @@ class Inbound(Terminating):
                 if self._reader is self._counter:
                     self._reader = RAW
                     self._limit = UNLIMITED
+                elif event is self._record_end:
+                    self._reader.rec_end = -1  # type: ignore[union-attr]  # see RecordReader
                 if result is _SKIPPED:
                     continue
                 if type(result) is FrameTooLong:
@@ -215,6 +227,23 @@ class Inbound(Terminating):
         except BaseException as exc:
             self._break(exc)
             raise
+
+    def _header(self, body: int) -> None:
+        """Consume a record's header (it ends at *body*), checking the size it announces."""
+        self._buf.start = body
+        size: int = self._reader.stop - body  # type: ignore[union-attr]
+        if size > self._record_limit:
+            # Rejected at once, whatever has arrived of it: the payload and its
+            # trailer are skipped as they come.
+            self._skipping = True
+            self._frame_len = 0
+            limit = self._max_record_size
+            assert limit is not None
+            raise FrameTooLong(size, limit, complete=False, limit_name="max_record_size")
+        # The payload counts against the record limit only, which it was checked
+        # against just now: the frame starts -size bytes "into" the line limit, so
+        # it never reaches it, and the next frame starts at 0 again.
+        self._frame_len = -size
 
     def _raise_error(self) -> NoReturn:
         error = self._error
@@ -284,14 +313,34 @@ class Inbound(Terminating):
         # frame_runs() flattened, written out: one generator frame per frame that is
         # not batched (length-prefixed protocols) instead of two.
         parse = self._parse
+        frame: bytes | None
         while True:
             if self._batch is not None:
                 for frame in self._frames_it:
                     yield frame
-            frame = parse(True)
+            frame = parse(True) if self._record_end is None else self._one_record()
             if frame is None:
                 return
             yield frame
+
+    def _one_record(self) -> bytes | None:
+        """The next frame under a record kind: by the reader's loop (one record) at
+        a boundary no search has started into, else by the parsing path."""
+        reader: Any = self._reader
+        buf = self._buf
+        if (
+            self._error is None
+            and not self._frame_len
+            and not self._skipping
+            and reader.idle(buf.start)
+        ):
+            got, pos = reader.split_all(buf.data, buf.start, self._limit, self._record_limit, 1)
+            if got:
+                buf.start = pos
+                self._streak += 1
+                frame: bytes = got[0]
+                return frame
+        return self._parse(True)  # type: ignore[no-any-return]
 
     def frame_runs(self) -> Iterator[Iterable[bytes]]:
         """Iterate over the complete frames in runs: each run is the rest of a batch, or one frame.
@@ -307,7 +356,7 @@ class Inbound(Terminating):
         while True:
             if self._batch is not None:
                 yield self._frames_it
-            frame = parse(True)
+            frame = parse(True) if self._record_end is None else self._one_record()
             if frame is None:
                 return
             yield (frame,)
@@ -342,6 +391,52 @@ class Inbound(Terminating):
             buf.start = len(data) - tail
         self._streak += len(frames)
         return frames
+
+    def _split_records(self, wanted: int) -> list[bytes]:
+        """complete_frames() under a record kind: at each frame boundary that no
+        search has started into, every complete record (and line) split in one
+        loop by the reader; where it stops (an incomplete frame, a limit, a
+        malformed header) one frame of the general path, and so on.
+
+        Each stop hands the general path one frame, which it scans once more
+        (a constant factor), and leaves the reader not idle if that frame is
+        incomplete, so a frame trickling in is not split again and again.
+        """
+        reader: Any = self._reader
+        buf = self._buf
+        out: list[bytes] = []
+        if buf.start == len(buf.data) and self._batch is None and self._error is None:
+            return out  # nothing unread: every record has at least a header or a line end
+        try:
+            while len(out) < wanted:
+                if (
+                    self._error is None
+                    and not self._frame_len
+                    and not self._skipping
+                    and reader.idle(buf.start)
+                ):
+                    got, buf.start = reader.split_all(
+                        buf.data, buf.start, self._limit, self._record_limit, wanted - len(out)
+                    )
+                    if got:
+                        out += got
+                        self._streak += len(got)
+                        if buf.start == len(buf.data):
+                            break  # the buffer is used up: no frame can follow
+                        continue
+                frame = self._parse(True)
+                if frame is None:
+                    break
+                out.append(frame)
+        except FrameTooLong as exc:
+            if not out:
+                raise
+            self._error = exc
+        except ProtocolError:
+            # The channel is in its error state: the next call raises it.
+            if not out:
+                raise
+        return out
 
     def complete_frames(self, max_frames: int | None = None) -> list[bytes]:
         """Return every complete frame in the buffer under the current terminator, as a list.
@@ -383,6 +478,8 @@ class Inbound(Terminating):
             # in the batch, and a terminator change would drop them unreported.
             wanted, window = max_frames, 0
         out: list[bytes] = []
+        if isinstance(self._reader, RecordReader):
+            return self._split_records(wanted)
         out += islice(self._frames_it, wanted)
         try:
             while len(out) < wanted and (frame := self._parse(True, window)) is not None:
@@ -392,4 +489,8 @@ class Inbound(Terminating):
             if not out:
                 raise
             self._error = exc
+        except ProtocolError:
+            # The channel is in its error state: the next call raises it.
+            if not out:
+                raise
         return out

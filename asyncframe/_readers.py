@@ -20,12 +20,17 @@ for each terminator set and belongs to one channel.
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NoReturn
 
+from ._errors import ProtocolError
 from ._events import Terminator, TerminatorSpec
+from ._records import MAX_DIGITS, DecimalPrefix, MarkedLines, RecordKind, StructPrefix
 
-__all__ = ["READERS", "Reader", "held_back", "make_reader"]
+__all__ = ["HEADER", "READERS", "Reader", "RecordReader", "held_back", "make_reader"]
 
 #: A scan result: (payload_end, terminator_end, event); see the module docstring.
 Scan = tuple[int, int, "Terminator | None"]
@@ -269,7 +274,388 @@ class RawReader:
 
 RAW = RawReader()
 
-Reader = BytesReader | TupleReader | CountReader | RawReader
+#: The event of a record's header: the parsing path consumes the header's bytes
+#: (``data[payload_end:terminator_end]``, no payload before them) and reports
+#: nothing; the reader's ``body``/``stop`` say where the payload lies.
+HEADER = Terminator(-1)
+
+#: At most one digit more than a length may have: enough to tell it has too many.
+_DIGITS = re.compile(rb"[0-9]{0,%d}" % (MAX_DIGITS + 1))
+
+
+def _malformed(kind: RecordKind, data: bytearray, head: int, bad: int, why: str) -> NoReturn:
+    """Raise the ProtocolError of a header or trailer; ``data[head:bad]`` is the shortest
+    prefix no record can start with (the same bytes however the input was split)."""
+    raise ProtocolError(f"malformed {kind!r} record: {bytes(data[head:bad])!r} {why}")
+
+
+def _mismatch(data: bytearray, at: int, want: bytes, count: int) -> int:
+    """The offset just after the first of ``data[at:at + count]`` that differs from *want*."""
+    for i in range(count):
+        if data[at + i] != want[i]:
+            return at + i + 1
+    return -1
+
+
+def _count(
+    data: bytearray, head: int, p: int, end: int, after: bytes, kind: RecordKind
+) -> tuple[int, int] | None:
+    """Parse 1 to MAX_DIGITS decimal digits at *p* followed by *after*.
+
+    Returns ``(count, end of after)``, or ``None`` if the bytes so far can still
+    become such a header; raises the ProtocolError naming the bytes from *head*
+    on if they cannot.
+    """
+    q = _DIGITS.match(data, p, end).end()  # type: ignore[union-attr]  # it matches b""
+    if p < q <= p + MAX_DIGITS and data.startswith(after, q):  # the common case
+        return int(data[p:q]), q + len(after)
+    if q - p > MAX_DIGITS:
+        _malformed(kind, data, head, q, f"has more than {MAX_DIGITS} digits")
+    if q == end:
+        return None
+    if q == p:
+        _malformed(kind, data, head, p + 1, "has no decimal length")
+    k = min(end - q, len(after))
+    bad = _mismatch(data, q, after, k)
+    if bad >= 0:
+        _malformed(kind, data, head, bad, f"does not end its length with {after!r}")
+    return None  # a proper prefix of *after* so far
+
+
+class RecordReader:
+    """The part every record kind shares: a record's payload and trailer, once its header is read.
+
+    Invariant: if ``rec_end >= 0`` a record is in progress: its header ends at
+    :attr:`body` (not consumed yet while ``start < body``), its payload spans
+    ``data[body:stop]`` and its trailer ``data[stop:rec_end]``. Otherwise the next
+    byte starts a header. The parsing path sets ``rec_end`` to ``-1`` when it
+    consumes the record's end (with no trailer, offsets alone cannot tell a
+    record ended from one whose payload was just reported). An empty record with
+    no trailer is reported by its header's scan itself.
+    """
+
+    __slots__ = ("body", "event", "kind", "rec_end", "stop", "tlen", "trailer")
+
+    def __init__(self, kind: RecordKind, trailer: bytes) -> None:
+        self.kind = kind
+        self.trailer = trailer
+        self.tlen = len(trailer)
+        self.event = Terminator(kind)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every offset: the next scan reads a header at its *start*."""
+        self.body = self.stop = self.rec_end = -1
+
+    def idle(self, start: int) -> bool:
+        """True if no state applies at or after *start* (a fast path may read from there)."""
+        return self.rec_end < 0
+
+    def _open(self, start: int, hend: int, count: int) -> Scan:
+        """The header ``data[start:hend]`` announced *count* bytes."""
+        if not count and not self.tlen:
+            return start, hend, self.event  # the whole record: its header, then nothing
+        self.body = hend
+        self.stop = hend + count
+        self.rec_end = self.stop + self.tlen
+        return start, hend, HEADER
+
+    def _record(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        """The scan of a record in progress (``rec_end >= 0``)."""
+        if start < self.body:
+            return start, self.body, HEADER  # scanned again before its header was consumed
+        stop = self.stop
+        if end < stop or start > stop:  # payload so far (or, at EOF, a trailer's start)
+            return end, -1, None
+        rec_end = self.rec_end
+        tlen = self.tlen
+        if tlen and not (rec_end <= end and data.startswith(self.trailer, stop)):
+            k = min(end - stop, tlen)
+            bad = _mismatch(data, stop, self.trailer, k)
+            if bad >= 0:
+                _malformed(self.kind, data, stop, bad, f"is not the trailer {self.trailer!r}")
+            if k < tlen:
+                return (end if eof else stop), -1, None
+        return stop, rec_end, self.event
+
+    def rebase(self, shift: int) -> None:
+        if self.rec_end >= 0:
+            self.body -= shift
+            self.stop -= shift
+            self.rec_end -= shift
+
+    def spec(self, start: int) -> TerminatorSpec:
+        return self.kind
+
+
+class StructReader(RecordReader):
+    """:class:`~asyncframe.StructPrefix`: a packed unsigned length, then that many bytes."""
+
+    __slots__ = ("hsize", "unpack_from")
+
+    def __init__(self, kind: StructPrefix) -> None:
+        packer = struct.Struct(kind.fmt)
+        self.hsize = packer.size
+        self.unpack_from = packer.unpack_from
+        super().__init__(kind, b"")
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        if self.rec_end >= 0:
+            return self._record(data, start, end, eof)
+        hend = start + self.hsize
+        if hend > end:
+            return (end if eof else start), -1, None
+        return self._open(start, hend, self.unpack_from(data, start)[0])
+
+    def split_all(
+        self,
+        data: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+    ) -> tuple[list[bytes], int]:
+        """Every complete record from *start* (an :meth:`idle` offset) in one loop
+        (see :meth:`MarkedReader.split_all`)."""
+        out: list[bytes] = []
+        append = out.append
+        unpack_from = self.unpack_from
+        hsize = self.hsize
+        end = len(data)
+        pos = start
+        left = max_frames
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
+            while left:
+                body = pos + hsize
+                if body > end:
+                    break
+                size = unpack_from(data, pos)[0]
+                stop = body + size
+                if size > record_limit or stop > end:
+                    break
+                append(bytes(view[body:stop]))
+                pos = stop
+                left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
+        if out:
+            self.reset()
+        return out, pos
+
+
+class DecimalReader(RecordReader):
+    """:class:`~asyncframe.DecimalPrefix`: digits, a separator, the bytes, a trailer."""
+
+    __slots__ = ("separator",)
+
+    def __init__(self, kind: DecimalPrefix) -> None:
+        self.separator = kind.separator
+        super().__init__(kind, kind.trailer)
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        if self.rec_end >= 0:
+            return self._record(data, start, end, eof)
+        if start == end:
+            return end, -1, None
+        found = _count(data, start, start, end, self.separator, self.kind)
+        if found is None:
+            return (end if eof else start), -1, None
+        return self._open(start, found[1], found[0])
+
+    def split_all(
+        self,
+        data: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+    ) -> tuple[list[bytes], int]:
+        """Every complete record from *start* (an :meth:`idle` offset) in one loop
+        (see :meth:`MarkedReader.split_all`)."""
+        out: list[bytes] = []
+        append = out.append
+        separator = self.separator
+        slen = len(separator)
+        trailer = self.trailer
+        tlen = self.tlen
+        find = data.find
+        startswith = data.startswith
+        end = len(data)
+        pos = start
+        left = max_frames
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
+            while left:
+                # The separator within the longest length, or the general path decides.
+                sep = find(separator, pos, pos + MAX_DIGITS + slen)
+                if sep <= pos:
+                    break
+                digits = data[pos:sep]
+                if not digits.isdigit():
+                    break
+                body = sep + slen
+                size = int(digits)
+                stop = body + size
+                if size > record_limit or stop + tlen > end:
+                    break
+                if tlen and not startswith(trailer, stop):
+                    break
+                append(bytes(view[body:stop]))
+                pos = stop + tlen
+                left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
+        if out:
+            self.reset()
+        return out, pos
+
+
+class MarkedReader(RecordReader):
+    """:class:`~asyncframe.MarkedLines`: lines, and counted payloads their marked lines announce.
+
+    An ordinary line is read by a :class:`BytesReader` of the line end. While
+    one is in progress :attr:`in_line` is true, and once its line end is found
+    :attr:`line_stop` is where that ends (``-1`` until then). Offsets may go
+    below 0 when the buffer is compacted, so neither is a sentinel.
+    """
+
+    __slots__ = ("in_line", "line", "line_stop", "lines", "marker")
+
+    def __init__(self, kind: MarkedLines) -> None:
+        self.marker = kind.marker
+        self.line = kind.line
+        self.lines = BytesReader(kind.line)
+        super().__init__(kind, kind.line)
+
+    def reset(self) -> None:
+        RecordReader.reset(self)
+        self.in_line = False
+        self.line_stop = -1
+        self.lines.reset()
+
+    def idle(self, start: int) -> bool:
+        return self.rec_end < 0 and (
+            not self.in_line or (self.line_stop != -1 and self.line_stop <= start)
+        )
+
+    def scan(self, data: bytearray, start: int, end: int, eof: bool) -> Scan:
+        if self.rec_end >= 0:
+            return self._record(data, start, end, eof)
+        if not self.in_line or (self.line_stop != -1 and self.line_stop <= start):
+            # A frame starts here.
+            marker = self.marker
+            head = start + len(marker)
+            if end <= head:
+                # Too few bytes to tell a marked line (the marker, then a byte
+                # that is not "-") from an ordinary one: wait, unless they
+                # already differ from the marker or no more will come.
+                if not eof and data[start:end] == marker[: end - start]:
+                    self.in_line = False
+                    return start, -1, None
+            elif data.startswith(marker, start) and data[head] != 45:  # not b"-"
+                found = _count(data, start, head, end, self.line, self.kind)
+                self.in_line = False
+                if found is None:
+                    return (end if eof else start), -1, None
+                return self._open(start, found[1], found[0])
+            self.in_line = True
+            self.line_stop = -1
+        found_line = self.lines.scan(data, start, end, eof)
+        if found_line[1] >= 0:
+            self.line_stop = found_line[1]
+        return found_line
+
+    def rebase(self, shift: int) -> None:
+        RecordReader.rebase(self, shift)
+        if self.line_stop != -1:
+            self.line_stop -= shift
+            if self.line_stop == -1:
+                self.line_stop = -2  # still "found", before the buffer's start
+        self.lines.rebase(shift)
+
+    def split_all(
+        self,
+        data: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+    ) -> tuple[list[bytes], int]:
+        """Every complete line and record from *start* (an :meth:`idle` offset) in one loop.
+
+        Returns the frames and the offset after the last one. It stops at the first
+        frame it cannot take alone (incomplete, over a limit, malformed): the
+        parsing path then reads from there, finding the same frames.
+        """
+        out: list[bytes] = []
+        append = out.append
+        line = self.line
+        llen = len(line)
+        marker = self.marker
+        mlen = len(marker)
+        first = marker[0]
+        find = data.find
+        startswith = data.startswith
+        end = len(data)
+        pos = start
+        left = max_frames
+        # One record: a slice of the buffer; more: slices of a view of it (cheaper
+        # each, dearer to set up), released before returning (a bytearray with a
+        # view cannot grow).
+        view: memoryview | bytearray = memoryview(data) if max_frames > 1 else data
+        try:
+            while left:
+                eol = find(line, pos, end)
+                if eol < 0 or eol - pos > line_limit:
+                    break
+                if eol > pos and data[pos] == first and (mlen == 1 or startswith(marker, pos)):
+                    head = pos + mlen
+                    if head >= eol:
+                        break  # the marker alone, or across the line end: the general path decides
+                    if data[head] != 45:  # not b"-": a count
+                        digits = data[head:eol]
+                        if len(digits) > MAX_DIGITS or not digits.isdigit():
+                            break
+                        body = eol + llen
+                        size = int(digits)
+                        stop = body + size
+                        if size > record_limit or stop + llen > end:
+                            break
+                        if not startswith(line, stop):
+                            break
+                        append(bytes(view[body:stop]))
+                        pos = stop + llen
+                        left -= 1
+                        continue
+                append(bytes(view[pos:eol]))
+                pos = eol + llen
+                left -= 1
+        finally:
+            if view is not data:
+                view.release()  # type: ignore[union-attr]
+        if out:
+            self.reset()  # every offset it held lies before pos
+        return out, pos
+
+
+Reader = (
+    BytesReader
+    | TupleReader
+    | CountReader
+    | RawReader
+    | StructReader
+    | DecimalReader
+    | MarkedReader
+)
 
 #: The reader factory for each kind of (normalized) terminator.
 READERS: dict[type, Callable[[TerminatorSpec], Reader]] = {
@@ -277,6 +663,9 @@ READERS: dict[type, Callable[[TerminatorSpec], Reader]] = {
     tuple: TupleReader,  # type: ignore[dict-item]
     int: CountReader,  # type: ignore[dict-item]
     type(None): lambda spec: RAW,
+    StructPrefix: StructReader,  # type: ignore[dict-item]
+    DecimalPrefix: DecimalReader,  # type: ignore[dict-item]
+    MarkedLines: MarkedReader,  # type: ignore[dict-item]
 }
 
 

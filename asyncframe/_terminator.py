@@ -17,7 +17,7 @@ from ._batch import Batching
 from ._errors import FrameTooLong
 from ._events import TerminatorSpec
 from ._framing import normalize_terminator
-from ._readers import RAW, READERS, BytesReader, CountReader, Reader
+from ._readers import RAW, READERS, BytesReader, CountReader, Reader, RecordReader
 
 __all__ = ["UNLIMITED", "Terminating"]
 
@@ -31,19 +31,24 @@ class Terminating(Batching):
     # Set up by Inbound.__init__.
     _max_frame_size: int | None
     _frame_limit: int  # max_frame_size, or UNLIMITED for None
+    _max_record_size: int | None
+    _record_limit: int  # max_record_size, or UNLIMITED for None
     _skipping: bool
     _error: object
     _eof: bool
     _delimiters: dict[bytes, BytesReader]
     _counter: CountReader
+    _record_end: object
 
     def set_terminator(self, terminator: TerminatorSpec) -> None:
         """Set what ends the current frame, from the next unread byte on.
 
         *terminator* is bytes (a delimiter such as ``b"\\r\\n"``), a tuple of bytes
         (the earliest match wins, the longest at the same position), an int ``N``
-        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once) or
-        ``None`` (every byte is data, no frame ever ends).
+        (the next ``N`` bytes form the frame; ``0`` is an empty frame at once),
+        ``None`` (every byte is data, no frame ever ends) or a record kind
+        (:class:`~asyncframe.RecordKind`: it reads a record's header at the next
+        unread byte, and stays in force record after record).
         """
         # Readers are reused where they can be. The channel's one byte counter is
         # re-armed. A delimiter set again resumes its search where it left it: the
@@ -71,20 +76,25 @@ class Terminating(Batching):
                     self._delimiters[spec] = reader  # type: ignore[index, assignment]
             self._term = spec  # type: ignore[assignment]
             self._limit = self._frame_limit
+            self._record_end = None
         else:
             if self._batch is not None:
                 self._settle()
             if kind is int:
                 reader = self._counter
                 reader.arm(spec)  # type: ignore[arg-type]
-                limit = self._frame_limit
+                limit = self._record_limit
                 self._limit = -1 if spec > limit else limit  # type: ignore[operator]  # -1: fails at once
             elif spec is None:
                 reader = RAW
                 self._limit = UNLIMITED  # a stream, not frames
             else:
+                # A tuple, or a record kind: a fresh reader. A record's payload is
+                # checked at its header against max_record_size (_inbound); the
+                # limit here is for MarkedLines' lines.
                 reader = READERS[kind](spec)
                 self._limit = self._frame_limit
+            self._record_end = reader.event if isinstance(reader, RecordReader) else None
             self._term = b""  # batches need a bytes terminator
         self._reader = reader
         self._skipping = False
@@ -101,6 +111,20 @@ class Terminating(Batching):
         """
         self._settle()
         self._use_max_frame_size(max_frame_size)
+        self._reapply()
+
+    def _reset_record_limit(self, max_record_size: int | None) -> None:
+        """Apply a new ``max_record_size`` to the count being read and to every later
+        count and record header (a record whose header was read keeps its size)."""
+        self._settle()
+        self._use_max_record_size(max_record_size)
+        self._reapply()
+
+    def _reapply(self) -> None:
+        if isinstance(self._reader, RecordReader):
+            # The reader keeps its progress: only the line limit changes.
+            self._limit = self._frame_limit
+            return
         skipping, streak = self._skipping, self._streak
         spec = self._current_terminator()
         self._term = b""  # not "the same delimiter again": it must be set anew
@@ -111,6 +135,10 @@ class Terminating(Batching):
         self._max_frame_size = max_frame_size
         self._frame_limit = UNLIMITED if max_frame_size is None else max_frame_size
 
+    def _use_max_record_size(self, max_record_size: int | None) -> None:
+        self._max_record_size = max_record_size
+        self._record_limit = UNLIMITED if max_record_size is None else max_record_size
+
     def _current_terminator(self) -> TerminatorSpec:
         """The current terminator (a running count reads the bytes still expected)."""
         return self._reader.spec(self._position()[0])
@@ -118,13 +146,17 @@ class Terminating(Batching):
     def _reject(self, total: int, pay_end: int, term_end: int) -> FrameTooLong:
         """A frame over the limit: return its FrameTooLong if it is complete (the
         caller consumes it, then raises), else start skipping it and raise."""
-        limit = self._max_frame_size
-        assert limit is not None
         reader = self._reader
-        # A count is rejected for what it declares: the bytes it was armed for,
-        # plus any read before the limit changed (see _reset_limit).
-        size = self._frame_len + reader.count if type(reader) is CountReader else total
-        error = FrameTooLong(size, limit, complete=term_end >= 0)
+        if type(reader) is CountReader:
+            # A count is rejected for what it declares: the bytes it was armed for,
+            # plus any read before the limit changed (see _reset_limit).
+            limit, name = self._max_record_size, "max_record_size"
+            size = self._frame_len + reader.count
+        else:
+            limit, name = self._max_frame_size, "max_frame_size"
+            size = total
+        assert limit is not None
+        error = FrameTooLong(size, limit, complete=term_end >= 0, limit_name=name)
         if term_end >= 0:
             return error
         self._buf.start = pay_end

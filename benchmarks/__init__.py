@@ -1,12 +1,14 @@
 """asyncframe against its peers, side by side: ``python -m benchmarks`` from a checkout.
 
-Four suites, each comparing asyncframe with a peer on the same input (the echo
+Five suites, each comparing asyncframe with a peer on the same input (the echo
 suite drives every server from the same client process; the conversation suite
 runs each server in a process of its own and drives it from this one):
 
 - ``inbound``: the core's ``next_event()`` and ``frames()`` against the stdlib
   ``asynchat``, Twisted's ``LineOnlyReceiver`` and an asyncio ``readuntil`` loop;
 - ``asynchat``: the drop-in ``async_chat.handle_read`` against the stdlib one;
+- ``records``: the record kinds (RESP, struct-prefixed records, netstrings,
+  ``%d\r\n`` headers) against redis-py's parser, asyncio and the stdlib ``asynchat``;
 - ``echo``: loopback echo throughput of each adapter against its framework's idiom;
 - ``conversation``: requests and their replies (ping-pong, a Redis-like protocol at
   pipeline depth 1 and 16, server CPU per request, 1,000 echo clients, one client
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from . import asynchat_inbound, conversation, echo, inbound
+from . import asynchat_inbound, conversation, echo, inbound, records
 from .common import Result, format_table, render
 
 __all__ = ["SUITES", "plot", "run_bench"]
@@ -31,6 +33,7 @@ __all__ = ["SUITES", "plot", "run_bench"]
 SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "inbound": ("inbound framing: the core against asynchat, Twisted, asyncio", inbound.run),
     "asynchat": ("the async_chat drop-in against the stdlib asynchat", asynchat_inbound.run),
+    "records": ("record kinds: RESP, struct, netstrings, %d headers against peers", records.run),
     "echo": ("loopback echo: each adapter against its framework's idiom", echo.run),
     "conversation": (
         "conversations: ping-pong, a Redis-like protocol, CPU per request, 1,000 clients",

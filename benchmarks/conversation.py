@@ -14,9 +14,10 @@ measured run. A server stops when its standard input closes, and by itself after
    idiom (``receive_some``, split, ``send_all``) and Twisted's ``LineReceiver``.
 2. **A Redis-like protocol** (RESP): PING (inline), SET and GET from 50 clients at
    pipeline depth 1 and 16. asyncframe's server is one Handler,
-   :class:`MiniRedis`, run on each adapter; it parses RESP by switching
-   terminators. The peers: an asyncio streams server (``readuntil`` and
-   ``readexactly``), a hand-written asyncio ``Protocol`` (buffer and parse in
+   :class:`MiniRedis`, run on each adapter; it frames RESP with the
+   :class:`~asyncframe.MarkedLines` record kind, with no terminator switch. The
+   peers: an asyncio streams server (``readuntil`` and ``readexactly``), a
+   hand-written asyncio ``Protocol`` (buffer and parse in
    ``data_received``), trio's idiom and Twisted's ``LineReceiver`` with
    ``setRawMode`` for the values. The clients are ``redis-benchmark`` when it is
    on ``PATH``, else a Python client in this process (``BENCH_RESP_CLIENT=python``
@@ -52,7 +53,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from asyncframe import Handler
+from asyncframe import Handler, MarkedLines
 
 from ._support import REPO_ROOT, raise_fd_limit
 from .common import OnResult, Result
@@ -148,50 +149,49 @@ def execute(store: dict[bytes, bytes], args: Sequence[bytes]) -> bytes:
 
 
 class MiniRedis(Handler):
-    """A Redis-like server (PING, SET, GET) written as one whole-frame Handler.
+    """A Redis-like server (PING, SET, GET) written as one batch Handler.
 
-    RESP is parsed by switching terminators: a ``*N`` line announces N arguments,
-    each a ``$len`` line and then ``len`` bytes of value with their ``\\r\\n``, read
-    as one counted frame (``set_terminator(len + 2)``); a line that does not start
-    with ``*`` is an inline command. It runs unchanged on every adapter.
+    RESP is framed by a record kind, :class:`~asyncframe.MarkedLines`: every line
+    is a frame, and a ``$len`` line announces a value that comes whole as the next
+    frame (the header consumed), so no terminator is ever switched. A ``*N`` line
+    announces N arguments; a line that does not start with ``*`` is an inline
+    command. The replies to one batch go out in one push. It runs unchanged on
+    every adapter.
     """
 
     def __init__(self, store: dict[bytes, bytes]) -> None:
-        super().__init__(terminator=b"\r\n", max_frame_size=MAX_VALUE + 2)
+        super().__init__(terminator=MarkedLines(b"$"), max_record_size=MAX_VALUE)
         self.store = store
         self.args: list[bytes] = []
         self.missing = 0  # arguments of the current command still to come
-        self.in_value = False  # the next frame is a counted value and its \r\n
 
-    def on_frame(self, frame: bytes) -> None:
-        if self.in_value:
-            self.in_value = False
-            self.set_terminator(b"\r\n")
-            self.args.append(frame[:-2])
-            self.missing -= 1
-            if not self.missing:
-                self.push(execute(self.store, self.args))
-                self.args = []
-        elif self.missing:
-            if frame[:1] != b"$" or not frame[1:].isdigit():
-                self.protocol_error()
-                return
-            self.in_value = True
-            self.set_terminator(int(frame[1:]) + 2)
-        elif frame[:1] == b"*":
-            if not frame[1:].isdigit():
-                self.protocol_error()
-                return
-            self.missing = int(frame[1:])
-        else:
-            reply = execute(self.store, frame.split())
-            if reply:
-                self.push(reply)
-
-    def protocol_error(self) -> None:
-        """Answer a malformed request with an error, then close, as Redis does."""
-        self.push(b"-ERR Protocol error\r\n")
-        self.close_when_done()
+    def on_frames(self, frames: list[bytes]) -> None:
+        store = self.store
+        args = self.args
+        missing = self.missing
+        replies = []
+        for frame in frames:
+            if missing:
+                args.append(frame)
+                missing -= 1
+                if not missing:
+                    replies.append(execute(store, args))
+                    args = []
+            elif frame[:1] == b"*":
+                if not frame[1:].isdigit():
+                    replies.append(b"-ERR Protocol error\r\n")
+                    self.push(b"".join(replies))
+                    self.close_when_done()  # as Redis does
+                    return
+                missing = int(frame[1:])
+            else:
+                reply = execute(store, frame.split())
+                if reply:
+                    replies.append(reply)
+        self.args = args
+        self.missing = missing
+        if replies:
+            self.push(b"".join(replies))
 
 
 class LineEcho(Handler):

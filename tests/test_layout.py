@@ -39,6 +39,7 @@ CORE = {
     "_producers.py",
     "_readers.py",
     "_receivebuffer.py",
+    "_records.py",
     "_terminator.py",
 }
 #: Everything else in the package, and why it is not core.

@@ -23,6 +23,7 @@ elif TYPE_CHECKING:
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_RECORD_SIZE,
     NEED_DATA,
     Channel,
     ConnectionClosed,
@@ -87,6 +88,8 @@ class BaseFramedStream(ABC):
     :param terminator: the initial terminator (see :meth:`asyncframe.Channel.set_terminator`).
     :param max_frame_size: the longest frame accepted, in bytes (see
         :class:`~asyncframe.Channel`).
+    :param max_record_size: the longest count or record payload accepted, in
+        bytes (see :attr:`Channel.max_record_size <asyncframe.Channel.max_record_size>`).
     :param read_size: the most bytes read at once.
     :param input_limit: the most bytes kept unread while :meth:`send` waits;
         past it :meth:`send` raises :exc:`~asyncframe.ProtocolError` and the
@@ -100,10 +103,13 @@ class BaseFramedStream(ABC):
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
         input_limit: int = DEFAULT_INPUT_LIMIT,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
         check_sizes(read_size=read_size, input_limit=input_limit)
         #: The :class:`~asyncframe.Channel` that does the framing.
-        self.channel = Channel(terminator, max_frame_size=max_frame_size)
+        self.channel = Channel(
+            terminator, max_frame_size=max_frame_size, max_record_size=max_record_size
+        )
         self._read_size = read_size
         self._input_limit = input_limit
         self._receiving = False  # a reading call waits for the peer (maybe in another task)
@@ -118,6 +124,7 @@ class BaseFramedStream(ABC):
         *,
         terminator: TerminatorSpec = b"\r\n",
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
         read_size: int = 65536,
         ssl: _ssl.SSLContext | bool | None = None,
         server_hostname: str | None = None,
@@ -131,7 +138,8 @@ class BaseFramedStream(ABC):
         certificate is checked against *server_hostname* (default: *host*). Other
         keyword arguments go to the framework's own ``open`` function.
         """
-        Channel(terminator, max_frame_size=max_frame_size)  # checks both, opens nothing
+        # Checks all three, opens nothing.
+        Channel(terminator, max_frame_size=max_frame_size, max_record_size=max_record_size)
         check_sizes(read_size=read_size)
         check_port(port)
         context = client_tls(ssl, server_hostname)
@@ -140,6 +148,7 @@ class BaseFramedStream(ABC):
         framing = {
             "terminator": terminator,
             "max_frame_size": max_frame_size,
+            "max_record_size": max_record_size,
             "read_size": read_size,
         }
         return await cls._open(host, port, context, server_hostname, options, framing)

@@ -75,7 +75,7 @@ class async_chat(asyncore.dispatcher):
     encoding: ClassVar[str] = "latin-1"
 
     def __init__(self, sock: Any = None, map: Any = None) -> None:
-        self._channel = Channel(None, max_frame_size=_NO_FRAME_LIMIT)
+        self._channel = Channel(None, max_frame_size=_NO_FRAME_LIMIT, max_record_size=None)
         # The terminator as asynchat reports it (0, None and b"" all mean "none"; the
         # channel gets None for each). While a count runs, _counting is true and the
         # channel holds the bytes still expected.

@@ -36,6 +36,7 @@ from typing import Any
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_RECORD_SIZE,
     AcceptBackoff,
     Driver,
     Handler,
@@ -627,13 +628,18 @@ class FramedStream(BaseFramedStream):
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
         input_limit: int = DEFAULT_INPUT_LIMIT,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
         if not isinstance(reader, asyncio.StreamReader):
             raise TypeError(f"reader must be an asyncio.StreamReader, not {type(reader).__name__}")
         if not isinstance(writer, asyncio.StreamWriter):
             raise TypeError(f"writer must be an asyncio.StreamWriter, not {type(writer).__name__}")
         super().__init__(
-            terminator, max_frame_size=max_frame_size, read_size=read_size, input_limit=input_limit
+            terminator,
+            max_frame_size=max_frame_size,
+            read_size=read_size,
+            input_limit=input_limit,
+            max_record_size=max_record_size,
         )
         self.reader = reader
         self.writer = writer

@@ -38,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 
 from asyncframe import (
     DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_RECORD_SIZE,
     AcceptBackoff,
     Handler,
     ProtocolError,
@@ -97,11 +98,16 @@ class FramedStream(BaseFramedStream):
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         read_size: int = 65536,
         input_limit: int = DEFAULT_INPUT_LIMIT,
+        max_record_size: int | None = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
         if not isinstance(stream, trio.abc.Stream):
             raise TypeError(f"stream must be a trio.abc.Stream, not {type(stream).__name__}")
         super().__init__(
-            terminator, max_frame_size=max_frame_size, read_size=read_size, input_limit=input_limit
+            terminator,
+            max_frame_size=max_frame_size,
+            read_size=read_size,
+            input_limit=input_limit,
+            max_record_size=max_record_size,
         )
         #: The wrapped stream.
         self.stream = stream

@@ -107,6 +107,16 @@ def test_count_terminator_reads_remaining(pair: tuple[Collector, socket.socket])
     assert chat.log == [b"abc", b"de", ("found", 0), b"fg"]
 
 
+def test_a_count_has_no_limit_as_in_asynchat(pair: tuple[Collector, socket.socket]) -> None:
+    # Larger than any channel's default limit on counts: asynchat had none.
+    chat, theirs = pair
+    chat.set_terminator(64 * 1024 * 1024)
+    theirs.sendall(b"abc")
+    chat.handle_read()
+    assert chat.log == [b"abc"]
+    assert chat.get_terminator() == 64 * 1024 * 1024 - 3
+
+
 def test_handle_read_ignores_blocking_io_error(pair: tuple[Collector, socket.socket]) -> None:
     chat, _ = pair
     chat.handle_read()  # nothing to read on a non-blocking socket

@@ -63,7 +63,7 @@ def test_the_hand_written_parser_answers_a_pipeline_however_it_is_cut(piece: int
 def test_a_malformed_request_gets_an_error_and_a_close() -> None:
     driver = Driver(MiniRedis({}))
     driver.start()
-    driver.receive(b"*1\r\nPING\r\n")
+    driver.receive(b"*x\r\nPING\r\n")
     assert driver.take(None) == b"-ERR Protocol error\r\n"
     assert driver.finished
     with pytest.raises(ValueError, match="len"):

@@ -85,3 +85,17 @@ def test_several_runs_report_min_and_median_and_judge_on_the_min(
     row = next(line for line in out.getvalue().splitlines() if line.startswith("case"))
     assert row.split()[2:] == ["3.00", "1.50", "2.50", "1.50x", "2.50x", ">=", "2x", "MISSED"]
     assert "0 of 1 targets met in every one of 3 runs" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_the_records_suite_checks_every_frame_count_and_compares() -> None:
+    from benchmarks import SUITES, records
+
+    assert SUITES["records"][1] is records.run
+    seen: list[Result] = []
+    results = records.run(quick=True, repeat=1, on_result=seen.append)
+    assert results == seen
+    names = [result.name for result in results]
+    assert any("StructPrefix" in name for name in names)
+    assert any("next_event()" in name for name in names)
+    assert all(result.ours > 0 and result.theirs > 0 for result in results)

@@ -8,6 +8,7 @@ has to say why it is worth it by raising the budget.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -51,11 +52,18 @@ def python_calls(func: Callable[[], object]) -> list[str]:
                 frame.f_code.co_qualname if sys.version_info >= (3, 11) else frame.f_code.co_name
             )
 
+    # A collection during the count would run other objects' finalizers (a
+    # transport's __del__ left by an earlier test), and they would be counted.
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
     sys.setprofile(profile)
     try:
         func()
     finally:
         sys.setprofile(None)
+        if was_enabled:
+            gc.enable()
     return calls[1:]  # the first is func itself
 
 

@@ -247,11 +247,12 @@ def test_frame_too_long_when_unterminated_skips_through_the_terminator() -> None
 
 
 def test_frame_too_long_for_a_count() -> None:
-    ch = Channel(10, max_frame_size=4)
+    ch = Channel(10, max_record_size=4)
     ch.receive_data(b"0123456789after")
     with pytest.raises(FrameTooLong) as info:
         list(ch.frames())
     assert info.value.size == 10  # the declared count
+    assert (info.value.limit_name, info.value.limit) == ("max_record_size", 4)
     assert info.value.complete
     assert ch.terminator is None
     assert ch.buffered_input == 5  # the ten counted bytes are gone
@@ -378,7 +379,7 @@ def test_held_back_bytes_never_count_against_the_limit(split: int) -> None:
 
 
 def test_a_count_over_the_limit_fails_at_once() -> None:
-    ch = Channel(b"\n", max_frame_size=16)
+    ch = Channel(b"\n", max_record_size=16)
     ch.terminator = 1000
     with pytest.raises(FrameTooLong) as info:
         ch.next_event()  # no byte of it has arrived yet
@@ -558,14 +559,14 @@ def test_a_new_max_frame_size_keeps_skipping_a_rejected_frame() -> None:
 
 
 @pytest.mark.parametrize("new_limit", [5, 7])
-def test_a_running_count_over_a_new_max_frame_size_reports_its_declared_size(
+def test_a_running_count_over_a_new_max_record_size_reports_its_declared_size(
     new_limit: int,
 ) -> None:
-    ch = Channel(10, max_frame_size=100)
+    ch = Channel(10, max_record_size=100)
     ch.receive_data(b"abcd")
     assert ch.next_event() == Data(b"abcd")
     assert ch.terminator == 6
-    ch.max_frame_size = new_limit
+    ch.max_record_size = new_limit
     assert ch.terminator == 6  # the count goes on
     ch.receive_data(b"efgh")
     with pytest.raises(FrameTooLong) as info:

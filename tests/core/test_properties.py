@@ -61,7 +61,7 @@ def run_events(
 
     A FrameTooLong is an outcome; the terminator does not change after it.
     """
-    ch = Channel(program[0], max_frame_size=limit)
+    ch = Channel(program[0], max_frame_size=limit, max_record_size=limit)
     frames: list[Frame | str] = []
     payload: list[bytes] = []
     k = 0
@@ -163,7 +163,7 @@ def run_frames(
 
     A FrameTooLong is an outcome; the terminator does not change after it.
     """
-    ch = Channel(program[0], max_frame_size=limit)
+    ch = Channel(program[0], max_frame_size=limit, max_record_size=limit)
     frames: list[bytes | str] = []
     k = 0
     for chunk in [*chunks, b""]:
@@ -292,7 +292,7 @@ def run_complete_frames(
 ) -> tuple[list[bytes | str], bytes]:
     """Drive complete_frames(max_frames) after every chunk, moving to the program's
     next terminator after each list; return the outcomes and the trailing data."""
-    ch = Channel(program[0], max_frame_size=limit)
+    ch = Channel(program[0], max_frame_size=limit, max_record_size=limit)
     outcomes: list[bytes | str] = []
     k = 0
     for chunk in [*chunks, b""]:

@@ -15,9 +15,10 @@ measured run. A server stops when its standard input closes, and by itself after
 2. **A Redis-like protocol** (RESP): PING (inline), SET and GET from 50 clients at
    pipeline depth 1 and 16. asyncframe's server is one Handler,
    :class:`MiniRedis`, run on each adapter; it frames RESP with the
-   :class:`~asyncframe.MarkedLines` record kind, with no terminator switch. The peers: an asyncio streams server (``readuntil`` and
-   ``readexactly``), a hand-written asyncio ``Protocol`` (buffer and parse in
-   ``data_received``), trio's idiom and Twisted's ``LineReceiver`` with
+   :class:`~asyncframe.MarkedLines` record kind, with no terminator switch. The
+   peers: an asyncio streams server (``readuntil`` and ``readexactly``), a
+   hand-written asyncio ``Protocol`` (buffer and parse in ``data_received``), trio's
+   idiom and Twisted's ``LineReceiver`` with
    ``setRawMode`` for the values. The clients are ``redis-benchmark`` when it is
    on ``PATH``, else a Python client in this process (``BENCH_RESP_CLIENT=python``
    or ``=redis-benchmark`` forces one).

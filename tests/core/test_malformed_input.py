@@ -61,8 +61,10 @@ def test_malformed_input_is_answered_then_the_connection_closes(
             driver.receive(REQUEST[i : i + piece])
             output += driver.take(None)
     assert output == b"+*1\r\n+PING\r\n-ERR Protocol error\r\n"
-    assert len(handler.errors) == 1 and "$x" in str(handler.errors[0])
-    assert driver.state is State.DRAINING and driver.finished
+    assert len(handler.errors) == 1
+    assert "$x" in str(handler.errors[0])
+    assert driver.state is State.DRAINING
+    assert driver.finished
     # Logged as what it is, the peer's doing: no traceback at ERROR.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 

@@ -29,6 +29,7 @@ SDIST_REQUIRED = (
     "examples/chat_client.py",
     "examples/json_chat.py",
     "examples/memcached_server.py",
+    "examples/record_echo.py",
     "examples/redis_server.py",
     "examples/smtp_receiver.py",
     "examples/tls_servers.py",

@@ -47,7 +47,7 @@ from typing import Any
 import attrs
 
 from ._channel import Channel
-from ._errors import FrameTooLong
+from ._errors import FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data
 from ._handler import Handler
 from ._producers import OutputQueue
@@ -806,6 +806,18 @@ class Driver:
             self._to(_RESUME)
         self._dispatch(eof)
 
+    def _malformed(self, exc: ProtocolError) -> None:
+        """A delivery loop caught *exc*: if the channel raised it (the peer's input is
+        malformed, so no more of it can be read), the handler is told and the
+        connection closes after the output already pushed; else it is the
+        handler's own, and is raised on."""
+        if not self.channel.failed:
+            raise exc
+        self._log.info("%r: malformed input from the peer: %s", self.handler, exc)
+        self.handler.on_protocol_error(exc)
+        if not self._out.closing:
+            self.channel.close_when_done()
+
     # The three delivery loops return True once every complete frame (or event) was
     # delivered, False if they stopped above the output limit (the rest waits in
     # the channel), and None if they should be run again (a close was asked for, a
@@ -828,6 +840,9 @@ class Driver:
                 if out.closing:
                     return None
                 continue
+            except ProtocolError as exc:
+                self._malformed(exc)
+                return None
             if event is NEED_DATA or type(event) is ConnectionClosed:
                 return True
             if type(event) is Data:
@@ -862,6 +877,9 @@ class Driver:
         except FrameTooLong as exc:
             handler.on_frame_too_long(exc)
             return None
+        except ProtocolError as exc:
+            self._malformed(exc)
+            return None
         # No complete frame is left: done, unless the terminator is None (also
         # after a count), where the bytes are a stream for on_data.
         return self._deliver_events(limit) if self.channel.raw else True
@@ -883,6 +901,9 @@ class Driver:
                     frames = channel.complete_frames(None if whole else size)
                 except FrameTooLong as exc:
                     handler.on_frame_too_long(exc)
+                    return None
+                except ProtocolError as exc:
+                    self._malformed(exc)
                     return None
                 if not frames:  # as in _deliver_frames
                     return self._deliver_events(limit) if channel.raw else True

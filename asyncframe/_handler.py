@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._channel import Channel
-from ._errors import FrameTooLong
+from ._errors import FrameTooLong, ProtocolError
 from ._events import TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE
 from ._records import DEFAULT_MAX_RECORD_SIZE
@@ -139,6 +139,15 @@ class Handler:
         next frame starts after the rejected one's terminator.
         """
         self.close()
+
+    def on_protocol_error(self, error: ProtocolError) -> None:
+        """Called when the peer's input is malformed (a record kind's bad header, say):
+        the channel can read none of it any more.
+
+        The connection then closes once the output already pushed is sent; the
+        default does nothing more. Override it to answer first, as Redis answers
+        ``-ERR Protocol error``: push the reply here.
+        """
 
     def on_eof(self) -> None:
         """Called when the peer has closed its side, after the last input callback.

@@ -122,6 +122,12 @@ class Inbound(Terminating):
         return self._eof
 
     @property
+    def failed(self) -> bool:
+        """True once the input is unusable (malformed, or its parsing interrupted):
+        every reading call raises :exc:`~asyncframe.ProtocolError`."""
+        return type(self._error) is str
+
+    @property
     def raw(self) -> bool:
         """True while the terminator in force is ``None``: the bytes are a stream, not
         frames (what ``get_terminator() is None`` says, without building the answer)."""

@@ -17,8 +17,8 @@ measured run. A server stops when its standard input closes, and by itself after
    :class:`MiniRedis`, run on each adapter; it frames RESP with the
    :class:`~asyncframe.MarkedLines` record kind, with no terminator switch. The
    peers: an asyncio streams server (``readuntil`` and ``readexactly``), a
-   hand-written asyncio ``Protocol`` (buffer and parse in
-   ``data_received``), trio's idiom and Twisted's ``LineReceiver`` with
+   hand-written asyncio ``Protocol`` (buffer and parse in ``data_received``), trio's
+   idiom and Twisted's ``LineReceiver`` with
    ``setRawMode`` for the values. The clients are ``redis-benchmark`` when it is
    on ``PATH``, else a Python client in this process (``BENCH_RESP_CLIENT=python``
    or ``=redis-benchmark`` forces one).

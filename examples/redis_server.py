@@ -9,13 +9,15 @@ inline command such as ``PING``)::
     python -c 'import redis; r = redis.Redis(port=6380, protocol=2)
     r.set("a", 1); print(r.get("a"))'
 
-What it shows: framing that switches terminator as it goes. A request is an
-array of bulk strings, ``*<count>\\r\\n`` then, for each argument,
-``$<length>\\r\\n<bytes>\\r\\n``: the header lines are read with the terminator
-``b"\\r\\n"``, and each argument with a byte count (``set_terminator(length +
-2)``: the bytes and their CRLF), so an argument may hold any bytes, CRLF
-included. Pipelined requests (redis-py's ``pipeline()``) need nothing more: the
-next request's bytes wait in the channel. Commands: PING, ECHO, GET, SET (with
+What it shows: a record kind. A request is an array of bulk strings,
+``*<count>\r\n`` then, for each argument, ``$<length>\r\n<bytes>\r\n``; the
+terminator :class:`~asyncframe.MarkedLines` frames it whole, record after record,
+with no terminator switch: each line is a frame, and a ``$<length>`` line
+announces an argument that comes as the next frame, any bytes, CRLF included
+(the header and the CRLF after the bytes are consumed). A malformed header is
+the channel's :exc:`~asyncframe.ProtocolError`, answered in ``on_protocol_error``
+as Redis answers it. Pipelined requests (redis-py's ``pipeline()``) need nothing
+more: the next request's bytes wait in the channel. Commands: PING, ECHO, GET, SET (with
 EX/PX/NX/XX), DEL, EXISTS, INCR, INCRBY, DECR, DECRBY, MGET, MSET, KEYS (``*`` only),
 DBSIZE, FLUSHDB, SELECT 0, MULTI/EXEC/DISCARD (a ``pipeline()`` is a
 transaction by default), QUIT, and CLIENT/HELLO/COMMAND answered enough for a
@@ -29,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from asyncframe import FrameTooLong, Handler
+from asyncframe import FrameTooLong, Handler, MarkedLines, ProtocolError
 
 #: The longest argument accepted (Redis allows 512 MB; an example needs less).
 MAX_BULK = 1 << 20
@@ -54,12 +56,11 @@ class RedisHandler(Handler):
     """One client connection; *store* is shared by all of them."""
 
     def __init__(self, store: Store) -> None:
-        # max_frame_size bounds a header line and an argument (plus its CRLF).
-        super().__init__(terminator=b"\r\n", max_frame_size=MAX_BULK + 2)
+        # max_frame_size (64 KiB by default) bounds a line; max_record_size an argument.
+        super().__init__(terminator=MarkedLines(b"$"), max_record_size=MAX_BULK)
         self.store = store
         self.args: list[bytes] = []
         self.expected = 0  # arguments still to read for the current request
-        self.in_bulk = False  # the next frame is an argument's bytes and CRLF
         # Between MULTI and EXEC: the commands to run at EXEC, else None.
         self.queued: list[tuple[Callable[..., bytes], list[bytes]]] | None = None
 
@@ -73,23 +74,12 @@ class RedisHandler(Handler):
             self.close_when_done()
 
     def frame(self, frame: bytes) -> None:
-        if self.in_bulk:
-            # A byte count: the argument, then the CRLF that ends it.
-            if not frame.endswith(b"\r\n"):
-                raise ProtocolViolation("expected CRLF after a bulk string")
-            self.args.append(frame[:-2])
-            self.in_bulk = False
-            self.set_terminator(b"\r\n")  # back to header lines
+        if self.expected:
+            # An argument: the bytes a $<length> line announced.
+            self.args.append(frame)
             self.expected -= 1
             if not self.expected:
                 self.execute()
-        elif self.expected:
-            if not frame.startswith(b"$"):
-                raise ProtocolViolation(f"expected '$', got {frame[:1].decode('latin-1')!r}")
-            length = self.number(frame[1:], MAX_BULK, "invalid bulk length")
-            self.in_bulk = True
-            # From the next unread byte on: exactly length + 2 bytes are one frame.
-            self.set_terminator(length + 2)
         elif frame.startswith(b"*"):
             count = self.number(frame[1:], MAX_ARGS, "invalid multibulk length")
             self.args = []
@@ -105,9 +95,14 @@ class RedisHandler(Handler):
             raise ProtocolViolation(what)
         return int(text)
 
+    def on_protocol_error(self, error: ProtocolError) -> None:
+        # A $ header that is not a length (MarkedLines' own check): answered, and
+        # the connection closes once the answer is out, as Redis does.
+        self.push(b"-ERR Protocol error: invalid bulk length\r\n")
+
     def on_frame_too_long(self, error: FrameTooLong) -> None:
-        # A header line or an argument above MAX_BULK: a client this far off is
-        # answered and closed, as Redis does.
+        # A line over max_frame_size or an argument over MAX_BULK: a client this
+        # far off is answered and closed, as Redis does.
         self.push(b"-ERR Protocol error: too big\r\n")
         self.close_when_done()
 

@@ -27,6 +27,7 @@ EXCHANGES = {
     "redis_server": (b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n"),
     "memcached_server": (b"version\r\n", b"VERSION "),
     "json_chat": (b'{"type": "join", "name": "nc"}\n', b'{"type":"joined","name":"nc"}\n'),
+    "record_echo": (b"\x00\x00\x00\x02hi", b"\x00\x00\x00\x02hi"),
 }
 
 

@@ -11,7 +11,7 @@ import redis
 from pymemcache.client.base import Client as MemcacheClient
 from pymemcache.exceptions import MemcacheServerError
 
-from examples import memcached_server, redis_server, smtp_receiver
+from examples import memcached_server, record_echo, redis_server, smtp_receiver
 
 from .conftest import Serve
 
@@ -220,3 +220,39 @@ def read_to_end(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 100_000])
+def test_redis_values_of_every_size_with_crlf_inside(serve: Serve, size: int) -> None:
+    port = serve(lambda: redis_server.RedisHandler({}))
+    r = redis_client(port)
+    try:
+        value = (b"a\r\n$3\r\n" * (size // 8 + 1))[:size]  # framing bytes all through
+        assert r.set(b"k", value) is True
+        assert r.get(b"k") == value
+    finally:
+        r.close()
+
+
+# -- binary records --------------------------------------------------------------------
+
+
+def test_record_echo_answers_records_however_they_are_cut(serve: Serve) -> None:
+    port = serve(record_echo.RecordEcho)
+    payloads = [b"", b"x", b"\r\n" * 50, bytes(range(256)) * 400]
+    stream = b"".join(record_echo.record(p) for p in payloads)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        for i in range(0, len(stream), 7001):  # records cut across sends
+            sock.sendall(stream[i : i + 7001])
+        assert read_exactly(sock, len(stream)) == stream
+
+
+def test_record_echo_refuses_a_record_over_its_limit(serve: Serve) -> None:
+    port = serve(record_echo.RecordEcho)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            record_echo.record(b"ok") + record_echo.HEADER.pack(record_echo.MAX_RECORD + 1)
+        )
+        # The record before is answered; the oversize header closes the connection
+        # before any of its bytes are sent.
+        assert read_to_end(sock) == record_echo.record(b"ok")

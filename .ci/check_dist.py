@@ -32,6 +32,7 @@ SDIST_REQUIRED = (
     "examples/record_echo.py",
     "examples/redis_server.py",
     "examples/smtp_receiver.py",
+    "examples/tls_servers.py",
     "tests/conftest.py",
 )
 

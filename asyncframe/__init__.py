@@ -5,7 +5,7 @@ Adapters for I/O frameworks live in :mod:`asyncframe.adapters`.
 """
 
 from ._channel import Channel
-from ._driver import AcceptBackoff, Driver, Options, State, start_handler
+from ._driver import AcceptBackoff, Driver, Options, State, TLSUpgrade, start_handler
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError, SendAfterClose
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, Terminator, TerminatorSpec
 from ._framing import DEFAULT_MAX_FRAME_SIZE, find_prefix_at_end
@@ -39,6 +39,7 @@ __all__ = [
     "SendAfterClose",
     "State",
     "StructPrefix",
+    "TLSUpgrade",
     "Terminator",
     "TerminatorSpec",
     "fifo",

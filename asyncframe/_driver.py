@@ -50,17 +50,20 @@ from ._channel import Channel
 from ._errors import FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data
 from ._handler import Handler
+from ._producers import OutputQueue
 
 __all__ = [
     "DEFAULT_HIGH_WATER",
     "DEFAULT_INPUT_LIMIT",
     "DEFAULT_READ_SIZE",
     "MAX_READ_SIZE",
+    "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "RESOURCE_ERRNOS",
     "AcceptBackoff",
     "Driver",
     "Options",
     "State",
+    "TLSUpgrade",
     "start_handler",
 ]
 
@@ -89,6 +92,10 @@ DEFAULT_READ_SIZE = 65536
 MAX_READ_SIZE = 16 << 20
 #: The default listen ``backlog`` (the kernel caps it at its own maximum).
 DEFAULT_BACKLOG = 4096
+#: The default ``tls_handshake_timeout``: seconds a TLS handshake may take, from the
+#: first byte or after :meth:`Handler.start_tls`.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10.0
+_HANDSHAKE_TIMEOUT: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
 
 
 class State(enum.Enum):
@@ -104,6 +111,10 @@ class State(enum.Enum):
     :attr:`HELD`            yes         send; input waits until the output drains
     :attr:`EOF`             no          send; the rest of the input follows
     :attr:`DRAINING`        no          send, and close once nothing is left
+    :attr:`UPGRADING`       no          send; once nothing is left
+                                        (:attr:`Driver.upgrade_due`), start TLS
+                                        with :attr:`Driver.tls_upgrade` and report
+                                        :meth:`Driver.tls_started`
     :attr:`ABORTING`        no          close now, sending nothing more
     :attr:`CLOSED`          no          nothing: :meth:`Driver.lost` was called
     ======================  ==========  ============================================
@@ -124,11 +135,15 @@ class State(enum.Enum):
     DRAINING = "draining"
     #: Close at once, dropping the output (``close()``, a failure, a timeout, a limit).
     ABORTING = "aborting"
+    #: :meth:`Handler.start_tls` was called: the output pushed before it is sent in
+    #: clear text, then the adapter starts TLS on the connection; nothing is read
+    #: meanwhile, and the output pushed since waits for the handshake.
+    UPGRADING = "upgrading"
     #: The connection is gone.
     CLOSED = "closed"
 
 
-IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, CLOSED = State
+IDLE, OPEN, HELD, EOF, DRAINING, ABORTING, UPGRADING, CLOSED = State
 
 #: The states in which the adapter reads from the peer.
 READING = frozenset({OPEN, HELD})
@@ -148,6 +163,7 @@ _START, _HOLD, _HOLD_AT_EOF, _RESUME, _PEER_EOF, _DONE, _CLOSE, _ABORT, _LOST = 
     "abort",
     "lost",
 )
+_UPGRADE, _UPGRADED = "start tls", "tls started"
 TRANSITIONS: dict[State, dict[str, State]] = {
     IDLE: {_START: OPEN, _ABORT: ABORTING, _LOST: CLOSED},
     OPEN: {
@@ -157,12 +173,23 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         _CLOSE: DRAINING,
         _ABORT: ABORTING,
         _LOST: CLOSED,
+        _UPGRADE: UPGRADING,
     },
-    HELD: {_RESUME: OPEN, _PEER_EOF: EOF, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
+    HELD: {
+        _RESUME: OPEN,
+        _PEER_EOF: EOF,
+        _CLOSE: DRAINING,
+        _ABORT: ABORTING,
+        _LOST: CLOSED,
+        _UPGRADE: UPGRADING,
+    },
     EOF: {_HOLD_AT_EOF: EOF, _DONE: DRAINING, _CLOSE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     # on_eof called close_when_done(): the input is done, and the close already asked.
     DRAINING: {_DONE: DRAINING, _ABORT: ABORTING, _LOST: CLOSED},
     ABORTING: {_ABORT: ABORTING, _LOST: CLOSED},
+    # A close asked for while upgrading happens after the handshake, once the
+    # output pushed before it (to be sent over TLS) is out.
+    UPGRADING: {_UPGRADED: OPEN, _CLOSE: UPGRADING, _ABORT: ABORTING, _LOST: CLOSED},
     CLOSED: {},
 }
 
@@ -215,6 +242,10 @@ class Options:
     :param idle_timeout: seconds without a received byte after which the
         connection is closed (``None``: never).
     :param backlog: the listen queue of a server.
+    :param tls_handshake_timeout: seconds a TLS handshake may take (the one a
+        TLS server or client starts with, and the one :meth:`Handler.start_tls`
+        starts) before the connection is closed; ``None``: unbounded.
+        ``idle_timeout`` does not apply to a handshake.
     """
 
     read_size: int = attrs.field(default=DEFAULT_READ_SIZE, validator=_positive)
@@ -222,6 +253,9 @@ class Options:
     input_limit: int = attrs.field(default=DEFAULT_INPUT_LIMIT, validator=_positive)
     idle_timeout: float | None = attrs.field(default=None, validator=_seconds)
     backlog: int = attrs.field(default=DEFAULT_BACKLOG, validator=_positive)
+    tls_handshake_timeout: float | None = attrs.field(
+        default=_HANDSHAKE_TIMEOUT, validator=_seconds
+    )
 
     def driver(
         self,
@@ -237,10 +271,23 @@ class Options:
             high_water=self.high_water,
             input_limit=self.input_limit,
             idle_timeout=self.idle_timeout,
+            tls_handshake_timeout=self.tls_handshake_timeout,
             clock=clock,
             schedule=schedule,
             log=log,
         )
+
+
+@attrs.frozen
+class TLSUpgrade:
+    """What :meth:`Handler.start_tls` asked for: the adapter starts TLS with it."""
+
+    #: The :class:`ssl.SSLContext` to wrap the connection with.
+    context: Any
+    #: True for the server's side of the handshake.
+    server_side: bool
+    #: The name the server's certificate must match (client side), or ``None``.
+    server_hostname: str | None
 
 
 def _never() -> float:
@@ -272,6 +319,8 @@ class Driver:
         output to drain (default: 64 MiB); past it the connection is aborted.
     :param idle_timeout: seconds without a received byte after which the
         connection is aborted (``None``: never).
+    :param tls_handshake_timeout: seconds the adapter lets a TLS handshake take
+        (kept here for the adapter to read; ``None``: unbounded).
     :param clock: the adapter's clock in seconds (used for the idle timeout only).
     :param schedule: called, once until the adapter next calls :meth:`take` or
         :meth:`peek`, when output or a close is asked for outside the driver's own
@@ -297,6 +346,8 @@ class Driver:
         "high_water",
         "idle_timeout",
         "state",
+        "tls_handshake_timeout",
+        "tls_upgrade",
     )
 
     def __init__(
@@ -306,6 +357,7 @@ class Driver:
         high_water: int = DEFAULT_HIGH_WATER,
         input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         clock: Callable[[], float] = _never,
         schedule: Callable[[], object] = _nothing,
         log: logging.Logger = logger,
@@ -320,6 +372,9 @@ class Driver:
         self.high_water = _check_int("high_water", high_water)
         self._input_limit = _check_int("input_limit", input_limit)
         self.idle_timeout = _check_seconds("idle_timeout", idle_timeout)
+        self.tls_handshake_timeout = _check_seconds("tls_handshake_timeout", tls_handshake_timeout)
+        #: While :attr:`state` is :attr:`State.UPGRADING`: the TLS to start.
+        self.tls_upgrade: TLSUpgrade | None = None
         self._resume_at = self.high_water // 2
         self._out = channel.output
         self._style = _style(handler)
@@ -384,6 +439,8 @@ class Driver:
                     self._input_limit,
                 )
                 self._abort()
+        elif state is UPGRADING:
+            self._input_past_upgrade(bool(len(data)))
         elif state is IDLE:
             raise RuntimeError("Driver.receive() before start(): the connection is not up")
         # Other states read nothing: bytes still arriving are dropped.
@@ -418,6 +475,7 @@ class Driver:
             return
         self._to(_LOST)
         self._schedule = None
+        self._end_upgrade()
         out = self._out
         out.refuse_more("the connection ended")
         out.clear()
@@ -520,9 +578,108 @@ class Driver:
         next takes output.
         """
         self._settle_close()
-        if not self._wake_pending and self._schedule is not None and not self._out.gathering:
+        if (
+            not self._wake_pending
+            and self._schedule is not None
+            and not self._out.gathering
+            and self.state is not UPGRADING  # output waits for the handshake
+        ):
             self._wake_pending = True
             self._schedule()
+
+    def start_tls(self, context: Any, *, server_side: bool, server_hostname: str | None) -> None:
+        """Upgrade the connection to TLS after the output pushed so far (what
+        :meth:`Handler.start_tls` asks); see :attr:`State.UPGRADING`.
+
+        The output queued now (producers are pulled to their end here) is what the
+        adapter sends in clear text; output pushed from now on waits for the
+        handshake and goes over TLS. No more input is dispatched: input already
+        received past the command, or received before the handshake, closes the
+        connection (it came in clear text, and cannot be told from an injection).
+        """
+        # The core imports no I/O module (ssl imports socket): an SSLContext is
+        # known by what the adapters use of it.
+        if not (callable(getattr(context, "wrap_socket", None)) and hasattr(context, "wrap_bio")):
+            raise TypeError(f"context must be an ssl.SSLContext, not {type(context).__name__}")
+        if not isinstance(server_side, bool):
+            raise TypeError(f"server_side must be a bool, not {type(server_side).__name__}")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            kind = type(server_hostname).__name__
+            raise TypeError(f"server_hostname must be a str or None, not {kind}")
+        if server_side:
+            if server_hostname is not None:
+                raise ValueError("server_hostname is for the client side (server_side=False)")
+            protocol = getattr(context.protocol, "name", "")
+            if context.check_hostname or protocol == "PROTOCOL_TLS_CLIENT":
+                raise ValueError(
+                    "context is a client-side context (it checks host names): a server"
+                    " needs ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)"
+                )
+        elif context.check_hostname and not server_hostname:
+            raise ValueError("server_hostname is needed: the context checks host names")
+        state = self.state
+        out = self._out
+        if state is not OPEN and state is not HELD:
+            raise RuntimeError(f"start_tls() on a connection that is {state.value}")
+        if out.closing:
+            raise RuntimeError("start_tls() after close_when_done(): the connection is closing")
+        if self.channel.eof:
+            # The peer ended its side: no handshake can follow (and on_eof's own
+            # end of the input would find the connection upgrading).
+            raise RuntimeError("start_tls() after the peer's EOF: the peer sends no more")
+        in_callback = out.gathering
+        try:
+            clear = out.take(None)
+        except Exception:
+            self._producer_failed()
+            raise
+        # Ends the callbacks' gathering: the delivery loops look at the state after
+        # this callback, and a batch stops after this frame.
+        out.overflow()
+        queue = OutputQueue()
+        if clear:
+            queue.push(clear)
+        self._out = queue
+        self.tls_upgrade = TLSUpgrade(context, server_side, server_hostname)
+        self._to(_UPGRADE)
+        if not in_callback:
+            self._input_past_upgrade(bool(self.channel.buffered_input))
+            if self._schedule is not None:
+                self._wake_pending = True
+                self._schedule()
+
+    def tls_started(self, ssl_object: Any = None) -> None:
+        """The TLS handshake :meth:`start_tls` asked for completed: the output pushed
+        since goes out, input is read again, and ``on_tls_started`` runs.
+
+        *ssl_object* (the :class:`ssl.SSLObject` or :class:`ssl.SSLSocket`, or an
+        object with their ``getpeercert()``) becomes the handler's ``ssl_object``.
+        """
+        if self.state is not UPGRADING:
+            return
+        self._end_upgrade()
+        self.handler.ssl_object = ssl_object
+        if self.idle_timeout is not None:
+            self._last_received = self._clock()
+        self._to(_UPGRADED)
+        self._guard(self.handler.on_tls_started, what="on_tls_started")
+        self._settle_close()
+
+    def tls_failed(self, error: object) -> None:
+        """The handshake :meth:`start_tls` asked for failed or timed out: close."""
+        if self.state is UPGRADING:
+            self._log.debug("%r: TLS handshake failed: %r", self.handler, error)
+            self._abort()
+
+    @property
+    def upgrade_due(self) -> bool:
+        """True once the output before a :meth:`start_tls` is all taken: start TLS now."""
+        return self.state is UPGRADING and not self._out.has_output()
+
+    def has_output(self) -> bool:
+        """True if output may be taken now (:meth:`take` may still return ``b""``
+        for a producer that ends empty)."""
+        return self._out.has_output()
 
     def abort(self) -> None:
         """Close at once, dropping the output (what :meth:`Handler.close` asks)."""
@@ -534,9 +691,23 @@ class Driver:
     def _abort(self) -> None:
         if self.state is not CLOSED:
             self._to(_ABORT)
+            self._end_upgrade()
             out = self._out
             out.refuse_more("close()")
             out.clear()
+
+    def _end_upgrade(self) -> None:
+        """Back to the handler's own output queue (the clear-text one is done)."""
+        self.tls_upgrade = None
+        self._out = self.channel.output
+
+    def _input_past_upgrade(self, got_input: bool) -> None:
+        if got_input:
+            self._log.warning(
+                "%r: input received in clear text after start_tls(); closing the connection",
+                self.handler,
+            )
+            self._abort()
 
     def _settle_close(self) -> None:
         """After user code ran: a close asked for by any door (``close_when_done`` on
@@ -558,7 +729,10 @@ class Driver:
         """
         if self.state is ABORTING or self.state is CLOSED:
             return
-        out = self._out
+        # The handler's own queue: while upgrading, self._out is the clear text
+        # before start_tls(), and the close waits for the handshake (UPGRADING's
+        # close), as a close_when_done() would.
+        out = self.channel.output
         out.stop_gathering()
         out.close_when_done()
         out.refuse_more("a callback raised")
@@ -592,7 +766,8 @@ class Driver:
         try:
             style = self._style
             while True:
-                if out.closing or self.state is ABORTING:  # close(), close_when_done(), any door
+                if out.closing or (self.state is not OPEN and self.state is not EOF):
+                    # close(), close_when_done() (any door), an abort, start_tls()
                     done: bool | None = True
                 elif style == _FRAME:
                     done = self._deliver_frames(limit)
@@ -613,7 +788,11 @@ class Driver:
             return
         finally:
             out.stop_gathering()
-        if self.state is ABORTING:
+        if self.state is not OPEN and self.state is not EOF:
+            if self.state is UPGRADING:
+                # Bytes after the command that asked for TLS came in clear text: a
+                # peer that is not waiting for the handshake, or an injection.
+                self._input_past_upgrade(bool(self.channel.buffered_input or self._pending or eof))
             return
         if out.closing:
             self._settle_close()
@@ -671,7 +850,7 @@ class Driver:
             else:
                 on_terminator(event.terminator)  # type: ignore[union-attr, arg-type]  # a record kind too
             if out.gathered is None or out.ready_size > limit:  # see _deliver_frames
-                if out.closing:
+                if out.closing or self.state is UPGRADING:
                     return None
                 if out.buffered > limit:
                     return False
@@ -691,7 +870,7 @@ class Driver:
                     # limit. While the queue gathers it is not closing and no
                     # producer waits, so one comparison is the whole check.
                     if out.gathered is None or out.ready_size > limit:
-                        if out.closing:
+                        if out.closing or self.state is UPGRADING:
                             return None
                         if out.buffered > limit:
                             return False
@@ -749,6 +928,8 @@ class Driver:
             on_frames(batch)
             if batch.rest:
                 self._pending = batch.rest
+            if self.state is UPGRADING:
+                return None  # start_tls(): the handler's output waits for the handshake
             # Past the limit, a close, or a producer: the full count decides.
             if (out.gathered is None or out.ready_size > limit) and out.buffered > limit:
                 self._batch_size = max(1, n // 2)

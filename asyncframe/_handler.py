@@ -58,6 +58,11 @@ class Handler:
         to :meth:`on_frame_too_long` too.
     """
 
+    #: After :meth:`start_tls`, once the handshake completed: the TLS object of the
+    #: connection (its ``getpeercert()``, ``version()``, ``cipher()``); ``None``
+    #: before. (A class attribute until then: an idle connection pays nothing.)
+    ssl_object: Any = None
+
     def __init__(
         self,
         terminator: TerminatorSpec = b"\r\n",
@@ -154,6 +159,14 @@ class Handler:
     def on_close(self) -> None:
         """Called once when the connection is gone, whoever closed it."""
 
+    def on_tls_started(self) -> None:
+        """Called once the TLS handshake :meth:`start_tls` asked for has completed.
+
+        :attr:`ssl_object` is set by then (the peer's certificate is its
+        ``getpeercert()``). Output pushed since :meth:`start_tls` goes out after
+        this, over TLS.
+        """
+
     # -- what a protocol calls -------------------------------------------------------
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
@@ -190,6 +203,37 @@ class Handler:
     def get_terminator(self) -> TerminatorSpec:
         """Return the current terminator."""
         return self.channel.get_terminator()
+
+    def start_tls(
+        self,
+        context: Any,
+        *,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+    ) -> None:
+        """Upgrade the connection to TLS right after the output pushed so far
+        (STARTTLS, STLS, ``AUTH TLS``).
+
+        The output already pushed (the ``220 Ready to start TLS`` reply) is sent in
+        clear text; the next byte on the wire is the handshake's, with *context*,
+        an :class:`ssl.SSLContext` (a server context for ``server_side=True``, else
+        a client context checking *server_hostname*). Output pushed after this
+        call waits for the handshake and goes over TLS; :meth:`on_tls_started`
+        runs when it completes. No more input is dispatched until then: input
+        received past the command that asked for TLS (a ``MAIL FROM`` in the
+        segment of ``STARTTLS``) was sent in clear text, so it closes the
+        connection unread (logged as a warning), as does a failed handshake or
+        one slower than the adapter's ``tls_handshake_timeout``; only this
+        connection is affected.
+
+        Raises :exc:`TypeError` or :exc:`ValueError` for a bad argument, and
+        :exc:`RuntimeError` if the connection is not open (not started, closing,
+        upgrading already, or the peer's EOF received).
+        """
+        driver = self.driver
+        if driver is None:
+            raise RuntimeError("start_tls() needs a running connection")
+        driver.start_tls(context, server_side=server_side, server_hostname=server_hostname)
 
     def close_when_done(self) -> None:
         """Close the connection once everything queued so far has been sent.

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import resource
+import selectors
 import socket
 import statistics
 import struct
@@ -58,6 +59,8 @@ class AttackSizes:
     idle_timeout: float = 2.0
     idle_window: float = 8.0
     memory_connections: int = 2000
+    silent_tls_peers: int = 2000
+    tls_handshake_timeout: float = 2.0
     storm_peers: int = 2000  # each asks for 1 MiB, reads 16 KiB and resets
 
 
@@ -76,6 +79,8 @@ SIZES = {
         idle_timeout=0.3,
         idle_window=1.2,
         memory_connections=100,
+        silent_tls_peers=50,
+        tls_handshake_timeout=0.5,
         storm_peers=200,
     ),
 }
@@ -96,10 +101,16 @@ class _Count(logging.Handler):
 
 
 def serve_attacks(
-    adapter: str, nofile: int | None, idle_timeout: float | None, *, batches: bool = False
+    adapter: str,
+    nofile: int | None,
+    idle_timeout: float | None,
+    tls_handshake_timeout: float | None = None,
+    *,
+    batches: bool = False,
 ) -> None:
     """Run the attack server on *adapter* until stdin closes (see the module docstring);
-    with *batches*, its Handler takes the frames a batch at a time (``on_frames``)."""
+    with *tls_handshake_timeout*, over TLS (a trustme certificate) with that bound; with
+    *batches*, its Handler takes the frames a batch at a time (``on_frames``)."""
     from asyncframe import Handler
     from benchmarks.reliability import server_adapter
 
@@ -149,6 +160,15 @@ def serve_attacks(
     options: dict[str, Any] = {"backlog": 4096}
     if idle_timeout is not None:
         options["idle_timeout"] = idle_timeout
+    if tls_handshake_timeout is not None:
+        import ssl
+
+        import trustme
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+        options["ssl"] = context
+        options["tls_handshake_timeout"] = tls_handshake_timeout
     under_test = server_adapter(adapter)
     _, port = under_test.start(Batched if batches else Attacked, **options)
     print(f"PORT {port}", flush=True)
@@ -183,6 +203,7 @@ class AttackServer:
         *,
         nofile: int | None = None,
         idle_timeout: float | None = None,
+        tls_handshake_timeout: float | None = None,
         batches: bool = False,
     ) -> None:
         command = [sys.executable, "-m", "benchmarks.reliability", "--attack-server", adapter]
@@ -192,6 +213,8 @@ class AttackServer:
             command += ["--nofile", str(nofile)]
         if idle_timeout is not None:
             command += ["--idle-timeout", str(idle_timeout)]
+        if tls_handshake_timeout is not None:
+            command += ["--tls-handshake-timeout", str(tls_handshake_timeout)]
         self.child = subprocess.Popen(
             command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -501,6 +524,56 @@ def idle_peers(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
     }
 
 
+def silent_tls_peers(adapter: str, sizes: AttackSizes) -> dict[str, Any]:
+    """Peers that open TCP to a TLS listener and send nothing: how many the server
+    closed within ``tls_handshake_timeout`` plus a second of their connect, the
+    slowest close, and the server's RSS per pending handshake (its peak RSS over
+    the one before the attack, per peer)."""
+    timeout = sizes.tls_handshake_timeout
+    server = AttackServer(adapter, tls_handshake_timeout=timeout)
+    socks: list[socket.socket] = []
+    try:
+        base = server.snapshot()["rss_kib"]
+        opened: dict[int, float] = {}
+        for _ in range(sizes.silent_tls_peers):
+            sock = _connect(server.port)
+            opened[sock.fileno()] = time.monotonic()
+            socks.append(sock)
+        closed: dict[int, float] = {}
+        with selectors.DefaultSelector() as selector:
+            for sock in socks:
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+            deadline = time.monotonic() + timeout + 30
+            while len(closed) < len(socks) and time.monotonic() < deadline:
+                for key, _ in selector.select(0.5):
+                    fd = key.fd
+                    try:
+                        gone = key.fileobj.recv(1) == b""  # type: ignore[union-attr]
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        gone = True
+                    if gone:
+                        closed[fd] = time.monotonic() - opened[fd]
+                        selector.unregister(key.fileobj)
+        final = server.snapshot()
+    finally:
+        for sock in socks:
+            sock.close()
+        server.close()
+    return {
+        "of": sizes.silent_tls_peers,
+        "timeout": timeout,
+        "closed_in_time": sum(t <= timeout + 1.0 for t in closed.values()),
+        "slowest_s": max(closed.values(), default=float("nan")),
+        # The peak is while every handshake is pending: the server does nothing else.
+        "kib_per_pending": (final["peak_rss_kib"] - base) / sizes.silent_tls_peers,
+        "handlers_made": final["accepted"],
+        "peak_rss_kib": final["peak_rss_kib"],
+    }
+
+
 def memory_per_connection(adapter: str, connections: int) -> float:
     """RSS delta of the server per idle connection, in KiB, over *connections* of them.
 
@@ -553,6 +626,7 @@ def attack_adapter(adapter: str, sizes: AttackSizes, memory_runs: int) -> dict[s
     report["growing_batch"] = growing_batch(adapter)
     report["fd_exhaustion"] = fd_exhaustion(adapter, sizes)
     report["idle_peers"] = idle_peers(adapter, sizes)
+    report["silent_tls"] = silent_tls_peers(adapter, sizes)
     report["lost"] += report["fd_exhaustion"]["lost"] + report["idle_peers"]["lost"]
     report["served"] = (
         final["accepted"]
@@ -565,6 +639,7 @@ def attack_adapter(adapter: str, sizes: AttackSizes, memory_runs: int) -> dict[s
         storm_final["peak_rss_kib"],
         report["fd_exhaustion"]["peak_rss_kib"],
         report["idle_peers"]["peak_rss_kib"],
+        report["silent_tls"]["peak_rss_kib"],
     )
     report["memory_per_connection_kib"] = [
         memory_per_connection(adapter, sizes.memory_connections) for _ in range(memory_runs)
@@ -610,6 +685,11 @@ def print_attacks(adapter: str, r: dict[str, Any]) -> bool:
           f" descriptors, {fd['log_records_per_s']:.1f} log records/s")  # fmt: skip
     print(f"idle timeout     {ip['idle_closed']}/{ip['idle']} idle peers closed,"
           f" {ip['slow_closed']}/{ip['slow']} slowloris peers closed")  # fmt: skip
+    st = r["silent_tls"]
+    print(f"silent TLS peers {st['closed_in_time']}/{st['of']} closed within"
+          f" tls_handshake_timeout {st['timeout']} s + 1 s (slowest {st['slowest_s']:.2f} s),"
+          f" {st['kib_per_pending']:.1f} KiB RSS per pending handshake,"
+          f" {st['handlers_made']} handlers made")  # fmt: skip
     runs = ", ".join(f"{kib:.2f}" for kib in per)
     print(f"memory/idle conn min {min(per):.2f} KiB, median {statistics.median(per):.2f} KiB"
           f" over {len(per)} runs ({runs}; target <= {target} KiB){verdict}")  # fmt: skip

@@ -587,10 +587,17 @@ def main() -> int:
     parser.add_argument("--attack-server", choices=ADAPTERS[:3], help=argparse.SUPPRESS)
     parser.add_argument("--nofile", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--idle-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tls-handshake-timeout", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batches", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack_server:
-        serve_attacks(args.attack_server, args.nofile, args.idle_timeout, batches=args.batches)
+        serve_attacks(
+            args.attack_server,
+            args.nofile,
+            args.idle_timeout,
+            args.tls_handshake_timeout,
+            batches=args.batches,
+        )
         return 0
     if args.serve:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops us via stdin

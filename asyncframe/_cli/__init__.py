@@ -55,6 +55,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 256:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}: use 1-256")
+    return workers
+
+
 def _names(kind: str, choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
     """Return an argparse type for a comma-separated list of *kind* names from ``choices()``.
 
@@ -129,6 +139,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--port", type=_port, default=7777, help="port to bind (default: 7777; 0 picks a free one)"
     )
     serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="serve the port from N processes (SO_REUSEPORT; selectors, asyncio, trio;"
+        " each process has a chat room of its own; default: 1)",
+    )
+    # A process of --workers N: it shares the port, and says its pid in the greeting.
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--terminator",
         type=_terminator,
         default=b"\n",
@@ -166,9 +186,23 @@ def main(
                 return _fail(
                     err, where, "the trio adapter needs trio: pip install 'asyncframe[trio]'"
                 )
-            from .serve import serve
+            from .serve import SHARED_PORT_ADAPTERS, serve, serve_workers
 
-            return serve(args.adapter, args.host, args.port, args.terminator, out)
+            if args.workers > 1:
+                if args.adapter not in SHARED_PORT_ADAPTERS:
+                    return _fail(
+                        err,
+                        where,
+                        f"--workers needs a port shared between processes:"
+                        f" use --adapter {', '.join(SHARED_PORT_ADAPTERS)}",
+                        status=2,
+                    )
+                return serve_workers(
+                    args.adapter, args.host, args.port, args.terminator, args.workers, out
+                )
+            return serve(
+                args.adapter, args.host, args.port, args.terminator, out, worker=args.worker
+            )
         print(BENCH_POINTER, file=err)
         return 2
     except OSError as exc:

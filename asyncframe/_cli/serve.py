@@ -17,7 +17,12 @@ asyncio and trio adapters, and an ``async_chat`` port of it on the drop-in. Ctrl
 from __future__ import annotations
 
 import itertools
+import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
@@ -32,6 +37,7 @@ MAX_LINE = 4096
 MAX_QUEUED = 1 << 20
 
 Ready = Callable[[str, int], None]
+Runner = Callable[["Room", str, int, Ready, bool], None]
 
 
 class Member:
@@ -190,15 +196,15 @@ def _sigterm(handler: Callable[[int, Any], None]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve_selectors(room: Room, host: str, port: int, ready: Ready) -> None:
+def _serve_selectors(room: Room, host: str, port: int, ready: Ready, reuse_port: bool) -> None:
     from asyncframe.adapters.selectors import Loop
 
     with Loop() as loop, _sigterm(lambda signum, frame: loop.stop()):
-        ready(*loop.listen(lambda: ChatHandler(room), host, port))
+        ready(*loop.listen(lambda: ChatHandler(room), host, port, reuse_port=reuse_port))
         loop.run()
 
 
-def _serve_asyncio(room: Room, host: str, port: int, ready: Ready) -> None:
+def _serve_asyncio(room: Room, host: str, port: int, ready: Ready, reuse_port: bool) -> None:
     import asyncio
 
     from asyncframe.adapters.asyncio import serve as asyncio_serve
@@ -206,7 +212,7 @@ def _serve_asyncio(room: Room, host: str, port: int, ready: Ready) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        server = await asyncio_serve(lambda: ChatHandler(room), host, port)
+        server = await asyncio_serve(lambda: ChatHandler(room), host, port, reuse_port=reuse_port)
         async with server:
             ready(*server.sockets[0].getsockname()[:2])
             await stop.wait()
@@ -214,9 +220,10 @@ def _serve_asyncio(room: Room, host: str, port: int, ready: Ready) -> None:
     asyncio.run(main())
 
 
-def _serve_trio(room: Room, host: str, port: int, ready: Ready) -> None:
+def _serve_trio(room: Room, host: str, port: int, ready: Ready, reuse_port: bool) -> None:
     import trio
 
+    from asyncframe.adapters._checks import listening_socket
     from asyncframe.adapters.trio import run_handler
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -224,7 +231,12 @@ def _serve_trio(room: Room, host: str, port: int, ready: Ready) -> None:
 
     async def main() -> None:
         # Bind outside the nursery, so a bind error is a plain OSError.
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        listeners: list[trio.SocketListener]
+        if reuse_port:
+            sock = listening_socket(host, port, 4096, reuse_port=True)
+            listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))]
+        else:
+            listeners = await trio.open_tcp_listeners(port, host=host)
         ready(*listeners[0].socket.getsockname()[:2])
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
@@ -236,7 +248,7 @@ def _serve_trio(room: Room, host: str, port: int, ready: Ready) -> None:
     trio.run(main)
 
 
-def _serve_asynchat(room: Room, host: str, port: int, ready: Ready) -> None:
+def _serve_asynchat(room: Room, host: str, port: int, ready: Ready, reuse_port: bool) -> None:
     from asyncframe.adapters import asynchat
 
     from ._dropin import Listener, asyncore
@@ -300,7 +312,7 @@ def _serve_asynchat(room: Room, host: str, port: int, ready: Ready) -> None:
             asyncore.close_all(map_)
 
 
-_RUNNERS: dict[str, Callable[[Room, str, int, Ready], None]] = {
+_RUNNERS: dict[str, Runner] = {
     "selectors": _serve_selectors,
     "asyncio": _serve_asyncio,
     "trio": _serve_trio,
@@ -308,10 +320,24 @@ _RUNNERS: dict[str, Callable[[Room, str, int, Ready], None]] = {
 }
 
 
-def serve(adapter: str, host: str, port: int, terminator: bytes, out: TextIO) -> int:
+#: The adapters that can share a port between processes (``--workers``).
+SHARED_PORT_ADAPTERS = ("selectors", "asyncio", "trio")
+
+
+def serve(
+    adapter: str,
+    host: str,
+    port: int,
+    terminator: bytes,
+    out: TextIO,
+    *,
+    worker: bool = False,
+) -> int:
     """Serve the chat on *adapter* until Ctrl-C or SIGTERM; return the exit status.
 
-    Errors such as an address already in use propagate as :exc:`OSError`.
+    A *worker* (one of ``--workers N``) sets ``reuse_port`` and names its process
+    in the greeting. Errors such as an address already in use propagate as
+    :exc:`OSError`.
     """
 
     def log(text: str) -> None:
@@ -323,7 +349,72 @@ def serve(adapter: str, host: str, port: int, terminator: bytes, out: TextIO) ->
             f" -- try: nc {bound_host} {bound_port}   (Ctrl-C stops)"
         )
 
+    name = f"{adapter}, worker pid {os.getpid()}" if worker else adapter
     with suppress(KeyboardInterrupt):
-        _RUNNERS[adapter](Room(terminator, adapter, log), host, port, ready)
+        _RUNNERS[adapter](Room(terminator, name, log), host, port, ready, worker)
+    log("stopped")
+    return 0
+
+
+def serve_workers(
+    adapter: str, host: str, port: int, terminator: bytes, workers: int, out: TextIO
+) -> int:
+    """Serve the chat from *workers* processes on one port (``SO_REUSEPORT``: the
+    system shares the connections between them; each process has a room of its
+    own) until Ctrl-C or SIGTERM; return the exit status."""
+
+    def log(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    # Hold the port (bound, not listening: it gets no connections) while the
+    # workers bind it, so that port 0 picks one port for all of them.
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    procs: list[subprocess.Popen[str]] = []
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    # Ctrl-C and SIGTERM only ask the loop below to end: the workers are stopped
+    # (and waited for) whenever the signal comes.
+    previous = signal.signal(signal.SIGINT, stop), signal.signal(signal.SIGTERM, stop)
+    try:
+        probe.bind((host, port))
+        bound_port = probe.getsockname()[1]
+        escaped = terminator.decode("latin-1").encode("unicode_escape").decode("ascii")
+        command = [sys.executable, "-m", "asyncframe", "serve", "--adapter", adapter]
+        command += ["--host", host, "--port", str(bound_port), "--terminator", escaped]
+        for _ in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [*command, "--worker"], stdout=subprocess.PIPE, text=True, bufsize=1
+                )
+            )
+        for proc in procs:
+            assert proc.stdout is not None
+            if "listening on" not in proc.stdout.readline():
+                raise OSError(f"a worker did not start (exit status {proc.wait()})")
+        probe.close()
+        log(
+            f"asyncframe chat ({adapter}) listening on {host}:{bound_port} with {workers}"
+            f" workers (pids {', '.join(str(p.pid) for p in procs)})"
+            f" -- try: nc {host} {bound_port}   (Ctrl-C stops)"
+        )
+        while not stopping and all(proc.poll() is None for proc in procs):
+            time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        probe.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            with suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     log("stopped")
     return 0

@@ -32,8 +32,10 @@ from asyncframe import (
     SendAfterClose,
     TerminatorSpec,
 )
+from asyncframe._driver import _check_seconds
 from asyncframe.adapters._checks import (
     DEFAULT_INPUT_LIMIT,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     check_port,
     check_sizes,
     client_tls,
@@ -167,6 +169,18 @@ class BaseFramedStream(ABC):
         """Connect (with TLS if *context*, and the framework's *options*); return
         ``cls(<the transport>, **framing)``."""
 
+    async def _start_tls(
+        self,
+        context: _ssl.SSLContext,
+        server_side: bool,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        """Wrap the connection in TLS and complete the handshake within *timeout*
+        seconds (raising :exc:`TimeoutError` past it); a framework that cannot
+        leaves this one."""
+        raise NotImplementedError(f"{type(self).__name__} cannot start TLS on its transport")
+
     @abstractmethod
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         """Return up to *max_bytes* received bytes; ``b""`` once the peer closed or broke."""
@@ -296,6 +310,40 @@ class BaseFramedStream(ABC):
         channel = self.channel
         channel.push(data)  # the type check of every push
         await self._send_all(channel.data_to_send())
+
+    async def start_tls(
+        self,
+        context: _ssl.SSLContext,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        """Upgrade the connection to TLS (STARTTLS), after what was sent so far.
+
+        Call it once the peer agreed (the ``220`` read): the handshake is done
+        before this returns, within *tls_handshake_timeout* seconds
+        (:exc:`TimeoutError` past it; a failed one raises :exc:`ssl.SSLError` or
+        :exc:`OSError`); from then on everything is sent and read over TLS.
+        Bytes already received past the reply were sent in clear text, so they
+        are not read as if they came over TLS: :exc:`~asyncframe.ProtocolError`
+        is raised instead, and nothing is changed.
+        """
+        if not isinstance(context, _ssl.SSLContext):
+            raise TypeError(f"context must be an ssl.SSLContext, not {type(context).__name__}")
+        if not isinstance(server_side, bool):
+            raise TypeError(f"server_side must be a bool, not {type(server_side).__name__}")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            kind = type(server_hostname).__name__
+            raise TypeError(f"server_hostname must be a str or None, not {kind}")
+        timeout = _check_seconds("tls_handshake_timeout", tls_handshake_timeout)
+        left = self.channel.buffered_input
+        if left:
+            raise ProtocolError(
+                f"{left} bytes were received in clear text past the reply that agreed to"
+                " start TLS: refusing to read them as if they came over TLS"
+            )
+        await self._start_tls(context, server_side, server_hostname, timeout)
 
     async def __aenter__(self) -> Self:
         return self

@@ -10,7 +10,16 @@ Two ways in:
   stream`` code, with the framing done by a :class:`~asyncframe.Channel`.
 
 TLS works as everywhere in asyncio: pass ``ssl=`` (and, for clients,
-``server_hostname=``) through the keyword arguments.
+``server_hostname=``) through the keyword arguments; ``tls_handshake_timeout``
+bounds the handshake, and a server makes its handler only once it completed. A
+handler upgrades with :meth:`~asyncframe.Handler.start_tls` (through
+:meth:`asyncio.loop.start_tls`), a stream with ``FramedStream.start_tls()``
+(Python 3.11+).
+
+``serve(factory, path=...)`` and ``connect(handler, path=...)`` use a Unix domain
+socket; ``sock=`` a socket you already have (a listening one for :func:`serve`,
+which then owns it; a connected one for :func:`connect`); ``reuse_port=True`` lets
+several processes serve one port.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl as ssl_module
 import threading
@@ -33,17 +43,28 @@ from asyncframe import (
     ProtocolError,
     TerminatorSpec,
 )
-from asyncframe._driver import ABORTING, DRAINING, OPEN, start_handler
+from asyncframe._driver import (
+    ABORTING,
+    DRAINING,
+    OPEN,
+    UPGRADING,
+    Options,
+    TLSUpgrade,
+    start_handler,
+)
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
-    check_port,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     check_sizes,
-    listening_socket,
+    connected_socket,
+    nodelay,
     options,
+    server_socket,
     server_tls,
+    upgrade_context,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -90,6 +111,8 @@ class HandlerProtocol(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_driver",
+        "_early",
+        "_factory",
         "_opts",
         "_paused",
         "_reading",
@@ -113,24 +136,51 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
         write_size: int = 65536,
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     ) -> None:
         if not isinstance(handler, Handler):
             raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
         check_sizes(write_size=write_size)
-        self._opts = options(
+        opts = options(
             read_size=read_size,
             high_water=high_water,
             input_limit=input_limit,
             idle_timeout=idle_timeout,
+            tls_handshake_timeout=tls_handshake_timeout,
         )
-        self.handler = handler
+        self._setup(handler, None, opts, write_size)
+
+    @classmethod
+    def _deferred(cls, factory: Callable[[], object], opts: Options) -> HandlerProtocol:
+        """A server's protocol, whose handler ``factory()`` makes once the connection
+        is up (after the TLS handshake, if any): a peer that never completes one
+        costs no handler."""
+        self = cls.__new__(cls)
+        self._setup(None, factory, opts, 65536)
+        return self
+
+    def _setup(
+        self,
+        handler: Handler | None,
+        factory: Callable[[], object] | None,
+        opts: Options,
+        write_size: int,
+    ) -> None:
+        self._opts = opts
+        self._factory = factory
+        self.handler: Handler | None = handler
         self.write_size = write_size
         self.transport: asyncio.BaseTransport | None = None
         loop = asyncio.get_running_loop()
-        self._driver: Driver | None = self._opts.driver(
-            handler, clock=loop.time, schedule=self._update_soon, log=logger
-        )
-        self._view = _receive_buffer(read_size)
+        self._driver: Driver | None = None
+        if handler is not None:
+            self._driver = opts.driver(
+                handler, clock=loop.time, schedule=self._update_soon, log=logger
+            )
+        # While a start_tls() handshake runs: what asyncio's TLS layer delivered
+        # before the handshake's awaiter resumed (None: not upgrading).
+        self._early: list[bytes] | None = None
+        self._view = _receive_buffer(opts.read_size)
         self._paused = False  # the transport asked to pause writing
         self._reading = True
         self._soon = False  # an _update is scheduled
@@ -181,6 +231,55 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             else:
                 self.read_pause_count += 1
                 transport.pause_reading()
+        if state is UPGRADING and self._early is None and driver.upgrade_due:
+            upgrade = driver.tls_upgrade
+            assert upgrade is not None
+            self._early = []
+            task = asyncio.get_running_loop().create_task(self._start_tls(transport, upgrade))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+
+    async def _start_tls(self, transport: Any, upgrade: TLSUpgrade) -> None:
+        """Wrap *transport* in TLS (asyncio waits for its buffer to drain first)."""
+        loop = asyncio.get_running_loop()
+        timeout = self._opts.tls_handshake_timeout
+        try:
+            tls = await loop.start_tls(
+                transport,
+                self,
+                upgrade_context(upgrade),
+                server_side=upgrade.server_side,
+                server_hostname=upgrade.server_hostname,
+                ssl_handshake_timeout=_UNBOUNDED if timeout is None else timeout,
+            )
+        except (OSError, ssl_module.SSLError, asyncio.TimeoutError) as exc:
+            if self._driver is not None:
+                self._driver.tls_failed(exc)
+            transport.abort()
+            # asyncio's TLS layer never made the connection: it does not report its end.
+            self.connection_lost(exc)
+            return
+        if self._early is None:
+            return  # completed already, when the peer's close_notify came first
+        if self._driver is None or tls is None:
+            self._early = None
+            if tls is not None:
+                tls.abort()
+            return
+        self._upgraded(tls)
+        self._update()
+
+    def _upgraded(self, tls: Any) -> None:
+        """The handshake completed: go on over *tls*, with what it delivered already."""
+        early, self._early = self._early or [], None
+        driver = self._driver
+        assert driver is not None
+        self.transport = tls
+        self._reading = True  # a new transport reads
+        driver.tls_started(tls.get_extra_info("ssl_object"))
+        for data in early:
+            if self._driver is not None:
+                self._driver.receive(data)
 
     def _idle(self) -> None:
         self._timer = None
@@ -197,8 +296,21 @@ class HandlerProtocol(asyncio.BufferedProtocol):
     # -- asyncio protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Start the handler on the new connection."""
+        """Start the handler on the new connection (a server's: make it first)."""
         self.transport = transport
+        if self._factory is not None:
+            handler = start_handler(self._factory, logger)
+            self._factory = None
+            if handler is None:
+                transport.abort()  # type: ignore[attr-defined]
+                return
+            self.handler = handler
+            self._driver = self._opts.driver(
+                handler,
+                clock=asyncio.get_running_loop().time,
+                schedule=self._update_soon,
+                log=logger,
+            )
         driver = self._driver
         assert driver is not None
         if driver.idle_timeout is not None:
@@ -215,6 +327,9 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         """Feed the received bytes to the handler, then write its reply at once."""
         driver = self._driver
         assert driver is not None
+        if self._early is not None:  # over TLS already; the handshake's awaiter comes next
+            self._early.append(bytes(self._view[:nbytes]))
+            return
         driver.receive(self._view[:nbytes])
         if driver.state is OPEN and not self._paused:
             # The common case, with no call it can avoid: one request, its reply.
@@ -232,6 +347,16 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         driver = self._driver
         transport: Any = self.transport
         assert driver is not None
+        if self._early is not None:
+            # The peer's close_notify came with the end of the handshake, before the
+            # awaiter of start_tls resumed: asyncio shuts the connection down as this
+            # returns, so the upgrade completes here and the last replies go now.
+            # The TLS transport is only reachable through asyncio's TLS protocol.
+            app_transport = getattr(self.transport.get_protocol(), "_get_app_transport", None)  # type: ignore[union-attr]
+            if app_transport is None:
+                return False
+            self._upgraded(app_transport())
+            transport = self.transport
         driver.receive(b"")
         if transport.get_extra_info("sslcontext") is not None:
             # TLS has no half-close here: asyncio closes the connection as soon as
@@ -280,15 +405,15 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             self.closed.set_result(None)
 
 
-class _Refused(Exception):
-    """The handler factory gave nothing to run (already logged): drop the connection."""
+#: The handshake timeout given to asyncio for ``tls_handshake_timeout=None``.
+_UNBOUNDED = 365 * 86400.0
 
 
 class _Acceptor:
     """Accepts connections on one listening socket for :func:`serve`, backing off
     (instead of spinning) when the process is out of descriptors."""
 
-    __slots__ = ("backoff", "factory", "loop", "sock", "ssl")
+    __slots__ = ("backoff", "factory", "loop", "opts", "sock", "ssl")
 
     def __init__(
         self,
@@ -296,11 +421,13 @@ class _Acceptor:
         sock: socket.socket,
         factory: Callable[[], HandlerProtocol],
         ssl: ssl_module.SSLContext | None,
+        opts: Options,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.factory = factory
         self.ssl = ssl
+        self.opts = opts
         self.backoff = AcceptBackoff(logger)
 
     def start(self) -> None:
@@ -325,18 +452,23 @@ class _Acceptor:
             # asyncio disables Nagle only for sockets it made with IPPROTO_TCP; an
             # accepted socket of socket.create_server() has proto 0, so do it here:
             # otherwise a reply's last segment can wait for a delayed ACK (40 ms).
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nodelay(conn)
             task = self.loop.create_task(self._connect(conn))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
+        timeout = self.opts.tls_handshake_timeout
+        tls: dict[str, Any] = {}
+        if self.ssl is not None:
+            tls = {
+                "ssl": self.ssl,
+                "ssl_handshake_timeout": _UNBOUNDED if timeout is None else timeout,
+            }
         try:
-            await self.loop.connect_accepted_socket(self.factory, conn, ssl=self.ssl)
-        except (OSError, ssl_module.SSLError) as exc:
+            await self.loop.connect_accepted_socket(self.factory, conn, **tls)
+        except (OSError, ssl_module.SSLError, asyncio.TimeoutError) as exc:
             logger.debug("connection failed to start: %r", exc)
-            conn.close()
-        except _Refused:
             conn.close()
 
 
@@ -346,32 +478,45 @@ _tasks: set[asyncio.Task[None]] = set()
 
 async def serve(
     handler_factory: Callable[[], Handler],
-    host: str | None,
-    port: int,
+    host: str | None = None,
+    port: int | None = None,
     *,
+    path: str | os.PathLike[str] | None = None,
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
     input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     backlog: int = DEFAULT_BACKLOG,
     ssl: ssl_module.SSLContext | None = None,
+    tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 ) -> asyncio.Server:
     """Start a server that runs ``handler_factory()`` for each connection.
 
     Returns the :class:`asyncio.Server`, already accepting (``server.sockets[0]
     .getsockname()`` gives the bound address; port 0 lets the system choose);
     ``server.close()`` stops it. *host* is an IPv4 or IPv6 address or a name (its
-    first address), ``None`` for every interface. The options are the same on
-    every adapter: *read_size* bytes are read at once; above *high_water* bytes of
-    queued output a connection's handler gets no more input (reading goes on, up
-    to *input_limit* bytes, so that a pipeline written before its replies are read
-    completes; past that the connection is closed); *idle_timeout* closes
-    a connection after that many seconds without a received byte; *backlog* is the
-    listen queue; *ssl* an :class:`ssl.SSLContext` for TLS. Out of file
-    descriptors, the server pauses accepting 100 ms at a time (logged once per
-    burst) rather than spin; it accepts through its own loop, so
-    ``server.serve_forever()`` is not needed (it would hand accepting back to
-    asyncio's, which does not back off).
+    first address), ``None`` for every interface. Instead of *host* and *port*:
+    *path*, a Unix domain socket to listen on (a stale socket file there is
+    removed first; its permissions are the caller's), or *sock*, a listening
+    socket you already have (inherited, pre-bound, from systemd's socket
+    activation), which the server then owns. *reuse_port* sets ``SO_REUSEPORT``
+    on the TCP socket, so that several processes serve one port. The options are
+    the same on every adapter: *read_size* bytes are read at once; above
+    *high_water* bytes of queued output a connection's handler gets no more input
+    (reading goes on, up to *input_limit* bytes, so that a pipeline written before
+    its replies are read completes; past that the connection is closed);
+    *idle_timeout* closes a connection after that many seconds without a received
+    byte; *backlog* is the listen queue; *ssl* an :class:`ssl.SSLContext` for TLS,
+    whose handshake must complete within *tls_handshake_timeout* seconds
+    (``None``: unbounded), before ``handler_factory()`` is called; the same bound
+    applies to a :meth:`~asyncframe.Handler.start_tls` upgrade. (asyncio's TLS layer holds
+    its own buffers, a few hundred KiB per pending handshake: the timeout is what
+    bounds them.) Out of file descriptors, the server pauses accepting 100 ms at
+    a time (logged once per burst) rather than spin; it accepts through its own
+    loop, so ``server.serve_forever()`` is not needed (it would hand accepting
+    back to asyncio's, which does not back off).
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
@@ -381,75 +526,83 @@ async def serve(
         input_limit=input_limit,
         idle_timeout=idle_timeout,
         backlog=backlog,
+        tls_handshake_timeout=tls_handshake_timeout,
     )
     ssl = server_tls(ssl)
     loop = asyncio.get_running_loop()
 
     def factory() -> HandlerProtocol:
-        handler = start_handler(handler_factory, logger)
-        if handler is None:
-            raise _Refused
+        return HandlerProtocol._deferred(handler_factory, opts)
+
+    listening = server_socket(host, port, opts.backlog, path=path, sock=sock, reuse_port=reuse_port)
+    try:
+        server = await loop.create_server(
+            factory, sock=listening, ssl=ssl, backlog=opts.backlog, start_serving=False
+        )
+    except BaseException:
+        listening.close()
+        raise
+    _Acceptor(loop, listening, factory, ssl, opts).start()
+    return server
+
+
+async def connect(
+    handler: Handler,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    sock: socket.socket | None = None,
+    read_size: int = DEFAULT_READ_SIZE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    input_limit: int = DEFAULT_INPUT_LIMIT,
+    idle_timeout: float | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    **kwargs: Any,
+) -> Handler:
+    """Connect to *host*:*port* (or the Unix domain socket *path*, or over *sock*,
+    a connected socket), start *handler* on the connection and return it.
+
+    Returns once connected (with *ssl*, once the handshake completed, within
+    *tls_handshake_timeout* seconds); ``handler.on_close()`` is called when the
+    connection ends. The options are :func:`serve`'s; other keyword arguments,
+    such as ``server_hostname=``, go to :meth:`asyncio.loop.create_connection`.
+    """
+    if not isinstance(handler, Handler):
+        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
+    opts = options(
+        read_size=read_size,
+        high_water=high_water,
+        input_limit=input_limit,
+        idle_timeout=idle_timeout,
+        tls_handshake_timeout=tls_handshake_timeout,
+    )
+    target = connected_socket(host, port, path, sock)
+    loop = asyncio.get_running_loop()
+    if ssl is not None:
+        timeout = opts.tls_handshake_timeout
+        kwargs["ssl_handshake_timeout"] = _UNBOUNDED if timeout is None else timeout
+
+    def protocol() -> HandlerProtocol:
         return HandlerProtocol(
             handler,
             read_size=opts.read_size,
             high_water=opts.high_water,
             input_limit=opts.input_limit,
             idle_timeout=opts.idle_timeout,
+            tls_handshake_timeout=opts.tls_handshake_timeout,
         )
 
-    sock = listening_socket(host, port, opts.backlog)
-    try:
-        server = await loop.create_server(
-            factory, sock=sock, ssl=ssl, backlog=opts.backlog, start_serving=False
-        )
-    except BaseException:
-        sock.close()
-        raise
-    _Acceptor(loop, sock, factory, ssl).start()
-    return server
-
-
-async def connect(
-    handler: Handler,
-    host: str,
-    port: int,
-    *,
-    read_size: int = DEFAULT_READ_SIZE,
-    high_water: int = DEFAULT_HIGH_WATER,
-    input_limit: int = DEFAULT_INPUT_LIMIT,
-    idle_timeout: float | None = None,
-    ssl: ssl_module.SSLContext | None = None,
-    **kwargs: Any,
-) -> Handler:
-    """Connect to *host*:*port*, start *handler* on the connection and return it.
-
-    Returns once connected; ``handler.on_close()`` is called when the connection
-    ends. The options are :func:`serve`'s; other keyword arguments, such as
-    ``server_hostname=``, go to :meth:`asyncio.loop.create_connection`.
-    """
-    if not isinstance(handler, Handler):
-        raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    check_port(port)
-    opts = options(
-        read_size=read_size,
-        high_water=high_water,
-        input_limit=input_limit,
-        idle_timeout=idle_timeout,
-    )
-    loop = asyncio.get_running_loop()
-    await loop.create_connection(
-        lambda: HandlerProtocol(
-            handler,
-            read_size=opts.read_size,
-            high_water=opts.high_water,
-            input_limit=opts.input_limit,
-            idle_timeout=opts.idle_timeout,
-        ),
-        host,
-        port,
-        ssl=ssl,
-        **kwargs,
-    )
+    if path is not None:
+        await loop.create_unix_connection(protocol, target, ssl=ssl, **kwargs)
+    elif sock is not None:
+        target.setblocking(False)
+        await loop.create_connection(protocol, sock=target, ssl=ssl, **kwargs)
+    else:
+        assert host is not None
+        assert port is not None
+        await loop.create_connection(protocol, host, port, ssl=ssl, **kwargs)
     return handler
 
 
@@ -505,6 +658,24 @@ class FramedStream(BaseFramedStream):
             host, port, ssl=context, server_hostname=server_hostname, **options
         )
         return cls(reader, writer, **framing)
+
+    async def _start_tls(
+        self,
+        context: ssl_module.SSLContext,
+        server_side: bool,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        # asyncio's own upgrade of a stream pair (Python 3.11+); it takes the side
+        # from how the pair was made (asyncio.start_server's: the server's).
+        start_tls = getattr(self.writer, "start_tls", None)
+        if start_tls is None:
+            raise NotImplementedError("FramedStream.start_tls() on asyncio needs Python 3.11+")
+        await start_tls(
+            context,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=_UNBOUNDED if timeout is None else timeout,
+        )
 
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:

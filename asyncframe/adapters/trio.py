@@ -7,14 +7,22 @@
   :func:`connect` and :func:`run_handler` run one on a connection you open.
 
 Output is sent with ``send_all``, one piece at a time, so a producer is pulled only
-as fast as the peer reads. Peer faults end the connection with ``on_close()``; an
-exception raised by a handler is logged and closes its connection only.
+as fast as the peer reads. A handler upgrades with
+:meth:`~asyncframe.Handler.start_tls` (a :class:`trio.SSLStream` over the
+connection's stream), a stream with ``FramedStream.start_tls()``; every TLS
+handshake is bounded by ``tls_handshake_timeout``. ``serve(factory, path=...)``
+and ``connect(handler, path=...)`` use a Unix domain socket, ``sock=`` a socket
+you already have, and ``reuse_port=True`` lets several processes serve one port.
+Peer faults end the connection with ``on_close()``; an exception raised by a
+handler is logged and closes its connection only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import socket
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
@@ -36,15 +44,28 @@ from asyncframe import (
     ProtocolError,
     TerminatorSpec,
 )
-from asyncframe._driver import ABORTING, CLOSED, DRAINING, OPEN, READING, Options, start_handler
+from asyncframe._driver import (
+    ABORTING,
+    CLOSED,
+    DRAINING,
+    OPEN,
+    READING,
+    UPGRADING,
+    Options,
+    start_handler,
+)
 from asyncframe.adapters._checks import (
     DEFAULT_BACKLOG,
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     check_port,
+    connected_socket,
     options,
+    server_socket,
     server_tls,
+    upgrade_context,
 )
 from asyncframe.adapters._stream import BaseFramedStream
 
@@ -112,6 +133,23 @@ class FramedStream(BaseFramedStream):
             stream = tls
         return cls(stream, **framing)
 
+    async def _start_tls(
+        self,
+        context: ssl_module.SSLContext,
+        server_side: bool,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        tls = trio.SSLStream(
+            self.stream, context, server_side=server_side, server_hostname=server_hostname
+        )
+        with trio.move_on_after(math.inf if timeout is None else timeout) as bound:
+            await tls.do_handshake()
+        if bound.cancelled_caught:
+            await trio.aclose_forcefully(tls)
+            raise TimeoutError(f"the TLS handshake took over {timeout} s")
+        self.stream = tls
+
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         try:
             return await self.stream.receive_some(max_bytes)
@@ -172,7 +210,16 @@ class _Runner:
     switch, and only what the socket refuses goes to the writer.
     """
 
-    __slots__ = ("driver", "raw", "read_size", "scope", "sending", "spare", "stream")
+    __slots__ = (
+        "driver",
+        "flushed",
+        "raw",
+        "read_size",
+        "scope",
+        "sending",
+        "spare",
+        "stream",
+    )
 
     def __init__(
         self, handler: Handler, stream: trio.abc.Stream, opts: Options, spare: trio.Nursery
@@ -184,6 +231,8 @@ class _Runner:
             handler, clock=trio.current_time, schedule=self._woken, log=logger
         )
         self.scope: trio.CancelScope | None = None
+        # Set once the output before a start_tls() is sent: the handshake may begin.
+        self.flushed: trio.Event | None = None
         self.sending = False  # a writer task is running
         # The stream's socket, for sends that must not wait (plain TCP only).
         self.raw: socket.socket | None = None
@@ -202,11 +251,13 @@ class _Runner:
         if state is ABORTING or state is CLOSED:
             self._end()
         elif not self.sending:
-            if driver.channel.has_output() and (self.raw is None or not self._send_now()):
+            if driver.has_output() and (self.raw is None or not self._send_now()):
                 self.sending = True
                 self.spare.start_soon(self._writer)
-            elif driver.state is DRAINING and not driver.channel.has_output():
+            elif driver.state is DRAINING and not driver.has_output():
                 self._end()
+            elif driver.upgrade_due and self.flushed is not None:
+                self.flushed.set()
 
     def _send_now(self) -> bool:
         """Send what the socket takes without waiting; True if no output is left."""
@@ -256,27 +307,76 @@ class _Runner:
             self.sending = False
         self._act()
 
-    async def _reader(self) -> None:
+    async def _upgrade(self) -> bool:
+        """Start the TLS a ``start_tls()`` asked for, once the output before it is
+        sent; True once the handshake completed."""
         driver = self.driver
-        receive_some = self.stream.receive_some
+        upgrade = driver.tls_upgrade
+        assert upgrade is not None
+        self.flushed = trio.Event()
+        self._act()
+        await self.flushed.wait()
+        self.flushed = None
+        if driver.state is not UPGRADING:
+            return False
+        if self.raw is not None:  # sends go through TLS from now on
+            self.raw.detach()
+            self.raw = None
+        tls = trio.SSLStream(
+            self.stream,
+            upgrade_context(upgrade),
+            server_side=upgrade.server_side,
+            server_hostname=upgrade.server_hostname,
+        )
+        self.stream = tls
+        timeout = driver.tls_handshake_timeout
         scope = self.scope
         assert scope is not None
-        size = self.read_size
-        while driver.state in READING:
+        scope.deadline = math.inf  # idle_timeout does not apply to the handshake
+        with trio.move_on_after(math.inf if timeout is None else timeout):
             try:
-                data = await receive_some(size)
-            except trio.BrokenResourceError as exc:
-                if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
-                    logger.debug("receive failed: %r", exc)
-                    return
-                data = b""  # a ragged EOF under TLS (no close_notify): an EOF
+                await tls.do_handshake()
             except _PEER_FAULTS as exc:
-                logger.debug("receive failed: %r", exc)
-                return
-            driver.receive(data)
+                driver.tls_failed(exc)
+                return False
+            if upgrade.server_side:
+                _ack_now(tls)
+            driver.tls_started(tls)
             if driver.idle_timeout is not None:
                 scope.deadline = driver.idle_deadline  # type: ignore[assignment]
             self._act()
+            return True
+        driver.tls_failed(TimeoutError("tls_handshake_timeout"))
+        return False
+
+    async def _reader(self) -> None:
+        driver = self.driver
+        scope = self.scope
+        assert scope is not None
+        size = self.read_size
+        # One frame for the whole read loop (an idle connection waits in it): an
+        # upgrade to TLS goes round the outer loop with the new stream.
+        while True:
+            receive_some = self.stream.receive_some
+            while driver.state in READING:
+                try:
+                    data = await receive_some(size)
+                except trio.BrokenResourceError as exc:
+                    if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
+                        logger.debug("receive failed: %r", exc)
+                        return
+                    data = b""  # a ragged EOF under TLS (no close_notify): an EOF
+                except _PEER_FAULTS as exc:
+                    logger.debug("receive failed: %r", exc)
+                    return
+                driver.receive(data)
+                if driver.idle_timeout is not None:
+                    scope.deadline = driver.idle_deadline  # type: ignore[assignment]
+                self._act()
+            if driver.state is not UPGRADING:
+                break
+            if not await self._upgrade():
+                return  # the handshake failed: the connection ends
         # Not reading any more: the writer (or _act) ends the connection.
         await trio.sleep_forever()
 
@@ -302,6 +402,23 @@ class _Runner:
             driver.lost()
 
 
+def _ack_now(stream: trio.SSLStream[Any]) -> None:
+    """Acknowledge the client's last handshake segment at once (Linux).
+
+    Over TLS 1.3 trio holds a server's session tickets back until it first sends,
+    so nothing answers the client's Finished: a client with Nagle's algorithm on
+    (no ``TCP_NODELAY``) then holds its first request until that segment is
+    acknowledged, 40 ms later with delayed ACKs. The other adapters send the
+    tickets at once, which acknowledges it.
+    """
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    sock = getattr(stream.transport_stream, "socket", None)
+    if quickack is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
 def _peername(stream: trio.abc.Stream) -> Any:
     """The peer's address of a socket stream, also under TLS (``None`` for others)."""
     layer: Any = stream
@@ -324,6 +441,7 @@ async def run_handler(
     high_water: int = DEFAULT_HIGH_WATER,
     input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
+    tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 ) -> None:
     """Run *handler* on *stream* until the connection ends, then close the stream.
 
@@ -334,7 +452,8 @@ async def run_handler(
     (reading goes on, up to *input_limit* bytes, so that a pipeline written before
     its replies are read completes; past that the connection is closed);
     *idle_timeout* ends the connection after that many seconds without a received
-    byte.
+    byte; a TLS handshake (a :meth:`~asyncframe.Handler.start_tls` upgrade) not done within
+    *tls_handshake_timeout* seconds ends it too.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
@@ -343,6 +462,7 @@ async def run_handler(
         high_water=high_water,
         input_limit=input_limit,
         idle_timeout=idle_timeout,
+        tls_handshake_timeout=tls_handshake_timeout,
     )
     await _run(handler, stream, opts)
 
@@ -355,15 +475,19 @@ async def _run(handler: Handler, stream: trio.abc.Stream, opts: Options) -> None
 
 async def serve(
     handler_factory: Callable[[], Handler],
-    port: int,
+    port: int | None = None,
     *,
     host: str | bytes | None = None,
+    path: str | os.PathLike[str] | None = None,
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
     input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     backlog: int = DEFAULT_BACKLOG,
     ssl: ssl_module.SSLContext | None = None,
+    tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     handler_nursery: trio.Nursery | None = None,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -373,19 +497,36 @@ async def serve(
     ``listeners = await nursery.start(serve, factory, 0)`` to learn the bound
     address; cancel the nursery to stop serving and close every connection. The
     options are the same on every adapter (see :func:`run_handler`; *backlog* is
-    the listen queue).
+    the listen queue). Instead of *port* (and *host*): *path*, a Unix domain
+    socket to listen on (a stale socket file there is removed first; its
+    permissions are the caller's), or *sock*, a listening socket you already have
+    (inherited, pre-bound, from systemd's socket activation), which the server
+    then owns. *reuse_port* sets ``SO_REUSEPORT`` on the TCP socket, so that
+    several processes serve one port. With *ssl*, ``handler_factory()`` is called
+    once the handshake completed, within *tls_handshake_timeout* seconds (a
+    slower one closes its connection).
     """
     if not callable(handler_factory):
         raise TypeError("handler_factory must be callable (a Handler subclass, say)")
-    check_port(port)
     opts = options(
         read_size=read_size,
         high_water=high_water,
         input_limit=input_limit,
         idle_timeout=idle_timeout,
         backlog=backlog,
+        tls_handshake_timeout=tls_handshake_timeout,
     )
     ssl = server_tls(ssl)
+    plain_tcp = path is None and sock is None and not reuse_port
+    made = None
+    if not plain_tcp:
+        if isinstance(host, bytes):
+            host = host.decode()
+        made = server_socket(host, port, opts.backlog, path=path, sock=sock, reuse_port=reuse_port)
+    elif port is None:
+        raise TypeError("a port is needed (0: the system picks one), or path= or sock=")
+    else:
+        check_port(port)
 
     async def handle(stream: trio.abc.Stream) -> None:
         if isinstance(stream, trio.SSLStream) and not await _handshake(stream, opts):
@@ -399,9 +540,15 @@ async def serve(
     # One nursery for the short-lived writer tasks of every connection.
     async with trio.open_nursery() as spare:
         listeners: list[trio.abc.Listener[Any]]
-        if ssl is None:
+        if made is not None:
+            listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(made))]
+            if ssl is not None:
+                listeners = [trio.SSLListener(listeners[0], ssl)]
+        elif ssl is None:
+            assert port is not None
             listeners = list(await trio.open_tcp_listeners(port, host=host, backlog=opts.backlog))
         else:
+            assert port is not None
             listeners = list(
                 await trio.open_ssl_over_tcp_listeners(port, ssl, host=host, backlog=opts.backlog)
             )
@@ -410,13 +557,15 @@ async def serve(
 
 async def _handshake(stream: trio.SSLStream[Any], opts: Options) -> bool:
     """Complete a server's TLS handshake before its handler is made (bounded by
-    ``idle_timeout``); False, with the stream closed, if it failed."""
-    with trio.move_on_after(opts.idle_timeout if opts.idle_timeout is not None else math.inf):
+    ``tls_handshake_timeout``); False, with the stream closed, if it failed."""
+    timeout = opts.tls_handshake_timeout
+    with trio.move_on_after(math.inf if timeout is None else timeout):
         try:
             await stream.do_handshake()
         except _PEER_FAULTS as exc:
             logger.debug("TLS handshake failed: %r", exc)
         else:
+            _ack_now(stream)
             return True
     await trio.aclose_forcefully(stream)
     return False
@@ -457,34 +606,61 @@ async def _accept_loop(
 
 async def connect(
     handler: Handler,
-    host: str,
-    port: int,
+    host: str | None = None,
+    port: int | None = None,
     *,
+    path: str | os.PathLike[str] | None = None,
+    sock: socket.socket | None = None,
     read_size: int = DEFAULT_READ_SIZE,
     high_water: int = DEFAULT_HIGH_WATER,
     input_limit: int = DEFAULT_INPUT_LIMIT,
     idle_timeout: float | None = None,
     ssl: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     task_status: trio.TaskStatus[Handler] = trio.TASK_STATUS_IGNORED,
 ) -> Handler:
-    """Connect to *host*:*port* (over TLS with *ssl*) and run *handler* until the
+    """Connect to *host*:*port* (or the Unix domain socket *path*, or over *sock*,
+    a connected socket; over TLS with *ssl*) and run *handler* until the
     connection ends; return the handler.
 
     ``await nursery.start(connect, handler, host, port)`` returns once connected
-    (with the handler) and leaves the connection running in the nursery.
+    (with *ssl*, once the handshake completed within *tls_handshake_timeout*
+    seconds; the certificate must match *server_hostname*, default *host*) and
+    leaves the connection running in the nursery.
     """
     if not isinstance(handler, Handler):
         raise TypeError(f"handler must be a Handler, not {type(handler).__name__}")
-    check_port(port)
     opts = options(
         read_size=read_size,
         high_water=high_water,
         input_limit=input_limit,
         idle_timeout=idle_timeout,
+        tls_handshake_timeout=tls_handshake_timeout,
     )
-    stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    target = connected_socket(host, port, path, sock)
+    stream: trio.abc.Stream
+    if path is not None:
+        stream = await trio.open_unix_socket(target)
+    elif sock is not None:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(target))
+    else:
+        assert host is not None
+        assert port is not None
+        stream = await trio.open_tcp_stream(host, port)
     if ssl is not None:
-        stream = trio.SSLStream(stream, ssl, server_hostname=host)
+        tls = trio.SSLStream(stream, ssl, server_hostname=server_hostname or host)
+        timeout = opts.tls_handshake_timeout
+        with trio.move_on_after(math.inf if timeout is None else timeout) as bound:
+            try:
+                await tls.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(tls)
+                raise
+        if bound.cancelled_caught:
+            await trio.aclose_forcefully(tls)
+            raise TimeoutError(f"the TLS handshake took over {timeout} s")
+        stream = tls
     task_status.started(handler)
     await _run(handler, stream, opts)
     return handler

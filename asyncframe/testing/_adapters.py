@@ -39,8 +39,11 @@ class AdapterUnderTest(Protocol):
     def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
         """Start a server on a loopback address that runs ``handler_factory()`` for each
         connection, with *options* (``read_size``, ``high_water``, ``input_limit``,
-        ``idle_timeout``, and ``ssl``, an :class:`ssl.SSLContext` to serve TLS
-        with); return once it accepts connections, with its ``(host, port)``.
+        ``idle_timeout``, ``tls_handshake_timeout``, and ``ssl``, an
+        :class:`ssl.SSLContext` to serve TLS with); return once it accepts
+        connections, with its ``(host, port)``. With ``path=`` in *options* it
+        listens on that Unix domain socket instead, and returns the path; with
+        ``sock=``, on that listening socket.
 
         Some checks hand a factory whose result cannot run (``None``, a Handler
         whose ``__init__`` skipped ``super().__init__()``): the server must log it,
@@ -92,8 +95,11 @@ class ThreadedAdapter:
         self._ready.clear()
         self._address = self._stop = self._error = None
 
-        def ready(address: Address, stop: Callable[[], None]) -> None:
-            self._address, self._stop = (address[0], address[1]), stop
+        def ready(address: Any, stop: Callable[[], None]) -> None:
+            # (host, port) for TCP, kept as it is for a Unix socket (its path).
+            if isinstance(address, tuple):
+                address = (address[0], address[1])
+            self._address, self._stop = address, stop
             self._ready.set()
 
         def target() -> None:
@@ -147,6 +153,14 @@ def serving(
         adapter.stop()
 
 
+def _where(host: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Where a server listens: a loopback TCP port, unless *options* say ``path=`` (a
+    Unix domain socket) or ``sock=`` (a listening socket)."""
+    if "path" in options or "sock" in options:
+        return {}
+    return {"host": host, "port": 0}
+
+
 class SelectorsAdapter(ThreadedAdapter):
     """:class:`~asyncframe.adapters.selectors.Loop` under test."""
 
@@ -160,7 +174,7 @@ class SelectorsAdapter(ThreadedAdapter):
         from asyncframe.adapters.selectors import Loop
 
         with Loop() as loop:
-            address = loop.listen(handler_factory, self.host, 0, **options)
+            address = loop.listen(handler_factory, **_where(self.host, options), **options)
             ready(address, loop.stop)
             loop.run()
 
@@ -182,7 +196,7 @@ class AsyncioAdapter(ThreadedAdapter):
         async def main() -> None:
             loop = asyncio.get_running_loop()
             done = asyncio.Event()
-            server = await serve(handler_factory, self.host, 0, **options)
+            server = await serve(handler_factory, **_where(self.host, options), **options)
             try:
 
                 def stop() -> None:
@@ -222,7 +236,7 @@ class TrioAdapter(ThreadedAdapter):
         async def main() -> None:
             async with trio.open_nursery() as nursery:
                 listeners = await nursery.start(
-                    partial(serve, handler_factory, 0, host=self.host, **options)
+                    partial(serve, handler_factory, **_where(self.host, options), **options)
                 )
                 token = trio.lowlevel.current_trio_token()
                 cancel = nursery.cancel_scope.cancel

@@ -47,10 +47,15 @@ __all__ = [
     "check_replies_flushed_at_eof",
     "check_replies_flushed_at_ragged_eof",
     "check_reset_mid_frame",
+    "check_starttls",
+    "check_starttls_close_notify",
+    "check_starttls_handshake_failure",
+    "check_starttls_injection",
     "check_tls_big_reply_then_close_notify",
     "check_tls_close_notify",
     "check_tls_echo",
     "check_tls_ragged_eof_after_request",
+    "check_unix_socket",
 ]
 
 #: The deadline of one wait, in seconds: long enough for a loaded CI machine. It is
@@ -123,9 +128,15 @@ class _Line(Handler):
             self.push(b"KILLED\n")
         elif cmd == b"BOOM":
             raise _Boom("BOOM")
+        elif cmd == b"STARTTLS" and self.server.tls is not None:
+            self.push(b"GO\n")
+            self.start_tls(self.server.tls)
         else:
             self.push(b"ERR\n")
         self.peak_output = max(self.peak_output, self.buffered_output)
+
+    def on_tls_started(self) -> None:
+        self.events.append("tls")
 
     def on_eof(self) -> None:
         self.events.append("eof")
@@ -192,6 +203,8 @@ class _Server:
         self.eof_reply = eof_reply
         self.quiet_eof = quiet_eof
         self.raise_on_connect = False
+        #: The server context ``STARTTLS`` upgrades with (``None``: not offered).
+        self.tls: ssl.SSLContext | None = None
         self.handlers: list[_Line] = []
         self.feeders: list[_Line] = []
         self._replies: dict[int, bytes] = {}
@@ -354,8 +367,11 @@ class _TLSClient:
     :meth:`sendall` is one TLS record (or more, above 16 KiB).
     """
 
-    def __init__(self, address: Address, context: ssl.SSLContext) -> None:
-        self.sock = _connect(address)
+    def __init__(
+        self, address: Address, context: ssl.SSLContext, sock: socket.socket | None = None
+    ) -> None:
+        # With *sock*: the TLS starts on that connection (a STARTTLS upgrade).
+        self.sock = _connect(address) if sock is None else sock
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=address[0])
@@ -867,6 +883,158 @@ def check_tls_close_notify(adapter: AdapterUnderTest) -> None:
             assert handler.events == ["connect", "eof", "close"], f"{style}: {handler.events}"
 
 
+# -- STARTTLS and Unix domain sockets -------------------------------------------------------
+
+
+def _upgraded(address: Address, client_ctx: ssl.SSLContext) -> _TLSClient:
+    """A client that says ``ECHO clear`` and ``STARTTLS`` in clear text, reads both
+    replies in clear text, then starts TLS on the same connection."""
+    sock = _connect(address)
+    try:
+        sock.sendall(b"ECHO clear\n")
+        got = _read_exactly(sock, 6)
+        assert got == b"clear\n", f"before STARTTLS: got {got!r}"
+        sock.sendall(b"STARTTLS\n")
+        got = _read_exactly(sock, 3)
+        assert got == b"GO\n", f"the reply to STARTTLS, in clear text: got {got!r}"
+        return _TLSClient(address, client_ctx, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def check_starttls(adapter: AdapterUnderTest) -> None:
+    """``Handler.start_tls()``: the reply before it goes out in clear text, the next
+    byte is TLS, and the connection goes on over TLS; ``on_tls_started`` runs once.
+    Each callback style is checked. Needs trustme."""
+    server_ctx, client_ctx = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style)
+        server.tls = server_ctx
+        with serving(adapter, server) as address:
+            client = _upgraded(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(b"ECHO secret\nECHO again\n")
+                got = _read_exactly(client, 13)
+            assert got == b"secret\nagain\n", f"{style}: over TLS after STARTTLS: {got!r}"
+            handler = server.handlers[0]
+            _wait_for(partial(handler.saw, "close"), f"{style}: on_close after STARTTLS")
+            assert handler.events.count("tls") == 1, f"{style}: {handler.events}"
+
+
+def check_starttls_injection(adapter: AdapterUnderTest) -> None:
+    """A request sent in the same segment as ``STARTTLS`` (a command injection: it came
+    in clear text) is never dispatched: the connection is closed. Each callback style
+    is checked."""
+    server_ctx, _ = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style)
+        server.tls = server_ctx
+        with serving(adapter, server) as address, _logs():
+            sock = _connect(address)
+            with contextlib.closing(sock):
+                sock.sendall(b"STARTTLS\nECHO injected\n")
+                got = _read_to_end(sock)
+            assert b"injected" not in got, f"{style}: the injected request was answered"
+            _wait_for(partial(server.closed_more_than, 0), f"{style}: closed after the injection")
+            handler = server.handlers[0]
+            assert handler.answered == 1, f"{style}: {handler.answered} requests dispatched"
+            assert "tls" not in handler.events, f"{style}: {handler.events}"
+
+
+def check_starttls_handshake_failure(adapter: AdapterUnderTest) -> None:
+    """A failed STARTTLS handshake (the peer sends no TLS) and a silent one (closed by
+    ``tls_handshake_timeout``) close their connection only: an upgraded connection
+    next to them goes on."""
+    server_ctx, client_ctx = _tls_contexts()
+    server = _Server()
+    server.tls = server_ctx
+    with serving(adapter, server, tls_handshake_timeout=1.0) as address:
+        good = _upgraded(address, client_ctx)
+        with contextlib.closing(good):
+            for garbage in (b"this is no TLS record\n" * 8, b""):
+                bad = _connect(address)
+                with contextlib.closing(bad):
+                    bad.sendall(b"STARTTLS\n")
+                    assert _read_exactly(bad, 3) == b"GO\n"
+                    if garbage:
+                        bad.sendall(garbage)
+                    _read_to_end(bad)  # the server closes it (an EOF or a reset)
+            _wait_for(lambda: server.closed_more_than(1), "both bad handshakes closed")
+            good.sendall(b"ECHO still here\n")
+            got = _read_exactly(good, 11)
+            assert got == b"still here\n", f"the upgraded connection got {got!r}"
+    assert [h.events.count("tls") for h in server.handlers] == [1, 0, 0]
+
+
+def check_starttls_close_notify(adapter: AdapterUnderTest) -> None:
+    """After a STARTTLS upgrade the peer's close_notify is its EOF, as over TLS from
+    the start: the tail is answered, the connection ends, ``on_close`` runs. Each
+    callback style is checked."""
+    server_ctx, client_ctx = _tls_contexts()
+    for style in _STYLES:
+        server = _Server(style=style)
+        server.tls = server_ctx
+        with serving(adapter, server) as address:
+            client = _upgraded(address, client_ctx)
+            with contextlib.closing(client):
+                client.sendall(b"ECHO first\nlast words")
+                client.close_notify()
+                got = client.read_to_end()
+            assert got == b"first\nTAIL last words\n", f"{style}: got {got!r}"
+            handler = server.handlers[0]
+            _wait_for(partial(handler.saw, "close"), f"{style}: on_close after close_notify")
+            assert handler.events == ["connect", "tls", "eof", "close"], (
+                f"{style}: {handler.events}"
+            )
+
+
+def _unix_echo(path: str, seed: int, errors: list[BaseException]) -> None:
+    """Echo 20 lines in awkward pieces over the Unix socket at *path*; record a failure."""
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.closing(sock):
+            sock.settimeout(TIMEOUT)
+            sock.connect(path)
+            lines = [b"unix %d line %d" % (seed, i) for i in range(20)]
+            for piece in _pieces(b"".join(b"ECHO " + x + b"\n" for x in lines), seed):
+                sock.sendall(piece)
+            expected = b"".join(x + b"\n" for x in lines)
+            got = _read_exactly(sock, len(expected))
+            assert got == expected, f"over a Unix socket: {got!r}"
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def check_unix_socket(adapter: AdapterUnderTest) -> None:
+    """A server on a Unix domain socket (the ``path`` option) echoes lines exactly,
+    however they are cut, to several clients at once, in each callback style; a
+    stale socket file at the path is replaced. (Nothing to check where the
+    platform has no Unix domain sockets.)"""
+    import os
+    import tempfile
+
+    if not hasattr(socket, "AF_UNIX"):
+        return
+    with tempfile.TemporaryDirectory(prefix="af") as folder:
+        path = os.path.join(folder, "s")
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(path)
+        stale.close()  # a socket file left behind
+        for style in _STYLES:
+            errors: list[BaseException] = []
+            with serving(adapter, _Server(style=style), path=path):
+                threads = [
+                    threading.Thread(target=_unix_echo, args=(path, seed, errors))
+                    for seed in range(1, 5)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            assert not errors, f"{style}: {errors[0]!r}"
+
+
 def _write_before_reading(sock: socket.socket, script: bytes, what: str) -> None:
     """Send *script* whole, reading nothing; fail if the server stops reading it."""
     try:
@@ -1134,6 +1302,11 @@ CHECKS: tuple[Callable[[AdapterUnderTest], None], ...] = (
     check_frame_too_long,
     check_tls_echo,
     check_tls_close_notify,
+    check_starttls,
+    check_starttls_injection,
+    check_starttls_handshake_failure,
+    check_starttls_close_notify,
+    check_unix_socket,
     check_pipeline_before_reading,
     check_input_limit,
     check_factory_returning_none,

@@ -48,8 +48,11 @@ class MyLoopAdapter(ThreadedAdapter):
         loop = self.loop_factory()
         done = asyncio.Event()
 
+        # A Unix socket (path=) or a listening socket (sock=) replaces host and port.
+        where = {} if {"path", "sock"} & options.keys() else {"host": self.host, "port": 0}
+
         async def main() -> None:
-            server = await serve(handler_factory, self.host, 0, **options)
+            server = await serve(handler_factory, **where, **options)
             ready(server.sockets[0].getsockname(), lambda: loop.call_soon_threadsafe(done.set))
             async with server:
                 await done.wait()

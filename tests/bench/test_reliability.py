@@ -52,6 +52,8 @@ def test_a_short_run_on_every_adapter_loses_nothing() -> None:
         assert "endless line     2/2 attackers closed by the server" in report
         assert "endless producer 3/3 leaving peers closed" in report
         assert "idle peers closed" in report
+        assert "silent TLS peers 50/50 closed within tls_handshake_timeout 0.5 s + 1 s" in report
+        assert "KiB RSS per pending handshake, 0 handlers made" in report
         assert "reset storm      200/200 peers, 50 at a time" in report
         assert "growing batch    1000 small then 1000 x 1 MiB requests" in report
         assert "MISSED" not in report.split("memory/idle conn")[0]

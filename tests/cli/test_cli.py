@@ -286,3 +286,56 @@ def test_bench_points_to_the_repository_benchmarks() -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "python -m benchmarks" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
+@pytest.mark.parametrize("adapter", ["selectors", "asyncio", "trio"])
+def test_serve_workers_share_one_port(adapter: str) -> None:
+    """``--workers 2``: two processes answer on one port (their pids in the greetings)."""
+    if adapter == "trio":
+        pytest.importorskip("trio")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asyncframe",
+            "serve",
+            "--adapter",
+            adapter,
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "with 2 workers (pids " in banner, banner
+        port = int(banner.split("127.0.0.1:")[1].split()[0])
+        pids = set(banner.split("(pids ")[1].split(")")[0].split(", "))
+        seen: set[str] = set()
+        for _ in range(200):  # the system picks a worker per connection
+            client = Client(port)
+            greeting = client.line().decode()
+            client.close()
+            seen.add(greeting.split("worker pid ")[1].split(")")[0].split(";")[0])
+            if len(seen) == 2:
+                break
+        assert seen == pids
+        status, out, err = stop(proc, signal.SIGINT)
+        assert status == 0, err
+        assert out.rstrip().endswith("stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_workers_need_a_shared_port_adapter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--adapter", "asynchat", "--workers", "2"]) == 2
+    assert "--workers needs a port shared" in capsys.readouterr().err

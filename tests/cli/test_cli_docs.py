@@ -85,7 +85,7 @@ def test_every_option_is_documented_and_every_documented_option_exists() -> None
         for sub in commands.choices.values()
         for action in sub._actions
         for option in action.option_strings
-        if option.startswith("--")
+        if option.startswith("--") and action.help is not argparse.SUPPRESS
     }
     # The page's last section is about the benchmarks' own command line.
     text = CLI_RST.read_text().split("The benchmarks\n")[0]

@@ -9,6 +9,7 @@ has no entry for raises instead of moving the connection anywhere.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import pytest
@@ -237,6 +238,77 @@ def input_limit_aborts() -> None:
     assert driver.state is State.ABORTING
 
 
+CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+
+
+class Upgrades(Replies):
+    """``STARTTLS`` answers ``GO`` then starts TLS; ``STARTTLS-FAIL`` raises after it."""
+
+    def on_frame(self, frame: bytes) -> None:
+        if frame.startswith(b"STARTTLS"):
+            self.push(b"GO\n")
+            self.start_tls(CONTEXT)
+            if frame == b"STARTTLS-FAIL":
+                self.push(b"over tls\n")
+                raise RuntimeError("a callback that fails after start_tls()")
+        else:
+            super().on_frame(frame)
+
+
+def upgrading() -> tuple[Upgrades, Driver]:
+    """A driver whose handler asked for TLS, its clear-text reply taken."""
+    handler = Upgrades()
+    driver = Driver(handler, high_water=100)
+    driver.start()
+    driver.receive(b"STARTTLS\n")
+    assert driver.state is State.UPGRADING
+    assert driver.take(None) == b"GO\n"
+    assert driver.upgrade_due
+    return handler, driver
+
+
+def starttls_then_tls_started() -> None:
+    handler, driver = upgrading()
+    handler.push(b"over tls\n")  # waits for the handshake
+    assert driver.take(None) == b""
+    driver.tls_started()
+    assert driver.state is State.OPEN
+    assert driver.take(None) == b"over tls\n"
+    driver.receive(b"a\n")
+    assert driver.take(None) == b"a" + b" " * 9
+
+
+def starttls_while_held_with_clear_input_aborts() -> None:
+    handler, driver = held()
+    handler.start_tls(CONTEXT)  # requests wait, read in clear text: an injection
+    assert driver.state is State.ABORTING
+
+
+def starttls_handshake_failed() -> None:
+    _, driver = upgrading()
+    driver.tls_failed(ssl.SSLError("handshake"))
+    assert driver.state is State.ABORTING
+
+
+def lost_while_upgrading() -> None:
+    _, driver = upgrading()
+    driver.lost()
+    assert driver.state is State.CLOSED
+
+
+def raising_after_starttls_closes_after_the_handshake() -> None:
+    handler = Upgrades()
+    driver = Driver(handler, high_water=100)
+    driver.start()
+    driver.receive(b"STARTTLS-FAIL\n")
+    assert driver.state is State.UPGRADING  # the close waits for the handshake
+    assert driver.take(None) == b"GO\n"
+    driver.tls_started()
+    assert driver.state is State.DRAINING
+    assert driver.take(None) == b"over tls\n"  # pushed before the failure: sent over TLS
+    assert driver.finished
+
+
 SCENARIOS: list[Callable[[], None]] = [
     start_then_lost,
     lost_before_start,
@@ -257,6 +329,11 @@ SCENARIOS: list[Callable[[], None]] = [
     close_while_draining,
     idle_timeout_aborts,
     input_limit_aborts,
+    starttls_then_tls_started,
+    starttls_while_held_with_clear_input_aborts,
+    starttls_handshake_failed,
+    lost_while_upgrading,
+    raising_after_starttls_closes_after_the_handshake,
 ]
 
 

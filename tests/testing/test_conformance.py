@@ -21,6 +21,7 @@ from asyncframe.testing import (
     check_input_limit,
     check_never_reading_peer,
     check_replies_flushed_at_ragged_eof,
+    check_starttls_close_notify,
     check_tls_close_notify,
 )
 
@@ -36,7 +37,11 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
 def test_conformance(
     adapter: str, check: Callable[[AdapterUnderTest], None], request: pytest.FixtureRequest
 ) -> None:
-    if adapter == "asyncio" and check is check_tls_close_notify and sys.version_info < (3, 11):
+    if (
+        adapter == "asyncio"
+        and check in (check_tls_close_notify, check_starttls_close_notify)
+        and sys.version_info < (3, 11)
+    ):
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,

@@ -23,8 +23,17 @@ three parts: the :class:`Loop` with its timers and wakeups (``_loop``), one
 connection with its phase (``_connection``), and the listener (``_listener``).
 
 TLS: pass an :class:`ssl.SSLContext` as ``ssl=`` to :meth:`Loop.listen` or
-:meth:`Loop.connect`. The handshake runs in the loop, without blocking it; the
-handler starts once it has completed.
+:meth:`Loop.connect`. The handshake runs in the loop, without blocking it, bounded
+by ``tls_handshake_timeout``; the handler starts once it has completed. A handler
+upgrades a connection with :meth:`~asyncframe.Handler.start_tls` (STARTTLS): the
+loop wraps the connection's socket once the output before it is sent.
+
+Unix domain sockets and existing sockets: ``loop.listen(factory, path="/run/app.sock")``
+serves a Unix socket (returning the path; a stale socket file there is removed
+first), ``loop.listen(factory, sock=listening_socket)`` a socket you already have
+(from systemd's socket activation, say; the loop owns it from then on), and
+``loop.connect(handler, path=...)`` or ``loop.connect(handler, sock=connected)``
+are the client side. ``reuse_port=True`` lets several processes listen on one port.
 """
 
 from ._loop import Loop, TimerHandle

@@ -27,7 +27,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from asyncframe import Handler
-from asyncframe._driver import ABORTING, DRAINING, OPEN, Driver, Options, start_handler
+from asyncframe._driver import (
+    ABORTING,
+    DRAINING,
+    OPEN,
+    UPGRADING,
+    Driver,
+    Options,
+    start_handler,
+)
+from asyncframe.adapters._checks import nodelay, upgrade_context
 
 if TYPE_CHECKING:
     from ._loop import Loop, TimerHandle
@@ -125,7 +134,7 @@ class Connection:
             logger.debug("connect failed: %s", errno.errorcode.get(err, err))
             self.close()
             return
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nodelay(self.sock)
         if self.client_tls is None:
             self.open()
         else:
@@ -150,11 +159,36 @@ class Connection:
         self.tls = True
         self.begin_handshake()
 
+    def upgrade(self) -> None:
+        """The output before a ``start_tls()`` is sent: wrap the socket, shake hands."""
+        driver = self.driver
+        assert driver is not None
+        assert driver.tls_upgrade is not None
+        upgrade = driver.tls_upgrade
+        self._cancel_timer()  # the idle timer: the handshake has its own bound
+        self.loop.unregister(self)
+        self.loop.forget(self)
+        try:
+            self.sock = upgrade_context(upgrade).wrap_socket(
+                self.sock,
+                server_side=upgrade.server_side,
+                do_handshake_on_connect=False,
+                server_hostname=upgrade.server_hostname,
+            )
+        except (OSError, ValueError) as exc:
+            driver.tls_failed(exc)
+            self.loop.adopt(self)
+            self.close()
+            return
+        self.tls = True
+        self.begin_handshake()
+
     def begin_handshake(self) -> None:
-        """Enter the handshake phase, bounded by ``idle_timeout``, and take its first step."""
+        """Enter the handshake phase, bounded by ``tls_handshake_timeout``, and take
+        its first step."""
         self.phase = HANDSHAKE
         self.loop.adopt(self)
-        timeout = self.opts.idle_timeout
+        timeout = self.opts.tls_handshake_timeout
         if timeout is not None:
             self.timer = self.loop.call_later(timeout, self._handshake_expired)
         self.handshake()
@@ -171,6 +205,8 @@ class Connection:
             self.register(_WRITE)
         except (OSError, ValueError) as exc:  # a bad certificate, not TLS, a reset...
             logger.debug("TLS handshake failed: %r", exc)
+            if self.driver is not None:
+                self.driver.tls_failed(exc)
             self.close()
         else:
             self._cancel_timer()
@@ -179,7 +215,9 @@ class Connection:
     def _handshake_expired(self) -> None:
         self.timer = None
         if self.phase is HANDSHAKE:
-            logger.debug("TLS handshake not done within the idle timeout")
+            logger.debug("TLS handshake not done within tls_handshake_timeout")
+            if self.driver is not None:
+                self.driver.tls_failed(TimeoutError("tls_handshake_timeout"))
             self.close()
 
     def open(self) -> None:
@@ -194,14 +232,17 @@ class Connection:
                 return
             self.driver = self._driver_for(handler)
         driver = self.driver
-        try:
-            peername = self.sock.getpeername()
-        except OSError:
-            peername = None
         timeout = driver.idle_timeout
         if timeout is not None:
             self.timer = self.loop.call_later(timeout, self._idle)
-        driver.start(peername)
+        if driver.state is UPGRADING:
+            driver.tls_started(self.sock)
+        else:
+            try:
+                peername = self.sock.getpeername()
+            except OSError:
+                peername = None
+            driver.start(peername)
         self.update()
 
     # -- events ----------------------------------------------------------------------
@@ -290,9 +331,13 @@ class Connection:
         state = driver.state
         if self.phase is CLOSED:
             return
-        if state is not OPEN and (state is ABORTING or (flushed and state is DRAINING)):
-            self.close()
-            return
+        if state is not OPEN:
+            if state is ABORTING or (flushed and state is DRAINING):
+                self.close()
+                return
+            if flushed and state is UPGRADING:
+                self.upgrade()
+                return
         events = (_READ if driver.reading else 0) | (0 if flushed else _WRITE)
         if self.tls:
             # What the TLS layer waits for, rather than what the driver asks: a send
@@ -321,8 +366,12 @@ class Connection:
         self.loop.call_soon(self._woken)
 
     def _woken(self) -> None:
-        if self.driver is not None:
-            self.driver.woke()
+        driver = self.driver
+        if driver is not None:
+            driver.woke()
+            if self.phase is HANDSHAKE and driver.aborting:
+                self.close()  # close() during a start_tls() handshake
+                return
         self.update()
 
     def _idle(self) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from asyncframe import AcceptBackoff
 from asyncframe._driver import Options
+from asyncframe.adapters._checks import nodelay
 
 from ._connection import HANDSHAKE, PHASE_OPEN, Connection
 
@@ -65,7 +66,7 @@ class Listener:
                 return
             backoff.succeeded()
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nodelay(sock)
             self._serve(sock)
 
     def _serve(self, sock: socket.socket) -> None:

@@ -13,6 +13,7 @@ import errno
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import signal
 import socket
@@ -22,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from asyncframe import Handler
 from asyncframe.adapters._checks import (
@@ -29,10 +31,11 @@ from asyncframe.adapters._checks import (
     DEFAULT_HIGH_WATER,
     DEFAULT_INPUT_LIMIT,
     DEFAULT_READ_SIZE,
-    check_port,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     client_tls,
-    listening_socket,
+    connected_socket,
     options,
+    server_socket,
     server_tls,
 )
 
@@ -93,21 +96,31 @@ class Loop:
     def listen(
         self,
         handler_factory: Callable[[], Handler],
-        host: str | None,
-        port: int,
+        host: str | None = None,
+        port: int | None = None,
         *,
+        path: str | os.PathLike[str] | None = None,
+        sock: socket.socket | None = None,
+        reuse_port: bool = False,
         read_size: int = DEFAULT_READ_SIZE,
         high_water: int = DEFAULT_HIGH_WATER,
         input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
         backlog: int = DEFAULT_BACKLOG,
         ssl: ssl_module.SSLContext | None = None,
-    ) -> tuple[str, int]:
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    ) -> Any:
         """Listen on *host*:*port*; each accepted connection runs ``handler_factory()``.
 
         Returns the bound ``(host, port)``: pass port 0 to let the system choose.
         *host* may be an IPv4 or IPv6 address or a name (its first address;
-        ``None``: every interface). *read_size* is the most bytes read at once;
+        ``None``: every interface). Instead of *host* and *port*: *path*, a Unix
+        domain socket to listen on (returned; a stale socket file there is removed
+        first, its permissions are the caller's), or *sock*, a listening socket
+        you already have (inherited, pre-bound, from systemd's socket activation),
+        which the loop then owns (its ``getsockname()`` is returned).
+        *reuse_port* sets ``SO_REUSEPORT`` on the TCP socket, so that several
+        processes serve one port. *read_size* is the most bytes read at once;
         while more than *high_water* bytes of a connection's output wait to be
         sent, its handler gets no more input (reading goes on, up to
         *input_limit* bytes, so that a pipeline written before its replies are
@@ -116,8 +129,9 @@ class Loop:
         *backlog* is the listen queue. With *ssl*, a server-side
         :class:`ssl.SSLContext`, connections are served over TLS:
         ``handler_factory()`` is called once a handshake has completed (a failed
-        one closes its connection, logged at debug level), and *idle_timeout*
-        also bounds the handshake.
+        one closes its connection, logged at debug level); a handshake not done
+        within *tls_handshake_timeout* seconds (``None``: unbounded) closes its
+        connection, as does one that a :meth:`~asyncframe.Handler.start_tls` began.
         """
         self._check_open()
         if not callable(handler_factory):
@@ -128,29 +142,39 @@ class Loop:
             input_limit=input_limit,
             idle_timeout=idle_timeout,
             backlog=backlog,
+            tls_handshake_timeout=tls_handshake_timeout,
         )
         context = server_tls(ssl)
-        sock = listening_socket(host, port, opts.backlog)
-        listener = Listener(self, sock, handler_factory, opts, context)
-        self._listeners[sock.fileno()] = listener
-        self._selector.register(sock, _READ, None)
-        bound_host, bound_port = sock.getsockname()[:2]
-        return bound_host, bound_port
+        listening = server_socket(
+            host, port, opts.backlog, path=path, sock=sock, reuse_port=reuse_port
+        )
+        listener = Listener(self, listening, handler_factory, opts, context)
+        self._listeners[listening.fileno()] = listener
+        self._selector.register(listening, _READ, None)
+        name = listening.getsockname()
+        if listening.family in (socket.AF_INET, socket.AF_INET6):
+            return name[0], name[1]
+        return name
 
     def connect(
         self,
         handler: Handler,
-        host: str,
-        port: int,
+        host: str | None = None,
+        port: int | None = None,
         *,
+        path: str | os.PathLike[str] | None = None,
+        sock: socket.socket | None = None,
         read_size: int = DEFAULT_READ_SIZE,
         high_water: int = DEFAULT_HIGH_WATER,
         input_limit: int = DEFAULT_INPUT_LIMIT,
         idle_timeout: float | None = None,
         ssl: ssl_module.SSLContext | bool | None = None,
         server_hostname: str | None = None,
+        tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     ) -> None:
-        """Connect to *host*:*port* and run *handler* on the connection.
+        """Connect to *host*:*port* (or the Unix domain socket *path*, or over
+        *sock*, a connected socket, which the loop then owns) and run *handler*
+        on the connection.
 
         The connection is made while the loop runs; ``handler.on_connect()`` is
         called once it is up (with *ssl*, once the TLS handshake has completed),
@@ -168,21 +192,30 @@ class Loop:
             high_water=high_water,
             input_limit=input_limit,
             idle_timeout=idle_timeout,
+            tls_handshake_timeout=tls_handshake_timeout,
         )
-        check_port(port)
         context = client_tls(ssl, server_hostname)
+        target = connected_socket(host, port, path, sock)
         name = host if server_hostname is None else server_hostname or None
         if context is not None and name is None and context.check_hostname:
             raise ValueError("server_hostname is empty, but ssl.check_hostname is true")
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
-            0
-        ]
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        conn = Connection(self, sock, opts, CONNECTING, handler=handler)
+        sockaddr: Any
+        if sock is not None:
+            made, sockaddr = target, None
+        elif path is not None:
+            made, sockaddr = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), target
+        else:
+            assert host is not None
+            assert port is not None
+            family, kind, proto, _, sockaddr = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )[0]
+            made = socket.socket(family, kind, proto)
+        made.setblocking(False)
+        conn = Connection(self, made, opts, CONNECTING, handler=handler)
         if context is not None:
-            conn.client_tls = (context, name)  # once TCP is up, the handshake
-        err = sock.connect_ex(sockaddr)
+            conn.client_tls = (context, name)  # once connected, the handshake
+        err = 0 if sockaddr is None else made.connect_ex(sockaddr)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self.call_soon(conn.close)
             return

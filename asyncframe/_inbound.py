@@ -485,6 +485,9 @@ class Inbound(Terminating):
             wanted, window = max_frames, 0
         out: list[bytes] = []
         if isinstance(self._reader, RecordReader):
+            buf = self._buf
+            if buf.start == len(buf.data) and self._batch is None and self._error is None:
+                return out  # nothing unread: every record has at least a header or a line end
             return self._split_records(wanted)
         out += islice(self._frames_it, wanted)
         try:

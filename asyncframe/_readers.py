@@ -537,10 +537,14 @@ class MarkedReader(RecordReader):
         super().__init__(kind, kind.line)
 
     def reset(self) -> None:
-        RecordReader.reset(self)
+        # RecordReader.reset and the line reader's, written out (as rebase).
+        self.body = self.stop = self.rec_end = -1
         self.in_line = False
         self.line_stop = -1
-        self.lines.reset()
+        lines = self.lines
+        lines.at = -1
+        lines.held = 0
+        lines.stop = -1
 
     def idle(self, start: int) -> bool:
         return self.rec_end < 0 and (
@@ -575,12 +579,20 @@ class MarkedReader(RecordReader):
         return found_line
 
     def rebase(self, shift: int) -> None:
-        RecordReader.rebase(self, shift)
+        # RecordReader.rebase and the line reader's, written out: this runs on
+        # every read that compacts the buffer (a request and its reply, say).
+        if self.rec_end >= 0:
+            self.body -= shift
+            self.stop -= shift
+            self.rec_end -= shift
         if self.line_stop != -1:
             self.line_stop -= shift
             if self.line_stop == -1:
                 self.line_stop = -2  # still "found", before the buffer's start
-        self.lines.rebase(shift)
+        lines = self.lines
+        lines.at -= shift
+        if lines.stop >= 0:
+            lines.stop -= shift
 
     def split_all(
         self,

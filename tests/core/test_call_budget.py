@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from asyncframe import Driver, Handler
+from asyncframe import Driver, Handler, MarkedLines
 
 
 class EchoFrame(Handler):
@@ -40,6 +40,21 @@ class EchoStream(Handler):
     def on_terminator(self, terminator: bytes | int) -> None:
         self.push(b"".join(self.parts) + b"\r\n")
         self.parts.clear()
+
+
+class RespBatch(Handler):
+    """RESP framed by a record kind: the ``$len`` headers are read in the core."""
+
+    def __init__(self) -> None:
+        super().__init__(terminator=MarkedLines(b"$"))
+        self.frames = 0
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        # A SET is four frames (*3, SET, key, value): answer each one completed.
+        before, self.frames = self.frames, self.frames + len(frames)
+        done = self.frames // 4 - before // 4
+        if done:
+            self.push(b"+OK\r\n" * done)
 
 
 def python_calls(func: Callable[[], object]) -> list[str]:
@@ -67,17 +82,24 @@ def python_calls(func: Callable[[], object]) -> list[str]:
     return calls[1:]  # the first is func itself
 
 
+SET = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
+
+
 def one_request(handler: Handler) -> list[str]:
-    """The calls of one one-line request and its reply, on a connection warmed up."""
+    """The calls of one request and its reply, on a connection warmed up: a line
+    echoed, or for the RESP handler a SET answered."""
+    request_bytes, reply = (
+        (SET, b"+OK\r\n") if isinstance(handler, RespBatch) else (b"GET key\r\n", b"GET key\r\n")
+    )
     driver = Driver(handler)
     driver.start()
     for _ in range(3):  # past the first batches (their windows and sizes settle)
-        driver.receive(b"GET key\r\n")
-        assert driver.take(65536) == b"GET key\r\n"
+        driver.receive(request_bytes)
+        assert driver.take(65536) == reply
 
     def request() -> None:
-        driver.receive(b"GET key\r\n")
-        assert driver.take(65536) == b"GET key\r\n"
+        driver.receive(request_bytes)
+        assert driver.take(65536) == reply
 
     return python_calls(request)
 
@@ -88,8 +110,8 @@ def one_request(handler: Handler) -> list[str]:
 # read) and the handler's callback and push (for on_frames, its generator too).
 @pytest.mark.parametrize(
     ("handler", "budget"),
-    [(EchoFrame, 20), (EchoBatch, 20), (EchoStream, 23)],
-    ids=["on_frame", "on_frames", "on_data/on_terminator"],
+    [(EchoFrame, 20), (EchoBatch, 20), (EchoStream, 23), (RespBatch, 20)],
+    ids=["on_frame", "on_frames", "on_data/on_terminator", "RESP SET via MarkedLines"],
 )
 def test_one_request_and_its_reply_stay_within_the_call_budget(
     handler: type[Handler], budget: int

@@ -100,6 +100,9 @@ def run_bench(
     if "inbound" in suites:
         for missing in inbound.missing_peers():
             print(f"not measured: {missing}", file=out)
+    if "records" in suites:
+        for missing in records.missing_peers():
+            print(f"not measured (records): {missing}", file=out)
     if "conversation" in suites:
         for note in conversation.notes():
             print(note, file=out)

@@ -20,8 +20,10 @@ from asyncframe.testing import (
     check_idle_timeout,
     check_input_limit,
     check_never_reading_peer,
+    check_replies_flushed_at_eof,
     check_replies_flushed_at_ragged_eof,
     check_starttls_close_notify,
+    check_tls_big_reply_then_close_notify,
     check_tls_close_notify,
 )
 
@@ -30,6 +32,13 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
 }
+# The checks that end a TLS stream with the client's close_notify while the server
+# still has output to send: Python 3.10's asyncio TLS transport fails them all.
+_SSLPROTO_BEFORE_311 = (
+    check_tls_close_notify,
+    check_tls_big_reply_then_close_notify,
+    check_replies_flushed_at_eof,
+)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])
@@ -39,23 +48,44 @@ def test_conformance(
 ) -> None:
     if (
         adapter == "asyncio"
-        and check in (check_tls_close_notify, check_starttls_close_notify)
+        and check in (*_SSLPROTO_BEFORE_311, check_starttls_close_notify)
         and sys.version_info < (3, 11)
     ):
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
                 reason="Python 3.10's asyncio TLS transport closes on the peer's close_notify"
-                " without eof_received",
+                " without eof_received, and drops the output not yet written to it",
             )
         )
-    if adapter == "asyncio" and check is check_replies_flushed_at_ragged_eof:
+    if (
+        adapter == "asyncio"
+        and check is check_tls_big_reply_then_close_notify
+        and ((3, 12) <= sys.version_info < (3, 12, 9) or (3, 13) <= sys.version_info < (3, 13, 2))
+    ):
+        # Not strict: the writes are lost only when the socket transport's buffer
+        # has just run empty as the TLS layer writes again, which timing sometimes
+        # spares (about one run in ten passed here on 3.13.0, none alone on 3.12.1).
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=False,
+                reason="asyncio's TLS transport closes its socket transport while encrypted"
+                " output is still to be written, and this Python's socket transport drops"
+                " writes made after close() (and spins on a None write callback):"
+                " fixed in 3.12.9 and 3.13.2",
+            )
+        )
+    if (
+        adapter == "asyncio"
+        and check is check_replies_flushed_at_ragged_eof
+        and sys.version_info >= (3, 11)
+    ):
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
-                reason="asyncio's TLS transport tells the protocol of a ragged EOF only once"
-                " it is shutting down, and drops every write from then on: what on_eof"
-                " pushes never leaves",
+                reason="asyncio's TLS transport (from Python 3.11) tells the protocol of a"
+                " ragged EOF only once it is shutting down, and drops every write from then"
+                " on: what on_eof pushes never leaves",
             )
         )
     check(ADAPTERS[adapter]())

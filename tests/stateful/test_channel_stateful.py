@@ -63,7 +63,9 @@ class ChannelMachine(RuleBasedStateMachine):
 
     @initialize(limit=st.one_of(st.none(), st.integers(min_value=1, max_value=16)))
     def set_limit(self, limit: int | None) -> None:
-        self.ch = Channel(b"\n", max_frame_size=limit)
+        # One limit for delimited frames and counts alike (a count is bounded by
+        # max_record_size), so the model's one limit holds for every frame.
+        self.ch = Channel(b"\n", max_frame_size=limit, max_record_size=limit)
         self.limit = limit
 
     def report(self, data: bytes) -> None:

@@ -411,8 +411,6 @@ class Inbound(Terminating):
         reader: Any = self._reader
         buf = self._buf
         out: list[bytes] = []
-        if buf.start == len(buf.data) and self._batch is None and self._error is None:
-            return out  # nothing unread: every record has at least a header or a line end
         try:
             while len(out) < wanted:
                 if (

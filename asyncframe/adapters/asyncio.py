@@ -204,7 +204,13 @@ class HandlerProtocol(asyncio.BufferedProtocol):
         """Write what may be written, then close or pause reading as the driver says."""
         transport: Any = self.transport
         driver = self._driver
-        if transport is None or driver is None or transport.is_closing():
+        if transport is None or driver is None:
+            return
+        if transport.is_closing():
+            # close() asked for after close_when_done(): the transport may still be
+            # flushing to a peer that never reads; "now" means abort it.
+            if driver.state is ABORTING:
+                transport.abort()
             return
         size = self.write_size
         while not self._paused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -193,10 +194,22 @@ class AsyncioAdapter(ThreadedAdapter):
 
         from asyncframe.adapters.asyncio import serve
 
+        # asyncio's Server does not own the connections it accepted: closing it
+        # leaves them open, and a transport still flushing when the loop ends is
+        # never closed. So the handlers are remembered, and closed at the stop, as
+        # the selectors Loop and trio's nursery close theirs.
+        handlers: weakref.WeakSet[Handler] = weakref.WeakSet()
+
+        def remembered() -> Handler:
+            handler = handler_factory()
+            if isinstance(handler, Handler):
+                handlers.add(handler)
+            return handler
+
         async def main() -> None:
             loop = asyncio.get_running_loop()
             done = asyncio.Event()
-            server = await serve(handler_factory, **_where(self.host, options), **options)
+            server = await serve(remembered, **_where(self.host, options), **options)
             try:
 
                 def stop() -> None:
@@ -206,10 +219,12 @@ class AsyncioAdapter(ThreadedAdapter):
                 await done.wait()
             finally:
                 server.close()
-                # Python 3.13+: also close the connections still open.
-                close_clients = getattr(server, "close_clients", None)
-                if close_clients is not None:
-                    close_clients()
+                for handler in list(handlers):
+                    # A handler that skipped super().__init__() has no connection
+                    # (the adapter refused it): nothing of it to close.
+                    with contextlib.suppress(AttributeError):
+                        handler.close()
+                await asyncio.sleep(0)  # the aborted transports close on the next pass
 
         asyncio.run(main())
 

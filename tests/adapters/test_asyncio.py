@@ -90,6 +90,37 @@ def test_close_when_done_sends_everything_first() -> None:
     assert run(main) == b"one\nBYE\n"
 
 
+def test_close_after_close_when_done_ends_a_connection_whose_peer_does_not_read() -> None:
+    """close() means now, also once close_when_done() has handed every byte to a
+    transport that is still flushing them to a peer that reads nothing."""
+
+    async def main() -> None:
+        listening = socket.create_server(("127.0.0.1", 0))
+        # Small kernel buffers on both ends (accepted sockets inherit SO_SNDBUF), so
+        # that most of a 40 KiB reply waits in asyncio's own buffer: under its 64 KiB
+        # high-water mark, so the transport is asked to close while still writing.
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        recording = Recording()
+        server = await serve(recording, sock=listening)
+        port = listening.getsockname()[1]
+        async with server:
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.setblocking(False)
+            with client:
+                await asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port))
+                await asyncio.get_running_loop().sock_sendall(client, b"BIG 40960\nQUIT\n")
+                await wait_until(lambda: bool(recording.handlers))
+                handler = recording.handlers[0]
+                await wait_until(lambda: handler.lines == [b"BIG 40960", b"QUIT"])
+                await wait_until(lambda: handler.buffered_output == 0)
+                assert not handler.closed
+                handler.close()
+                await wait_until(lambda: handler.closed)
+
+    run(main)
+
+
 def test_backpressure_pauses_the_producer() -> None:
     size = 50_000_000
     handler = LineHandler()

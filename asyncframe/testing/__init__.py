@@ -14,10 +14,11 @@ at what it did. This package gives you the pieces:
   :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
   itself over real loopback sockets, through an :class:`AdapterUnderTest`;
   :class:`SelectorsAdapter`, :class:`AsyncioAdapter` and :class:`TrioAdapter`
-  are asyncframe's own.
+  are asyncframe's own, and :class:`TwistedAdapter` (on the process's one
+  reactor, :func:`running_reactor`).
 
 The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
-needs trio when it runs); the strategies need hypothesis
+needs trio when it runs, :class:`TwistedAdapter` Twisted); the strategies need hypothesis
 (``pip install "asyncframe[test]"``).
 
 >>> from asyncframe import Channel
@@ -33,6 +34,8 @@ from ._adapters import (
     SelectorsAdapter,
     ThreadedAdapter,
     TrioAdapter,
+    TwistedAdapter,
+    running_reactor,
     serving,
 )
 from ._conformance import (
@@ -77,6 +80,7 @@ __all__ = [
     "ThreadedAdapter",
     "Transcript",
     "TrioAdapter",
+    "TwistedAdapter",
     "check_adapter",
     "check_blocked_writer_closes",
     "check_echo_under_awkward_chunkings",
@@ -107,6 +111,7 @@ __all__ = [
     "chunkings",
     "drive_channel",
     "drive_handler",
+    "running_reactor",
     "serving",
     "terminators",
 ]

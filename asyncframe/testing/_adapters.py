@@ -17,6 +17,8 @@ __all__ = [
     "SelectorsAdapter",
     "ThreadedAdapter",
     "TrioAdapter",
+    "TwistedAdapter",
+    "running_reactor",
     "serving",
 ]
 
@@ -260,3 +262,105 @@ class TrioAdapter(ThreadedAdapter):
                 ready(listener.socket.getsockname(), lambda: token.run_sync_soon(cancel))
 
         trio.run(main)
+
+
+_reactor_lock = threading.Lock()
+_reactor_thread: threading.Thread | None = None
+
+
+def running_reactor() -> Any:
+    """Twisted's global reactor, running in a daemon thread of its own.
+
+    A reactor cannot be started again once stopped, so the first call starts it
+    for the rest of the process and every later call returns the same one. Use it
+    from other threads with :func:`twisted.internet.threads.blockingCallFromThread`
+    or ``reactor.callFromThread``, as :class:`TwistedAdapter` does.
+    """
+    global _reactor_thread
+    try:
+        from twisted.internet import reactor
+    except ImportError as exc:
+        raise ImportError(
+            'TwistedAdapter needs Twisted: pip install "asyncframe[twisted]"'
+        ) from exc
+    with _reactor_lock:
+        if _reactor_thread is None:
+            started = threading.Event()
+            reactor.callWhenRunning(started.set)
+            _reactor_thread = threading.Thread(
+                target=reactor.run,
+                kwargs={"installSignalHandlers": False},
+                name="twisted-reactor",
+                daemon=True,
+            )
+            _reactor_thread.start()
+            if not started.wait(START_STOP_TIMEOUT):
+                raise AssertionError(f"the reactor did not start within {START_STOP_TIMEOUT} s")
+    return reactor
+
+
+class TwistedAdapter:
+    """:func:`asyncframe.adapters.twisted.listen` under test, on Twisted's global
+    reactor (see :func:`running_reactor`: one reactor for the process, so servers
+    are started and stopped on it rather than each in a reactor of its own).
+
+    :param host: the loopback address to listen on (``"127.0.0.1"`` or ``"::1"``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._port: Any = None
+        self._handlers: weakref.WeakSet[Handler] = weakref.WeakSet()
+
+    def start(self, handler_factory: Callable[[], Handler], **options: Any) -> Address:
+        """Listen on the reactor; return the address once it accepts connections."""
+        from twisted.internet.threads import blockingCallFromThread
+
+        from asyncframe.adapters.twisted import listen
+
+        if self._port is not None:
+            raise RuntimeError("this adapter is serving already: stop() it first")
+        reactor = running_reactor()
+        handlers = self._handlers = weakref.WeakSet()
+
+        def remembered() -> Handler:
+            handler = handler_factory()
+            if isinstance(handler, Handler):
+                handlers.add(handler)
+            return handler
+
+        self._port = blockingCallFromThread(
+            reactor, listen, remembered, **_where(self.host, options), **options
+        )
+        address = self._port.getHost()
+        if hasattr(address, "port"):
+            return (address.host, address.port)
+        return address.name  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Stop listening, close the connections left, and wait until they are gone."""
+        from twisted.internet import defer, task
+        from twisted.internet.threads import blockingCallFromThread
+
+        port, self._port = self._port, None
+        if port is None:
+            return
+        reactor = running_reactor()
+        handlers = list(self._handlers)
+
+        @defer.inlineCallbacks
+        def stop_now() -> Any:
+            yield port.stopListening()
+            for handler in handlers:
+                # A handler that skipped super().__init__() has no connection (the
+                # adapter refused it): nothing of it to close.
+                with contextlib.suppress(AttributeError):
+                    handler.close()
+            # The aborted connections are lost on a later turn of the reactor.
+            deadline = reactor.seconds() + START_STOP_TIMEOUT
+            while any(getattr(h, "driver", None) is not None for h in handlers):
+                if reactor.seconds() > deadline:
+                    raise AssertionError("connections still open after the server stopped")
+                yield task.deferLater(reactor, 0.01, lambda: None)
+
+        blockingCallFromThread(reactor, stop_now)

@@ -20,7 +20,13 @@ import pytest
 
 from asyncframe import Channel, Driver, Handler
 from asyncframe._producers import OutputQueue
-from asyncframe.testing import AdapterUnderTest, AsyncioAdapter, SelectorsAdapter, TrioAdapter
+from asyncframe.testing import (
+    AdapterUnderTest,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    TrioAdapter,
+    TwistedAdapter,
+)
 from asyncframe.testing._conformance import _TLSClient
 
 from .conftest import connect, read_exactly, reset, wait_for
@@ -29,6 +35,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "twisted": TwistedAdapter,
 }
 REPLY = b"r" * (1 << 20)
 

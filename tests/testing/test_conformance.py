@@ -16,6 +16,7 @@ from asyncframe.testing import (
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    TwistedAdapter,
     _conformance,
     check_idle_timeout,
     check_input_limit,
@@ -31,6 +32,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "twisted": TwistedAdapter,
 }
 # The checks that end a TLS stream with the client's close_notify while the server
 # still has output to send: Python 3.10's asyncio TLS transport fails them all.

@@ -8,10 +8,12 @@ measured run. A server stops when its standard input closes, and by itself after
 
 1. **Ping-pong**: one client sends a line, waits for its echo, sends the next,
    a fixed number of times. asyncframe's servers are one echo
-   :class:`~asyncframe.Handler` on the selectors ``Loop``, asyncio ``serve()`` and
-   trio ``serve()``; the peers are a hand-written asyncio ``Protocol`` (split each
-   read, one write), an asyncio streams server looping on ``readuntil``, trio's
-   idiom (``receive_some``, split, ``send_all``) and Twisted's ``LineReceiver``.
+   :class:`~asyncframe.Handler` on the selectors ``Loop``, asyncio ``serve()``, trio
+   ``serve()`` and Twisted ``listen()``; the peers are a hand-written asyncio
+   ``Protocol`` (split each read, one write), an asyncio streams server looping on
+   ``readuntil``, trio's idiom (``receive_some``, split, ``send_all``) and Twisted's
+   ``LineReceiver`` (the Twisted adapter's own peer, target 2x, here and in the
+   RESP runs).
 2. **A Redis-like protocol** (RESP): PING (inline), SET and GET from 50 clients at
    pipeline depth 1 and 16. asyncframe's server is one Handler,
    :class:`MiniRedis`, run on each adapter; it frames RESP with the
@@ -437,6 +439,19 @@ def _run_twisted(family: str, ready: Ready) -> None:
     reactor.run()
 
 
+def _run_twisted_adapter(family: str, ready: Ready) -> None:
+    from twisted.internet import reactor as installed
+
+    from asyncframe.adapters.twisted import listen
+
+    reactor: Any = installed
+    listening = listen(_factory(family), host="127.0.0.1", port=0, backlog=BACKLOG)
+    port: list[int] = []
+    listening.addCallback(lambda listener: port.append(listener.getHost().port))
+    ready(port[0], partial(reactor.callFromThread, reactor.stop))
+    reactor.run()
+
+
 def run_server(kind: str, ready: Ready) -> None:
     """Serve *kind* (``family:implementation``) in this thread until stopped."""
     family, impl = kind.split(":")
@@ -472,6 +487,8 @@ def run_server(kind: str, ready: Ready) -> None:
         _run_trio(partial(trio.serve_tcp, handler, 0, host="127.0.0.1", backlog=BACKLOG), ready)
     elif impl == "twisted":
         _run_twisted(family, ready)
+    elif impl == "twisted-adapter":
+        _run_twisted_adapter(family, ready)
     else:
         raise ValueError(f"unknown server {kind!r}")
 
@@ -760,7 +777,12 @@ def _version(program: str) -> str:
 
 # -- the suite --------------------------------------------------------------------------
 
-ADAPTERS = {"selectors": "selectors Loop", "asyncio": "asyncio serve()", "trio": "trio serve()"}
+ADAPTERS = {
+    "selectors": "selectors Loop",
+    "asyncio": "asyncio serve()",
+    "trio": "trio serve()",
+    "twisted-adapter": "Twisted listen()",
+}
 PEERS = {
     "protocol": "hand-written asyncio Protocol",
     "streams": "asyncio streams server",
@@ -768,12 +790,26 @@ PEERS = {
     "twisted": "Twisted LineReceiver",
 }
 #: RESP targets against the asyncio streams server, per adapter.
-RESP_TARGETS = {"selectors": 1.0, "asyncio": 1.0, "trio": 0.75}
+RESP_TARGETS: dict[str, float | None] = {
+    "selectors": 1.0,
+    "asyncio": 1.0,
+    "trio": 0.75,
+    # Held to Twisted's own idiom instead (NATURAL_TARGETS).
+    "twisted-adapter": None,
+}
 #: Server CPU per request at most 1.5x the hand-written Protocol's, as a ratio.
 CPU_TARGET = 0.67
 #: Each adapter against the peer closest to it (no target), besides the asyncio streams
 #: server (RESP) or every asyncio server (ping-pong).
-NATURAL_PEERS = (("asyncio", "protocol"), ("trio", "trio-idiom"), ("selectors", "twisted"))
+NATURAL_PEERS = (
+    ("asyncio", "protocol"),
+    ("trio", "trio-idiom"),
+    ("selectors", "twisted"),
+    ("twisted-adapter", "twisted"),
+)
+#: The natural pairs with a target: a Handler on Twisted's reactor at least twice
+#: Twisted's own LineReceiver on the same reactor.
+NATURAL_TARGETS = {("twisted-adapter", "twisted"): 2.0}
 
 _notes: list[str] = []
 
@@ -787,14 +823,19 @@ def _available() -> tuple[list[str], list[str]]:
     """The adapters and peers that can run here; notes for the missing ones."""
     has_trio = importlib.util.find_spec("trio") is not None
     has_twisted = importlib.util.find_spec("twisted") is not None
-    adapters = [a for a in ADAPTERS if a != "trio" or has_trio]
+    adapters = [
+        a for a in ADAPTERS if (a != "trio" or has_trio) and (a != "twisted-adapter" or has_twisted)
+    ]
     peers = [
         p for p in PEERS if (p != "trio-idiom" or has_trio) and (p != "twisted" or has_twisted)
     ]
     if not has_trio:
         _notes.append("not measured: the trio adapter and trio's idiom (trio is not installed)")
     if not has_twisted:
-        _notes.append('not measured: Twisted LineReceiver (pip install "asyncframe[bench]")')
+        _notes.append(
+            "not measured: the Twisted adapter and Twisted LineReceiver"
+            ' (pip install "asyncframe[bench]")'
+        )
     return adapters, peers
 
 
@@ -828,6 +869,7 @@ def _line_benches(size: Sizes, adapters: list[str], peers: list[str], emit: OnRe
                     PEERS[peer],
                     best["pingpong", f"line:{adapter}"],
                     best["pingpong", f"line:{peer}"],
+                    NATURAL_TARGETS.get((adapter, peer)),
                 )
             )
         floods = (
@@ -907,6 +949,7 @@ def _resp_benches(
                     PEERS[peer],
                     sum(best[depth, name, f"resp:{adapter}"] for name, *_ in RESP_TESTS),
                     sum(best[depth, name, f"resp:{peer}"] for name, *_ in RESP_TESTS),
+                    NATURAL_TARGETS.get((adapter, peer)),
                 )
             )
     for depth in DEPTHS:

@@ -9,7 +9,9 @@ client checks every byte. Servers:
 - selectors: asyncframe's ``Loop`` + an echo Handler, against asyncore + stdlib asynchat;
 - asynchat drop-in: asyncframe's ``async_chat`` under asyncore, against the stdlib one;
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
-- trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split.
+- trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split;
+- Twisted: ``listen()`` + the echo Handler (streaming, and ``on_frames``), against
+  a ``LineReceiver`` on the same reactor.
 
 Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
 
@@ -47,6 +49,8 @@ from asyncframe.testing import (
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    TwistedAdapter,
+    running_reactor,
     serving,
 )
 
@@ -155,6 +159,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "twisted": TwistedAdapter,
 }
 
 
@@ -394,6 +399,46 @@ def trio_server(idiom: str | None) -> Iterator[int]:
         thread.join()
 
 
+@contextmanager
+def twisted_line_server() -> Iterator[int]:
+    """Twisted's idiom: a ``LineReceiver`` that echoes each line with ``sendLine``, on
+    the same reactor as the Twisted adapter's server (the kit's running one)."""
+    from twisted.internet import protocol
+    from twisted.internet.threads import blockingCallFromThread
+    from twisted.protocols.basic import LineReceiver
+
+    class LineEcho(LineReceiver):  # type: ignore[misc,unused-ignore]
+        delimiter = b"\n"
+        MAX_LENGTH = 1 << 20
+
+        def lineReceived(self, line: bytes) -> None:
+            me: Any = self  # Twisted's own annotations are partial
+            me.sendLine(line)
+
+    reactor: Any = running_reactor()
+    factory = protocol.Factory.forProtocol(LineEcho)
+    factory.noisy = False
+    port = blockingCallFromThread(
+        reactor, reactor.listenTCP, 0, factory, backlog=2048, interface="127.0.0.1"
+    )
+    try:
+        yield port.getHost().port
+    finally:
+        blockingCallFromThread(reactor, port.stopListening)
+
+
+def twisted_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any], float]]:
+    """The Twisted adapter, streaming and ``on_frames``, against ``LineReceiver`` on the
+    same reactor (target 2x)."""
+    if importlib.util.find_spec("twisted") is None:
+        return []
+    return [
+        (f"Twisted listen() {style}", partial(adapter_server, "twisted", factory),
+         "Twisted LineReceiver", twisted_line_server, 2.0)
+        for style, factory in (("on_data/on_terminator", EchoHandler), ("on_frames", FramesEcho))
+    ]  # fmt: skip
+
+
 def _stdlib_asynchat() -> Any:
     try:
         with warnings.catch_warnings():
@@ -463,7 +508,7 @@ def run(
     clients, lines = (20, 500) if quick else (50, 2000)
     rounds = repeat if repeat is not None else (2 if quick else 5)
     results: list[Result] = []
-    candidates = [(*pair, 1.0) for pair in pairs()] + frame_pairs()
+    candidates = [(*pair, 1.0) for pair in pairs()] + frame_pairs() + twisted_pairs()
     for name, ours, idiom_name, idiom, target in candidates:
         if idiom is None:
             continue

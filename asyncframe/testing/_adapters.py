@@ -278,11 +278,12 @@ def running_reactor() -> Any:
     """
     global _reactor_thread
     try:
-        from twisted.internet import reactor
+        from twisted.internet import reactor as installed
     except ImportError as exc:
         raise ImportError(
             'TwistedAdapter needs Twisted: pip install "asyncframe[twisted]"'
         ) from exc
+    reactor: Any = installed  # typed by Twisted as the interfaces it provides, not all
     with _reactor_lock:
         if _reactor_thread is None:
             started = threading.Event()
@@ -329,9 +330,8 @@ class TwistedAdapter:
                 handlers.add(handler)
             return handler
 
-        self._port = blockingCallFromThread(
-            reactor, listen, remembered, **_where(self.host, options), **options
-        )
+        where = _where(self.host, options)
+        self._port = blockingCallFromThread(reactor, lambda: listen(remembered, **where, **options))
         address = self._port.getHost()
         if hasattr(address, "port"):
             return (address.host, address.port)

@@ -10,8 +10,8 @@ client checks every byte. Servers:
 - asynchat drop-in: asyncframe's ``async_chat`` under asyncore, against the stdlib one;
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
 - trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split;
-- Twisted: ``listen()`` + the echo Handler (streaming, and ``on_frames``), against
-  a ``LineReceiver`` on the same reactor.
+- Twisted: ``listen()`` + the echo Handler in each style (``on_frame``,
+  ``on_frames``, streaming), against a ``LineReceiver`` on the same reactor.
 
 Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
 
@@ -428,14 +428,18 @@ def twisted_line_server() -> Iterator[int]:
 
 
 def twisted_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any], float]]:
-    """The Twisted adapter, streaming and ``on_frames``, against ``LineReceiver`` on the
-    same reactor (target 2x)."""
+    """The Twisted adapter in each handler style (``on_frame`` is ``lineReceived``'s
+    counterpart) against ``LineReceiver`` on the same reactor (target 2x)."""
     if importlib.util.find_spec("twisted") is None:
         return []
     return [
         (f"Twisted listen() {style}", partial(adapter_server, "twisted", factory),
          "Twisted LineReceiver", twisted_line_server, 2.0)
-        for style, factory in (("on_data/on_terminator", EchoHandler), ("on_frames", FramesEcho))
+        for style, factory in (
+            ("on_frame", FrameEcho),
+            ("on_frames", FramesEcho),
+            ("on_data/on_terminator", EchoHandler),
+        )
     ]  # fmt: skip
 
 

@@ -37,7 +37,7 @@ nitpick_ignore = [
 # The inventories are files in the repository, not downloads: the docs are built where
 # there is no network (CI included). The links still point at the projects' public docs.
 # python.inv is the CPython 3.11 docs' own inventory (Debian's python3.11-doc package);
-# trio.inv, attrs.inv and hypothesis.inv list just the names these docs refer to, each
+# trio.inv, attrs.inv, twisted.inv and hypothesis.inv list just the names these docs refer to, each
 # checked against that project's documentation sources. intersphinx/make_inventories.py
 # writes them all; add a name there when a page starts referring to it.
 intersphinx_mapping = {
@@ -45,6 +45,7 @@ intersphinx_mapping = {
     "trio": ("https://trio.readthedocs.io/en/stable", "intersphinx/trio.inv"),
     "attrs": ("https://www.attrs.org/en/stable", "intersphinx/attrs.inv"),
     "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", "intersphinx/hypothesis.inv"),
+    "twisted": ("https://docs.twisted.org/en/stable/api", "intersphinx/twisted.inv"),
 }
 
 #: Names that type hints resolve to, and the public name each is documented under.
@@ -52,6 +53,8 @@ PUBLIC_NAMES = {
     "_asyncio.Future": "asyncio.Future",
     "asyncio.base_events.Server": "asyncio.Server",
     "asyncio.transports.BaseTransport": "asyncio.BaseTransport",
+    # The adapters import ssl under another name (their ssl= argument takes it).
+    "ssl_module.SSLContext": "ssl.SSLContext",
     # testing.py imports it for type checking only, so the hint stays a bare name.
     "SearchStrategy": "hypothesis.strategies.SearchStrategy",
     # Hints name the class where it is defined; the docs list it where it is exported.

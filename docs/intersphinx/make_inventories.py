@@ -5,7 +5,7 @@ The docs are built without network access, so intersphinx cannot download the
 
 - ``python.inv`` is CPython's own inventory, copied from Debian's ``python3.11-doc``
   package (``apt-get install python3.11-doc``); pass another path with ``--python``.
-- ``trio.inv``, ``attrs.inv`` and ``hypothesis.inv`` are written from the tables below:
+- ``trio.inv``, ``attrs.inv``, ``twisted.inv`` and ``hypothesis.inv`` are written from the tables below:
   only the names these docs refer to, each with the page its project documents it on
   (looked up in that project's documentation sources). When a page of these docs starts
   referring to another of their names, add it here and run this script again;
@@ -43,6 +43,26 @@ INVENTORIES: dict[str, list[tuple[str, str, str]]] = {
         ("attrs.frozen", "py:function", "api.html"),
         ("attrs.evolve", "py:function", "api.html"),
     ],
+    # Twisted's API reference (pydoctor: a page per class, one per module).
+    "twisted": [
+        ("twisted.internet.defer.Deferred", "py:class", "twisted.internet.defer.Deferred.html"),
+        ("twisted.python.failure.Failure", "py:class", "twisted.python.failure.Failure.html"),
+        (
+            "twisted.internet.endpoints.serverFromString",
+            "py:function",
+            "twisted.internet.endpoints.html",
+        ),
+        (
+            "twisted.internet.endpoints.clientFromString",
+            "py:function",
+            "twisted.internet.endpoints.html",
+        ),
+        (
+            "twisted.internet.threads.blockingCallFromThread",
+            "py:function",
+            "twisted.internet.threads.html",
+        ),
+    ],  # fmt: skip
     # hypothesis's docs/reference/strategies.rst and reference/api.rst.
     "hypothesis": [
         ("hypothesis.strategies.SearchStrategy", "py:class", "reference/strategies.html"),

@@ -13,11 +13,11 @@ at what it did. This package gives you the pieces:
 - the adapter conformance kit: behavioural checks (``check_*``, all of them in
   :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
   itself over real loopback sockets, through an :class:`AdapterUnderTest`;
-  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` and :class:`TrioAdapter`
-  are asyncframe's own.
+  :class:`SelectorsAdapter`, :class:`AsyncioAdapter`, :class:`TrioAdapter` and
+  :class:`AnyioAdapter` are asyncframe's own.
 
 The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
-needs trio when it runs); the strategies need hypothesis
+needs trio when it runs, :class:`AnyioAdapter` anyio); the strategies need hypothesis
 (``pip install "asyncframe[test]"``).
 
 >>> from asyncframe import Channel
@@ -29,6 +29,7 @@ needs trio when it runs); the strategies need hypothesis
 from ._adapters import (
     AdapterUnderTest,
     Address,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     ThreadedAdapter,
@@ -72,6 +73,7 @@ __all__ = [
     "CHECKS",
     "AdapterUnderTest",
     "Address",
+    "AnyioAdapter",
     "AsyncioAdapter",
     "SelectorsAdapter",
     "ThreadedAdapter",

@@ -619,8 +619,13 @@ async def _accept_loop(
         while True:
             try:
                 stream = await listener.accept()
-            except OSError as exc:
-                delay = backoff.failed(exc)
+            except (OSError, anyio.BrokenResourceError) as exc:
+                # The trio backend reports accept()'s OSError (EMFILE, say) as a
+                # BrokenResourceError caused by it; asyncio's raises it as it is.
+                error = exc.__cause__ if isinstance(exc, anyio.BrokenResourceError) else exc
+                if not isinstance(error, OSError):
+                    raise
+                delay = backoff.failed(error)
                 if delay is not None:
                     await anyio.sleep(delay)  # the connections wait in the backlog
                 continue

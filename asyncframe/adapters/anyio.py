@@ -128,6 +128,17 @@ def _drop_tracebacks(exc: BaseException) -> None:
             todo += (chained.__cause__, chained.__context__)
 
 
+def _cancelled(exc: BaseException) -> None:
+    """Drop the traceback of the cancellation *exc* before it propagates on."""
+    # Under the trio backend, anyio's socket streams re-raise a cancellation from a
+    # helper that holds it as an argument, so its traceback holds that frame, which
+    # holds the exception: a cycle, which also keeps the frames of the task it went
+    # through (the connection's runner, its driver and handler) until the cyclic
+    # collector runs. A cancellation's traceback tells nothing worth that.
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        _drop_tracebacks(exc)
+
+
 def _ragged_eof(exc: BaseException) -> bool:
     """True if *exc* is anyio's report of a TLS peer that closed TCP without a
     close_notify: an EOF, as the other adapters take it."""
@@ -323,11 +334,11 @@ class _Runner:
     writer sends what the driver has to send, a piece at a time, and sleeps on an
     event while there is nothing: the reader wakes it after a read, and so does
     :meth:`_woken` when a timer or another task pushed. Both run in a task group of
-    the connection's, whose cancel scope ends it (also the idle timeout, as its
-    deadline).
+    the connection's, each in a cancel scope of its own: ending the connection
+    cancels both (the reader's deadline is the idle timeout's).
     """
 
-    __slots__ = ("driver", "flushed", "read_size", "scope", "stream", "wake")
+    __slots__ = ("driver", "flushed", "read_size", "scope", "sending", "stream", "wake")
 
     def __init__(self, handler: Handler, stream: anyio.abc.ByteStream, opts: Options) -> None:
         self.stream = stream
@@ -335,7 +346,9 @@ class _Runner:
         self.driver = opts.driver(
             handler, clock=anyio.current_time, schedule=self._woken, log=logger
         )
+        # The reader's scope (its deadline is the idle timeout's) and the writer's.
         self.scope: anyio.CancelScope | None = None
+        self.sending = anyio.CancelScope()
         # Set by the writer once the output before a start_tls() is sent.
         self.flushed: anyio.Event | None = None
         # The event the writer sleeps on (None while it sends).
@@ -356,18 +369,28 @@ class _Runner:
             self.wake = None
 
     def _end(self) -> None:
+        self.sending.cancel()
         if self.scope is not None:
             self.scope.cancel()
 
     async def _writer(self) -> None:
         """Send the output while there is some (dispatching held input as it drains);
         end the connection when the driver says so."""
+        # A scope of its own, so that the end of the connection ends this task by
+        # returning: a task that ends cancelled leaves, under the asyncio backend, its
+        # CancelledError in a reference cycle (with this frame, so the runner, the
+        # driver and the handler) until the cyclic collector runs.
+        with self.sending:
+            await self._send_output()
+        self._end()
+
+    async def _send_output(self) -> None:
         driver = self.driver
         size = self.read_size
         while True:
             state = driver.state
             if state is ABORTING or state is CLOSED:
-                break
+                return
             data = driver.take(size)
             if data:
                 try:
@@ -377,16 +400,18 @@ class _Runner:
                 except _PEER_FAULTS as exc:
                     logger.debug("send failed: %r", exc)
                     _drop_tracebacks(exc)
-                    break
+                    return
+                except BaseException as exc:
+                    _cancelled(exc)
+                    raise
                 continue
             state = driver.state
             if state is ABORTING or state is DRAINING:
-                break
+                return
             if driver.upgrade_due and self.flushed is not None:
                 self.flushed.set()
             wake = self.wake = anyio.Event()
             await wake.wait()
-        self._end()
 
     async def _upgrade(self) -> bool:
         """Start the TLS a ``start_tls()`` asked for, once the output before it is
@@ -418,6 +443,9 @@ class _Runner:
             _drop_tracebacks(exc)
             driver.tls_failed(exc)
             return False
+        except BaseException as exc:
+            _cancelled(exc)
+            raise
         self.stream = tls
         driver.tls_started(tls.extra(TLSAttribute.ssl_object))
         if driver.idle_timeout is not None:
@@ -445,6 +473,9 @@ class _Runner:
                         logger.debug("receive failed: %r", exc)
                         return
                     data = b""  # a ragged EOF under TLS (no close_notify): an EOF
+                except BaseException as exc:
+                    _cancelled(exc)
+                    raise
                 driver.receive(data)
                 if idle:
                     scope.deadline = driver.idle_deadline  # type: ignore[assignment]
@@ -460,15 +491,17 @@ class _Runner:
         driver = self.driver
         try:
             async with anyio.create_task_group() as tg:
-                scope = self.scope = tg.cancel_scope
-                if driver.idle_timeout is not None:
-                    scope.deadline = anyio.current_time() + driver.idle_timeout
-                driver.start(peername)
-                tg.start_soon(self._writer)
-                await self._reader()
-                self._end()  # a fault or a failed handshake: the writer stops too
-            if scope.cancelled_caught and driver.idle_timeout is not None:
-                driver.idle_check(anyio.current_time())
+                with anyio.CancelScope() as scope:
+                    self.scope = scope
+                    if driver.idle_timeout is not None:
+                        scope.deadline = anyio.current_time() + driver.idle_timeout
+                    driver.start(peername)
+                    tg.start_soon(self._writer)
+                    await self._reader()
+                # Past the idle deadline, the driver aborts (and says so in the log).
+                if scope.cancelled_caught and driver.idle_timeout is not None:
+                    driver.idle_check(anyio.current_time())
+                self._end()  # a fault, a failed handshake, the deadline: the writer too
         finally:
             self.scope = None
             self.wake = self.flushed = None

@@ -14,13 +14,20 @@ import gc
 import ssl
 import weakref
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import ClassVar
 
 import pytest
 
 from asyncframe import Channel, Driver, Handler
 from asyncframe._producers import OutputQueue
-from asyncframe.testing import AdapterUnderTest, AsyncioAdapter, SelectorsAdapter, TrioAdapter
+from asyncframe.testing import (
+    AdapterUnderTest,
+    AnyioAdapter,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    TrioAdapter,
+)
 from asyncframe.testing._conformance import _TLSClient
 
 from .conftest import connect, read_exactly, reset, wait_for
@@ -29,6 +36,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 REPLY = b"r" * (1 << 20)
 

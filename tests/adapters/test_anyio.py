@@ -513,3 +513,26 @@ def test_missing_anyio_names_the_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert 'pip install "asyncframe[anyio]"' in out
+
+
+def test_the_kit_runs_without_anyio_and_its_adapter_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['anyio'] = None\n"
+        "from asyncframe.testing import AnyioAdapter, SelectorsAdapter, check_peername\n"
+        "check_peername(SelectorsAdapter())\n"
+        "try:\n"
+        "    check_peername(AnyioAdapter())\n"
+        "except ImportError as exc:\n"
+        "    print('anyio:', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'anyio: AnyioAdapter needs anyio: pip install "asyncframe[anyio]"' in out
+
+
+def test_the_kit_adapter_refuses_an_unknown_backend() -> None:
+    from asyncframe.testing import AnyioAdapter
+
+    with pytest.raises(ValueError, match="backend must be"):
+        AnyioAdapter("curio")

@@ -12,6 +12,9 @@ client checks every byte. Servers:
 - trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split;
 - Twisted: ``listen()`` + the echo Handler in each style (``on_frame``,
   ``on_frames``, streaming), against a ``LineReceiver`` on the same reactor.
+- anyio (on its asyncio and on its trio backend): ``serve()`` + the echo Handler,
+  against anyio's streams idiom, ``BufferedByteReceiveStream.receive_until`` and
+  ``send`` per line, served with ``create_tcp_listener``.
 
 Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
 
@@ -46,6 +49,7 @@ from typing import Any
 from asyncframe import Handler
 from asyncframe.testing import (
     AdapterUnderTest,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
@@ -160,6 +164,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "twisted": TwistedAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 
 
@@ -443,6 +449,49 @@ def twisted_pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any]
     ]  # fmt: skip
 
 
+@contextmanager
+def anyio_server(backend: str) -> Iterator[int]:
+    """anyio's streams idiom on *backend*: ``receive_until`` a line, ``send`` it back."""
+    import anyio
+    import anyio.abc
+    import anyio.to_thread
+    from anyio.streams.buffered import BufferedByteReceiveStream
+
+    async def receive_until_echo(stream: anyio.abc.SocketStream) -> None:
+        buffered = BufferedByteReceiveStream(stream)
+        async with stream:
+            try:
+                while True:
+                    line = await buffered.receive_until(b"\n", 1 << 20)
+                    await stream.send(line + b"\n")
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+                pass
+
+    ready = threading.Event()
+    stopping = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        listener = await anyio.create_tcp_listener(
+            local_host="127.0.0.1", local_port=0, backlog=2048
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, receive_until_echo)
+            box["port"] = listener.extra(anyio.abc.SocketAttribute.local_port)
+            ready.set()
+            await anyio.to_thread.run_sync(stopping.wait)
+            tg.cancel_scope.cancel()
+
+    thread = threading.Thread(target=anyio.run, args=(main,), kwargs={"backend": backend})
+    thread.start()
+    ready.wait()
+    try:
+        yield box["port"]
+    finally:
+        stopping.set()
+        thread.join()
+
+
 def _stdlib_asynchat() -> Any:
     try:
         with warnings.catch_warnings():
@@ -465,6 +514,11 @@ def pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any] | None]
         ("asyncio serve()", partial(asyncio_server, False), "asyncio readuntil",
          partial(asyncio_server, True)),
     ]  # fmt: skip
+    if importlib.util.find_spec("anyio") is not None:
+        result.append(
+            ("anyio serve() on asyncio", partial(adapter_server, "anyio-asyncio", EchoHandler),
+             "anyio receive_until on asyncio", partial(anyio_server, "asyncio"))
+        )  # fmt: skip
     try:
         import trio  # noqa: F401
     except ImportError:
@@ -473,6 +527,11 @@ def pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any] | None]
         ("trio serve()", partial(trio_server, None), "trio receive_some + split",
          partial(trio_server, "per-line"))
     )  # fmt: skip
+    if importlib.util.find_spec("anyio") is not None:
+        result.append(
+            ("anyio serve() on trio", partial(adapter_server, "anyio-trio", EchoHandler),
+             "anyio receive_until on trio", partial(anyio_server, "trio"))
+        )  # fmt: skip
     return result
 
 

@@ -37,12 +37,14 @@ nitpick_ignore = [
 # The inventories are files in the repository, not downloads: the docs are built where
 # there is no network (CI included). The links still point at the projects' public docs.
 # python.inv is the CPython 3.11 docs' own inventory (Debian's python3.11-doc package);
-# trio.inv, attrs.inv, twisted.inv and hypothesis.inv list just the names these docs refer to, each
+# trio.inv, anyio.inv, attrs.inv, twisted.inv and hypothesis.inv list just the names these docs
+# refer to, each
 # checked against that project's documentation sources. intersphinx/make_inventories.py
 # writes them all; add a name there when a page starts referring to it.
 intersphinx_mapping = {
     "python": ("https://docs.python.org/3", "intersphinx/python.inv"),
     "trio": ("https://trio.readthedocs.io/en/stable", "intersphinx/trio.inv"),
+    "anyio": ("https://anyio.readthedocs.io/en/stable", "intersphinx/anyio.inv"),
     "attrs": ("https://www.attrs.org/en/stable", "intersphinx/attrs.inv"),
     "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", "intersphinx/hypothesis.inv"),
     "twisted": ("https://docs.twisted.org/en/stable/api", "intersphinx/twisted.inv"),

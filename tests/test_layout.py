@@ -11,7 +11,18 @@ from pathlib import Path
 import asyncframe
 
 PACKAGE = Path(asyncframe.__file__).parent
-IO_MODULES = {"socket", "selectors", "select", "asyncio", "trio", "ssl", "asyncore", "asynchat"}
+IO_MODULES = {
+    "socket",
+    "selectors",
+    "select",
+    "asyncio",
+    "trio",
+    "anyio",
+    "twisted",
+    "ssl",
+    "asyncore",
+    "asynchat",
+}
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -1,2 +1,2 @@
 """Adapters that run a :class:`~asyncframe.Channel` or :class:`~asyncframe.Handler` on an
-I/O framework: selectors, asyncio, trio, and the classic asynchat API."""
+I/O framework: selectors, asyncio, trio, anyio, Twisted, and the classic asynchat API."""

@@ -13,12 +13,13 @@ at what it did. This package gives you the pieces:
 - the adapter conformance kit: behavioural checks (``check_*``, all of them in
   :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
   itself over real loopback sockets, through an :class:`AdapterUnderTest`;
-  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` and :class:`TrioAdapter`
-  are asyncframe's own, and :class:`TwistedAdapter` (on the process's one
-  reactor, :func:`running_reactor`).
+  :class:`SelectorsAdapter`, :class:`AsyncioAdapter`, :class:`TrioAdapter` and
+  :class:`AnyioAdapter` are asyncframe's own, and :class:`TwistedAdapter` (on the
+  process's one reactor, :func:`running_reactor`).
 
 The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
-needs trio when it runs, :class:`TwistedAdapter` Twisted); the strategies need hypothesis
+needs trio when it runs, :class:`AnyioAdapter` anyio, :class:`TwistedAdapter`
+Twisted); the strategies need hypothesis
 (``pip install "asyncframe[test]"``).
 
 >>> from asyncframe import Channel
@@ -30,6 +31,7 @@ needs trio when it runs, :class:`TwistedAdapter` Twisted); the strategies need h
 from ._adapters import (
     AdapterUnderTest,
     Address,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     ThreadedAdapter,
@@ -75,6 +77,7 @@ __all__ = [
     "CHECKS",
     "AdapterUnderTest",
     "Address",
+    "AnyioAdapter",
     "AsyncioAdapter",
     "SelectorsAdapter",
     "ThreadedAdapter",

@@ -13,6 +13,7 @@ from asyncframe import Handler
 __all__ = [
     "Address",
     "AdapterUnderTest",
+    "AnyioAdapter",
     "AsyncioAdapter",
     "SelectorsAdapter",
     "ThreadedAdapter",
@@ -364,3 +365,50 @@ class TwistedAdapter:
                 yield task.deferLater(reactor, 0.01, lambda: None)
 
         blockingCallFromThread(reactor, stop_now)
+
+
+class AnyioAdapter(ThreadedAdapter):
+    """:func:`asyncframe.adapters.anyio.serve` under test, in :func:`anyio.run`.
+
+    :param backend: the event loop anyio runs on, ``"asyncio"`` or ``"trio"``.
+    :param host: the loopback address to listen on.
+    """
+
+    def __init__(self, backend: str = "asyncio", host: str = "127.0.0.1") -> None:
+        if backend not in ("asyncio", "trio"):
+            raise ValueError(f'backend must be "asyncio" or "trio", not {backend!r}')
+        super().__init__(host)
+        self.backend = backend
+
+    def run_server(
+        self,
+        handler_factory: Callable[[], Handler],
+        options: dict[str, Any],
+        ready: Callable[[Address, Callable[[], None]], None],
+    ) -> None:
+        """Run :func:`~asyncframe.adapters.anyio.serve` in a task group until stopped."""
+        from functools import partial
+
+        try:
+            import anyio
+            import anyio.abc
+            import anyio.to_thread
+        except ImportError as exc:
+            raise ImportError('AnyioAdapter needs anyio: pip install "asyncframe[anyio]"') from exc
+
+        from asyncframe.adapters.anyio import serve
+
+        # Set from the stopping thread; a worker thread waits for it, so the stop
+        # works the same on either backend.
+        stopping = threading.Event()
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:
+                listeners = await tg.start(
+                    partial(serve, handler_factory, **_where(self.host, options), **options)
+                )
+                ready(listeners[0].extra(anyio.abc.SocketAttribute.local_address), stopping.set)
+                await anyio.to_thread.run_sync(stopping.wait)
+                tg.cancel_scope.cancel()
+
+        anyio.run(main, backend=self.backend)

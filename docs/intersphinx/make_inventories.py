@@ -5,7 +5,8 @@ The docs are built without network access, so intersphinx cannot download the
 
 - ``python.inv`` is CPython's own inventory, copied from Debian's ``python3.11-doc``
   package (``apt-get install python3.11-doc``); pass another path with ``--python``.
-- ``trio.inv``, ``attrs.inv``, ``twisted.inv`` and ``hypothesis.inv`` are written from the tables below:
+- ``trio.inv``, ``anyio.inv``, ``attrs.inv``, ``twisted.inv`` and ``hypothesis.inv`` are
+  written from the tables below:
   only the names these docs refer to, each with the page its project documents it on
   (looked up in that project's documentation sources). When a page of these docs starts
   referring to another of their names, add it here and run this script again;
@@ -38,6 +39,17 @@ INVENTORIES: dict[str, list[tuple[str, str, str]]] = {
         ("trio.open_tcp_stream", "py:function", "reference-io.html"),
         ("trio.serve_tcp", "py:function", "reference-io.html"),
     ],
+    # anyio's docs/api.rst (one page: the API reference).
+    "anyio": [
+        ("anyio.run", "py:function", "api.html"),
+        ("anyio.connect_tcp", "py:function", "api.html"),
+        ("anyio.BrokenResourceError", "py:exception", "api.html"),
+        ("anyio.abc.ByteStream", "py:class", "api.html"),
+        ("anyio.abc.SocketListener", "py:class", "api.html"),
+        ("anyio.abc.TaskStatus", "py:class", "api.html"),
+        ("anyio.streams.tls.TLSStream", "py:class", "api.html"),
+        ("anyio.streams.tls.TLSStream.wrap", "py:method", "api.html"),
+    ],
     # attrs's docs/api.rst.
     "attrs": [
         ("attrs.frozen", "py:function", "api.html"),
@@ -62,7 +74,7 @@ INVENTORIES: dict[str, list[tuple[str, str, str]]] = {
             "py:function",
             "twisted.internet.threads.html",
         ),
-    ],  # fmt: skip
+    ],
     # hypothesis's docs/reference/strategies.rst and reference/api.rst.
     "hypothesis": [
         ("hypothesis.strategies.SearchStrategy", "py:class", "reference/strategies.html"),

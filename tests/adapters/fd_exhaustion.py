@@ -103,6 +103,29 @@ def main(adapter: str) -> None:
 
             trio.run(tmain)
 
+    elif adapter.startswith("anyio-"):  # anyio-asyncio, anyio-trio
+        import anyio
+        import anyio.abc
+        import anyio.to_thread
+
+        from asyncframe.adapters.anyio import serve as anyio_serve
+
+        def run() -> None:
+            stopping = threading.Event()
+
+            async def anyio_main() -> None:
+                with anyio.move_on_after(120):
+                    async with anyio.create_task_group() as tg:
+                        listeners = await tg.start(anyio_serve, Echo, "127.0.0.1", 0)
+                        local = anyio.abc.SocketAttribute.local_port
+                        port.append(listeners[0].extra(local))
+                        stop.append(stopping.set)
+                        ready.set()
+                        await anyio.to_thread.run_sync(stopping.wait)
+                        tg.cancel_scope.cancel()
+
+            anyio.run(anyio_main, backend=adapter.removeprefix("anyio-"))
+
     else:
         from asyncframe.adapters.asyncio import serve
 

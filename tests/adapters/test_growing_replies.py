@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
 from asyncframe import Handler
 from asyncframe._driver import DEFAULT_HIGH_WATER
-from asyncframe.testing import AdapterUnderTest, AsyncioAdapter, SelectorsAdapter, TrioAdapter
+from asyncframe.testing import (
+    AdapterUnderTest,
+    AnyioAdapter,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    TrioAdapter,
+)
 
 from .conftest import TIMEOUT, read_exactly, reset, wait_for, wait_steady
 
@@ -25,6 +32,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 BIG = b"B" * (1 << 20)
 SMALL = b"small\n"

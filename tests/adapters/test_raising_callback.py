@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
 from asyncframe import Handler
 from asyncframe.testing import (
     AdapterUnderTest,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
@@ -23,6 +25,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 
 

@@ -14,6 +14,7 @@ import gc
 import ssl
 import weakref
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import ClassVar
 
 import pytest
@@ -22,6 +23,7 @@ from asyncframe import Channel, Driver, Handler
 from asyncframe._producers import OutputQueue
 from asyncframe.testing import (
     AdapterUnderTest,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
@@ -36,6 +38,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "twisted": TwistedAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 REPLY = b"r" * (1 << 20)
 

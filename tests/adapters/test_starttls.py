@@ -10,12 +10,19 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 
 from asyncframe import Handler, Options
-from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, ThreadedAdapter, TrioAdapter
+from asyncframe.testing import (
+    AnyioAdapter,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    ThreadedAdapter,
+    TrioAdapter,
+)
 from asyncframe.testing._adapters import serving
 
 from .conftest import TIMEOUT, read_exactly, read_until_eof, wait_for
@@ -26,6 +33,8 @@ ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 
 
@@ -356,6 +365,16 @@ def client_on(name: str, handler: Handler, port: int) -> None:
                 await asyncio.sleep(0.01)
 
         asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+    elif name.startswith("anyio-"):
+        import anyio
+
+        from asyncframe.adapters import anyio as anyio_adapter
+
+        async def anyio_run() -> None:
+            with anyio.fail_after(TIMEOUT):
+                await anyio_adapter.connect(handler, "127.0.0.1", port)
+
+        anyio.run(anyio_run, backend=name.removeprefix("anyio-"))
     else:
         import trio
 

@@ -14,10 +14,17 @@ import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
+from functools import partial
 
 import pytest
 
-from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, ThreadedAdapter, TrioAdapter
+from asyncframe.testing import (
+    AnyioAdapter,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    ThreadedAdapter,
+    TrioAdapter,
+)
 from asyncframe.testing._adapters import serving
 from examples.tls_servers import Mailbox, factory
 
@@ -29,6 +36,8 @@ ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 
 BODY = "A payload only TLS may carry.\r\n.a line that starts with a dot\r\n"

@@ -10,13 +10,20 @@ import ssl
 import stat
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asyncframe import Handler
-from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, ThreadedAdapter, TrioAdapter
+from asyncframe.testing import (
+    AnyioAdapter,
+    AsyncioAdapter,
+    SelectorsAdapter,
+    ThreadedAdapter,
+    TrioAdapter,
+)
 from asyncframe.testing._adapters import serving
 
 from .conftest import TIMEOUT, read_exactly
@@ -27,6 +34,8 @@ ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 
 needs_unix = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix domain sockets")
@@ -224,6 +233,16 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
                 await asyncio.sleep(0.01)
 
         asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+    elif name.startswith("anyio-"):
+        import anyio
+
+        from asyncframe.adapters import anyio as anyio_adapter
+
+        async def anyio_run() -> None:
+            with anyio.fail_after(TIMEOUT):
+                await anyio_adapter.connect(handler, **where)
+
+        anyio.run(anyio_run, backend=name.removeprefix("anyio-"))
     else:
         import trio
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from asyncframe.testing import (
     CHECKS,
     AdapterUnderTest,
     Address,
+    AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
@@ -33,6 +35,8 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "twisted": TwistedAdapter,
+    "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
+    "anyio-trio": partial(AnyioAdapter, "trio"),
 }
 # The checks that end a TLS stream with the client's close_notify while the server
 # still has output to send: Python 3.10's asyncio TLS transport fails them all.

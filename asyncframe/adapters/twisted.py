@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from twisted.internet import defer, endpoints, interfaces, protocol
+    from twisted.internet import address, defer, endpoints, interfaces, protocol
     from twisted.python import failure
     from zope.interface import classImplements
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
@@ -50,7 +50,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         'pip install "asyncframe[twisted]"'
     ) from exc
 
-from asyncframe import Driver, Handler
+from asyncframe import AcceptBackoff, Driver, Handler
 from asyncframe._driver import (
     ABORTING,
     DRAINING,
@@ -68,13 +68,14 @@ from asyncframe.adapters._checks import (
     check_sizes,
     client_tls,
     connected_socket,
+    nodelay,
     options,
     server_socket,
     server_tls,
     upgrade_context,
 )
 
-__all__ = ["HandlerFactory", "HandlerProtocol", "connect", "listen"]
+__all__ = ["HandlerFactory", "HandlerProtocol", "Listener", "connect", "listen"]
 
 logger = logging.getLogger("asyncframe.adapters.twisted")
 
@@ -687,12 +688,111 @@ def listen(
         listening: defer.Deferred[Any] = endpoint.listen(factory)
         return listening
     listener = server_socket(host, port, opts.backlog, path=path, sock=sock, reuse_port=reuse_port)
+    if listener.family == getattr(socket, "AF_UNIX", None):
+        accepting = Listener(reactor, listener, factory)
+        accepting.startListening()
+        return defer.succeed(accepting)
     try:
         # Twisted takes a duplicate of the descriptor: the original is ours to close.
         adopted = reactor.adoptStreamPort(listener.fileno(), listener.family, factory)
     finally:
         listener.close()
     return defer.succeed(adopted)
+
+
+class Listener:
+    """The listening port :func:`listen` makes for a Unix domain socket (*path*, or a
+    Unix *sock*): it accepts on the socket itself and hands each connection to Twisted.
+
+    Twisted's own Unix port is not used: it makes the socket file world-writable and
+    removes it when it stops, where every adapter leaves a socket file's permissions
+    and its removal to the caller. Out of file descriptors it backs off
+    (:class:`~asyncframe.AcceptBackoff`) as the other adapters do. It provides
+    Twisted's ``IListeningPort``: ``getHost()``, ``stopListening()``. (TCP listens on
+    Twisted's own port, with Twisted's policy out of descriptors.)
+    """
+
+    def __init__(self, reactor: Any, sock: socket.socket, factory: protocol.Factory) -> None:
+        self._reactor = reactor
+        self._sock = sock
+        self._factory = factory
+        self._backoff = AcceptBackoff(logger)
+        self._resume: Any = None  # the DelayedCall that ends a back-off
+        self._listening = False
+
+    def __repr__(self) -> str:
+        where = self._sock.getsockname() if self._sock.fileno() >= 0 else "a closed socket"
+        return f"<asyncframe.adapters.twisted.Listener on {where!r}>"
+
+    def startListening(self) -> None:
+        """Accept connections (called by :func:`listen`)."""
+        self._resume = None
+        if self._sock.fileno() >= 0:
+            self._listening = True
+            self._reactor.addReader(self)
+
+    def stopListening(self) -> defer.Deferred[None]:
+        """Stop accepting and close the listening socket (the connections stay)."""
+        if self._resume is not None and self._resume.active():
+            self._resume.cancel()
+        self._resume = None
+        if self._listening:
+            self._listening = False
+            self._reactor.removeReader(self)
+        self._sock.close()
+        return defer.succeed(None)
+
+    def getHost(self) -> Any:
+        """The bound address, as a Twisted ``IPv4Address``, ``IPv6Address`` or
+        ``UNIXAddress``."""
+        where = self._sock.getsockname()
+        return address.UNIXAddress(where)
+
+    # -- what the reactor calls (IReadDescriptor) ------------------------------------
+
+    def fileno(self) -> int:
+        """The listening socket's descriptor (-1 once closed)."""
+        return self._sock.fileno()
+
+    def doRead(self) -> None:
+        """Accept what waits (at most 100 at once, so that connections are served too)."""
+        if not self._listening:
+            return  # stopped in this turn of the reactor, after the socket was polled
+        for _ in range(100):
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                delay = self._backoff.failed(exc)
+                if delay is None:
+                    continue
+                self._listening = False
+                self._reactor.removeReader(self)
+                self._resume = self._reactor.callLater(delay, self.startListening)
+                return
+            self._backoff.succeeded()
+            try:
+                conn.setblocking(False)
+                nodelay(conn)
+                # Twisted takes a duplicate of the descriptor: the original is closed.
+                self._reactor.adoptStreamConnection(conn.fileno(), conn.family, self._factory)
+            except OSError as exc:
+                logger.debug("connection failed to start: %r", exc)
+            finally:
+                conn.close()
+
+    def connectionLost(self, reason: failure.Failure) -> None:
+        """The reactor dropped the socket (it is shutting down): stop listening."""
+        self._listening = False
+        self._sock.close()
+
+    def logPrefix(self) -> str:
+        """How Twisted's log names this port."""
+        return "asyncframe.Listener"
+
+
+classImplements(Listener, interfaces.IReadDescriptor, interfaces.IListeningPort)
 
 
 def connect(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -276,6 +277,11 @@ def running_reactor() -> Any:
     for the rest of the process and every later call returns the same one. Use it
     from other threads with :func:`twisted.internet.threads.blockingCallFromThread`
     or ``reactor.callFromThread``, as :class:`TwistedAdapter` does.
+
+    Unless the process has begun Twisted's logging already, the first call sends
+    Twisted's log events to :mod:`logging` (logger ``"twisted"``), where the checks
+    see its errors; otherwise Twisted would keep its first events, and the objects
+    they name, in a buffer until logging begins.
     """
     global _reactor_thread
     try:
@@ -287,6 +293,13 @@ def running_reactor() -> Any:
     reactor: Any = installed  # typed by Twisted as the interfaces it provides, not all
     with _reactor_lock:
         if _reactor_thread is None:
+            from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+            # Twisted's beginner holds a temporary observer until logging begins.
+            if getattr(globalLogBeginner, "_temporaryObserver", None) is not None:
+                # (An observer by interface, which mypy cannot see without zope's plugin.)
+                observer: Any = STDLibLogObserver(name="twisted")
+                globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
             started = threading.Event()
             reactor.callWhenRunning(started.set)
             _reactor_thread = threading.Thread(
@@ -336,7 +349,7 @@ class TwistedAdapter:
         address = self._port.getHost()
         if hasattr(address, "port"):
             return (address.host, address.port)
-        return address.name  # type: ignore[no-any-return]
+        return os.fsdecode(address.name)  # type: ignore[return-value]
 
     def stop(self) -> None:
         """Stop listening, close the connections left, and wait until they are gone."""

@@ -24,6 +24,7 @@ from asyncframe.testing import (
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    TwistedAdapter,
 )
 
 from .conftest import TIMEOUT, read_exactly, reset, wait_for, wait_steady
@@ -34,6 +35,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "twisted": TwistedAdapter,
 }
 BIG = b"B" * (1 << 20)
 SMALL = b"small\n"

@@ -16,6 +16,7 @@ from asyncframe.testing import (
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    TwistedAdapter,
     serving,
 )
 
@@ -27,6 +28,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "twisted": TwistedAdapter,
 }
 
 

@@ -17,11 +17,12 @@ import pytest
 
 from asyncframe import Handler, Options
 from asyncframe.testing import (
+    AdapterUnderTest,
     AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
-    ThreadedAdapter,
     TrioAdapter,
+    TwistedAdapter,
 )
 from asyncframe.testing._adapters import serving
 
@@ -29,17 +30,18 @@ from .conftest import TIMEOUT, read_exactly, read_until_eof, wait_for
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
-ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
+ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "twisted": TwistedAdapter,
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def adapter(request: pytest.FixtureRequest) -> ThreadedAdapter:
+def adapter(request: pytest.FixtureRequest) -> AdapterUnderTest:
     return ADAPTERS[request.param]()
 
 
@@ -134,7 +136,7 @@ class Served:
 
 
 @pytest.fixture
-def server(adapter: ThreadedAdapter, style: type[Upgrading], tls: Contexts) -> Iterator[Served]:
+def server(adapter: AdapterUnderTest, style: type[Upgrading], tls: Contexts) -> Iterator[Served]:
     log = Log()
     server_ctx = tls[0]
 
@@ -247,7 +249,7 @@ class Echo(Handler):
 
 
 def test_silent_tls_peers_are_closed_without_a_handler(
-    adapter: ThreadedAdapter, tls: Contexts
+    adapter: AdapterUnderTest, tls: Contexts
 ) -> None:
     made: list[int] = []
 
@@ -267,7 +269,7 @@ def test_silent_tls_peers_are_closed_without_a_handler(
 
 
 def test_the_idle_timeout_does_not_bound_the_handshake(
-    adapter: ThreadedAdapter, tls: Contexts
+    adapter: AdapterUnderTest, tls: Contexts
 ) -> None:
     """A long idle_timeout does not keep a silent TLS peer: the handshake's own bound
     does."""
@@ -365,6 +367,17 @@ def client_on(name: str, handler: Handler, port: int) -> None:
                 await asyncio.sleep(0.01)
 
         asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+    elif name == "twisted":
+        from twisted.internet.threads import blockingCallFromThread
+
+        from asyncframe.adapters import twisted as twisted_adapter
+        from asyncframe.testing import running_reactor
+
+        reactor = running_reactor()
+        blockingCallFromThread(
+            reactor, lambda: twisted_adapter.connect(handler, host="127.0.0.1", port=port)
+        )
+        assert wait_for(lambda: handler.closed), "the client's connection did not end"
     elif name.startswith("anyio-"):
         import anyio
 

@@ -19,11 +19,12 @@ from functools import partial
 import pytest
 
 from asyncframe.testing import (
+    AdapterUnderTest,
     AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
-    ThreadedAdapter,
     TrioAdapter,
+    TwistedAdapter,
 )
 from asyncframe.testing._adapters import serving
 from examples.tls_servers import Mailbox, factory
@@ -32,25 +33,26 @@ from .conftest import TIMEOUT
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
-ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
+ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "twisted": TwistedAdapter,
 }
 
 BODY = "A payload only TLS may carry.\r\n.a line that starts with a dot\r\n"
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def adapter(request: pytest.FixtureRequest) -> ThreadedAdapter:
+def adapter(request: pytest.FixtureRequest) -> AdapterUnderTest:
     return ADAPTERS[request.param]()
 
 
 @contextlib.contextmanager
 def running(
-    adapter: ThreadedAdapter, protocol: str, tls: Contexts, mailbox: Mailbox
+    adapter: AdapterUnderTest, protocol: str, tls: Contexts, mailbox: Mailbox
 ) -> Iterator[int]:
     with serving(adapter, factory(protocol, tls[0], mailbox)) as (_, port):
         yield port
@@ -70,7 +72,7 @@ def a_message() -> EmailMessage:
     return message
 
 
-def test_smtplib_starttls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) -> None:
+def test_smtplib_starttls(adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox) -> None:
     with (
         running(adapter, "smtp", tls, mailbox) as port,
         smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client,
@@ -98,7 +100,7 @@ def test_smtplib_starttls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mail
     assert b"A payload only TLS may carry." in lines
 
 
-def test_poplib_stls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) -> None:
+def test_poplib_stls(adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox) -> None:
     raw = a_message().as_bytes().replace(b"\n", b"\r\n")
     mailbox.messages.append(raw)
     with running(adapter, "pop3", tls, mailbox) as port:
@@ -115,7 +117,7 @@ def test_poplib_stls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) 
     assert b"\r\n".join(lines) + b"\r\n" == raw
 
 
-def test_imaplib_starttls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) -> None:
+def test_imaplib_starttls(adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox) -> None:
     raw = a_message().as_bytes().replace(b"\n", b"\r\n")
     mailbox.messages.append(raw)
     with running(adapter, "imap", tls, mailbox) as port:
@@ -138,7 +140,7 @@ def test_imaplib_starttls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mail
     assert first[1] == raw
 
 
-def test_ftplib_auth_tls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) -> None:
+def test_ftplib_auth_tls(adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox) -> None:
     with running(adapter, "ftp", tls, mailbox) as port:
         client = ftplib.FTP_TLS(context=tls[1], timeout=TIMEOUT)
         try:
@@ -153,7 +155,7 @@ def test_ftplib_auth_tls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailb
 
 
 def test_injection_after_starttls_is_not_processed(
-    adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox
+    adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox
 ) -> None:
     """The STARTTLS command injection against the SMTP example: ``MAIL FROM`` sent in
     the same segment as ``STARTTLS`` is never answered, nor queued for after TLS."""
@@ -181,7 +183,7 @@ def test_injection_after_starttls_is_not_processed(
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
-def test_swaks_tls(adapter: ThreadedAdapter, tls: Contexts, mailbox: Mailbox) -> None:
+def test_swaks_tls(adapter: AdapterUnderTest, tls: Contexts, mailbox: Mailbox) -> None:
     with running(adapter, "smtp", tls, mailbox) as port:
         done = subprocess.run(
             [

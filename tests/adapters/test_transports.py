@@ -18,24 +18,26 @@ import pytest
 
 from asyncframe import Handler
 from asyncframe.testing import (
+    AdapterUnderTest,
     AnyioAdapter,
     AsyncioAdapter,
     SelectorsAdapter,
-    ThreadedAdapter,
     TrioAdapter,
+    TwistedAdapter,
 )
 from asyncframe.testing._adapters import serving
 
-from .conftest import TIMEOUT, read_exactly
+from .conftest import TIMEOUT, read_exactly, wait_for
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
-ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
+ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "twisted": TwistedAdapter,
 }
 
 needs_unix = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix domain sockets")
@@ -233,6 +235,15 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
                 await asyncio.sleep(0.01)
 
         asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+    elif name == "twisted":
+        from twisted.internet.threads import blockingCallFromThread
+
+        from asyncframe.adapters import twisted as twisted_adapter
+        from asyncframe.testing import running_reactor
+
+        reactor = running_reactor()
+        blockingCallFromThread(reactor, lambda: twisted_adapter.connect(handler, **where))
+        assert wait_for(lambda: handler.closed), "the client's connection did not end"
     elif name.startswith("anyio-"):
         import anyio
 

@@ -188,12 +188,12 @@ def test_listen_on_a_socket_you_have_then_on_host_and_port() -> None:
     address = given.getsockname()
     port = on_reactor(listen, Upper, sock=given)
     try:
-        assert given.fileno() == -1, "the server owns the socket: it closed its copy"
         with tcp_connect(address[1]) as sock:
             sock.sendall(b"mine\r\nQUIT\r\n")
             assert read_until_eof(sock) == b"MINE\r\nBYE\r\n"
     finally:
         stop(port)
+    assert given.fileno() == -1, "the server owns the socket: it closes it when it stops"
     port = on_reactor(listen, Upper, host="127.0.0.1", port=0)
     try:
         with tcp_connect(port.getHost().port) as sock:

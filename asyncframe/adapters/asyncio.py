@@ -406,6 +406,12 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             self._timer = None
         driver, self._driver = self._driver, None
         if driver is not None:
+            if exc is None and driver.reading and self._early is None:
+                # Ended cleanly while still reading, with no EOF reported: uvloop's TLS
+                # transport meets a ragged EOF (TCP closed without a close_notify)
+                # that way, closing with no eof_received. It is the peer's EOF all
+                # the same; on_eof runs, though what it pushes can no longer be sent.
+                driver.receive(b"")
             driver.lost()
         if not self.closed.done():
             self.closed.set_result(None)

@@ -13,11 +13,12 @@ at what it did. This package gives you the pieces:
 - the adapter conformance kit: behavioural checks (``check_*``, all of them in
   :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
   itself over real loopback sockets, through an :class:`AdapterUnderTest`;
-  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` and :class:`TrioAdapter`
+  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` (and
+  :class:`UvloopAdapter`, the same on a uvloop loop) and :class:`TrioAdapter`
   are asyncframe's own.
 
 The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
-needs trio when it runs); the strategies need hypothesis
+needs trio when it runs, :class:`UvloopAdapter` uvloop); the strategies need hypothesis
 (``pip install "asyncframe[test]"``).
 
 >>> from asyncframe import Channel
@@ -33,6 +34,7 @@ from ._adapters import (
     SelectorsAdapter,
     ThreadedAdapter,
     TrioAdapter,
+    UvloopAdapter,
     serving,
 )
 from ._conformance import (
@@ -77,6 +79,7 @@ __all__ = [
     "ThreadedAdapter",
     "Transcript",
     "TrioAdapter",
+    "UvloopAdapter",
     "check_adapter",
     "check_blocked_writer_closes",
     "check_echo_under_awkward_chunkings",

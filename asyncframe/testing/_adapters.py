@@ -183,9 +183,7 @@ class SelectorsAdapter(ThreadedAdapter):
             loop.run()
 
 
-def run_on_loop(
-    main: Coroutine[Any, Any, _T], loop_factory: Callable[[], Any] | None = None
-) -> _T:
+def run_on_loop(main: Coroutine[Any, Any, _T], loop_factory: Callable[[], Any] | None = None) -> _T:
     """Run *main* to completion on a new loop from *loop_factory*, then close the loop.
 
     With no *loop_factory* this is :func:`asyncio.run`. Otherwise it does what

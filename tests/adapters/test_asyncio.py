@@ -16,7 +16,6 @@ import pytest
 
 from asyncframe import Data, Handler, Terminator
 from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
-
 from asyncframe.testing._adapters import run_on_loop
 
 from .conftest import (

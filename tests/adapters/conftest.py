@@ -32,6 +32,15 @@ def loop_factory(loop: str) -> Callable[[], Any] | None:
     return factory
 
 
+def uvloop_adapter() -> Any:
+    """The kit's :class:`~asyncframe.testing.UvloopAdapter`; skips the test where
+    uvloop is not installed."""
+    loop_factory("uvloop")
+    from asyncframe.testing import UvloopAdapter
+
+    return UvloopAdapter()
+
+
 def connect(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

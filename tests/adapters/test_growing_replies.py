@@ -19,11 +19,12 @@ from asyncframe import Handler
 from asyncframe._driver import DEFAULT_HIGH_WATER
 from asyncframe.testing import AdapterUnderTest, AsyncioAdapter, SelectorsAdapter, TrioAdapter
 
-from .conftest import TIMEOUT, read_exactly, reset, wait_for, wait_steady
+from .conftest import TIMEOUT, read_exactly, reset, uvloop_adapter, wait_for, wait_steady
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
 }
 BIG = b"B" * (1 << 20)

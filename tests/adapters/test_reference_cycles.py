@@ -23,11 +23,12 @@ from asyncframe._producers import OutputQueue
 from asyncframe.testing import AdapterUnderTest, AsyncioAdapter, SelectorsAdapter, TrioAdapter
 from asyncframe.testing._conformance import _TLSClient
 
-from .conftest import connect, read_exactly, reset, wait_for
+from .conftest import connect, read_exactly, reset, uvloop_adapter, wait_for
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
 }
 REPLY = b"r" * (1 << 20)

@@ -21,13 +21,14 @@ from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, ThreadedAdapter
 from asyncframe.testing._adapters import serving
 from examples.tls_servers import Mailbox, factory
 
-from .conftest import TIMEOUT
+from .conftest import TIMEOUT, uvloop_adapter
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
 }
 

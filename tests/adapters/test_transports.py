@@ -17,15 +17,16 @@ import pytest
 
 from asyncframe import Handler
 from asyncframe.testing import AsyncioAdapter, SelectorsAdapter, ThreadedAdapter, TrioAdapter
-from asyncframe.testing._adapters import serving
+from asyncframe.testing._adapters import run_on_loop, serving
 
-from .conftest import TIMEOUT, read_exactly
+from .conftest import TIMEOUT, loop_factory, read_exactly, uvloop_adapter
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 ADAPTERS: dict[str, Callable[[], ThreadedAdapter]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
 }
 
@@ -213,7 +214,7 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
         with Loop() as loop:
             loop.connect(handler, **where)
             loop.run(timeout=TIMEOUT)
-    elif name == "asyncio":
+    elif name in ("asyncio", "asyncio-uvloop"):
         import asyncio
 
         from asyncframe.adapters import asyncio as adapter
@@ -223,7 +224,8 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
             while not handler.closed:
                 await asyncio.sleep(0.01)
 
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+        new_loop = loop_factory("uvloop") if name == "asyncio-uvloop" else None
+        run_on_loop(asyncio.wait_for(main(), TIMEOUT), new_loop)
     else:
         import trio
 

@@ -9,7 +9,9 @@ client checks every byte. Servers:
 - selectors: asyncframe's ``Loop`` + an echo Handler, against asyncore + stdlib asynchat;
 - asynchat drop-in: asyncframe's ``async_chat`` under asyncore, against the stdlib one;
 - asyncio: ``serve()`` + the echo Handler, against an asyncio streams ``readuntil`` server;
-- trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split.
+- trio: ``serve()`` + the echo Handler, against ``receive_some`` + manual split;
+- uvloop: the asyncio adapter's ``serve()`` on a uvloop loop, against the same on
+  asyncio's own loop (where uvloop is installed).
 
 Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
 
@@ -47,6 +49,7 @@ from asyncframe.testing import (
     AsyncioAdapter,
     SelectorsAdapter,
     TrioAdapter,
+    UvloopAdapter,
     serving,
 )
 
@@ -155,6 +158,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
     "trio": TrioAdapter,
+    "asyncio-uvloop": UvloopAdapter,
 }
 
 
@@ -416,6 +420,11 @@ def pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any] | None]
         ("asyncio serve()", partial(asyncio_server, False), "asyncio readuntil",
          partial(asyncio_server, True)),
     ]  # fmt: skip
+    if importlib.util.find_spec("uvloop") is not None:
+        result.append(
+            ("asyncio serve() on uvloop", partial(adapter_server, "asyncio-uvloop", EchoHandler),
+             "asyncio serve() on asyncio's loop", partial(adapter_server, "asyncio", EchoHandler))
+        )  # fmt: skip
     try:
         import trio  # noqa: F401
     except ImportError:

@@ -15,6 +15,8 @@ client checks every byte. Servers:
 - anyio (on its asyncio and on its trio backend): ``serve()`` + the echo Handler,
   against anyio's streams idiom, ``BufferedByteReceiveStream.receive_until`` and
   ``send`` per line, served with ``create_tcp_listener``.
+- uvloop: the asyncio adapter's ``serve()`` on a uvloop loop, against the same on
+  asyncio's own loop (where uvloop is installed).
 
 Then, per adapter (selectors, asyncio, trio), the whole-frame hooks:
 
@@ -54,6 +56,7 @@ from asyncframe.testing import (
     SelectorsAdapter,
     TrioAdapter,
     TwistedAdapter,
+    UvloopAdapter,
     running_reactor,
     serving,
 )
@@ -166,6 +169,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "twisted": TwistedAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "asyncio-uvloop": UvloopAdapter,
 }
 
 
@@ -518,6 +522,11 @@ def pairs() -> list[tuple[str, Callable[[], Any], str, Callable[[], Any] | None]
         result.append(
             ("anyio serve() on asyncio", partial(adapter_server, "anyio-asyncio", EchoHandler),
              "anyio receive_until on asyncio", partial(anyio_server, "asyncio"))
+        )  # fmt: skip
+    if importlib.util.find_spec("uvloop") is not None:
+        result.append(
+            ("asyncio serve() on uvloop", partial(adapter_server, "asyncio-uvloop", EchoHandler),
+             "asyncio serve() on asyncio's loop", partial(adapter_server, "asyncio", EchoHandler))
         )  # fmt: skip
     try:
         import trio  # noqa: F401

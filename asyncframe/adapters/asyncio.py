@@ -365,12 +365,13 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             transport = self.transport
         driver.receive(b"")
         if transport.get_extra_info("sslcontext") is not None:
-            # TLS has no half-close here: asyncio closes the connection as soon as
-            # this returns, after sending what it was given. So it is given every
-            # byte queued now, and up to input_limit more from producers.
+            # TLS has no half-close here: asyncio (and uvloop) close the connection
+            # as soon as this returns, after sending what they were given, with no
+            # flow control meanwhile. So it is given every byte queued now, and up
+            # to high_water more from producers (not a whole feed, into memory).
             if driver.state is not ABORTING:
-                cap = driver.buffered_output + self._opts.input_limit
-                while cap > 0 and (data := driver.take(self.write_size)):
+                cap = driver.buffered_output + self._opts.high_water
+                while cap > 0 and (data := driver.take(min(self.write_size, cap))):
                     transport.write(data)
                     cap -= len(data)
             return False
@@ -406,6 +407,12 @@ class HandlerProtocol(asyncio.BufferedProtocol):
             self._timer = None
         driver, self._driver = self._driver, None
         if driver is not None:
+            if exc is None and driver.reading and self._early is None:
+                # Ended cleanly while still reading, with no EOF reported: uvloop's TLS
+                # transport meets a ragged EOF (TCP closed without a close_notify)
+                # that way, closing with no eof_received. It is the peer's EOF all
+                # the same; on_eof runs, though what it pushes can no longer be sent.
+                driver.receive(b"")
             driver.lost()
         if not self.closed.done():
             self.closed.set_result(None)

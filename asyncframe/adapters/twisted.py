@@ -712,7 +712,7 @@ class Listener:
     Twisted's own port, with Twisted's policy out of descriptors.)
     """
 
-    def __init__(self, reactor: Any, sock: socket.socket, factory: protocol.Factory) -> None:
+    def __init__(self, reactor: Any, sock: socket.socket, factory: Any) -> None:
         self._reactor = reactor
         self._sock = sock
         self._factory = factory

@@ -13,13 +13,14 @@ at what it did. This package gives you the pieces:
 - the adapter conformance kit: behavioural checks (``check_*``, all of them in
   :data:`CHECKS`, run by :func:`check_adapter`) that an adapter runs against
   itself over real loopback sockets, through an :class:`AdapterUnderTest`;
-  :class:`SelectorsAdapter`, :class:`AsyncioAdapter`, :class:`TrioAdapter` and
-  :class:`AnyioAdapter` are asyncframe's own, and :class:`TwistedAdapter` (on the
-  process's one reactor, :func:`running_reactor`).
+  :class:`SelectorsAdapter`, :class:`AsyncioAdapter` (and :class:`UvloopAdapter`,
+  the same on a uvloop loop), :class:`TrioAdapter` and :class:`AnyioAdapter` are
+  asyncframe's own, and :class:`TwistedAdapter` (on the process's one reactor,
+  :func:`running_reactor`).
 
 The drivers and the kit need nothing beyond asyncframe (:class:`TrioAdapter`
-needs trio when it runs, :class:`AnyioAdapter` anyio, :class:`TwistedAdapter`
-Twisted); the strategies need hypothesis
+needs trio when it runs, :class:`UvloopAdapter` uvloop, :class:`AnyioAdapter`
+anyio, :class:`TwistedAdapter` Twisted); the strategies need hypothesis
 (``pip install "asyncframe[test]"``).
 
 >>> from asyncframe import Channel
@@ -37,6 +38,7 @@ from ._adapters import (
     ThreadedAdapter,
     TrioAdapter,
     TwistedAdapter,
+    UvloopAdapter,
     running_reactor,
     serving,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "Transcript",
     "TrioAdapter",
     "TwistedAdapter",
+    "UvloopAdapter",
     "check_adapter",
     "check_blocked_writer_closes",
     "check_echo_under_awkward_chunkings",

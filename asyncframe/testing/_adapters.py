@@ -6,8 +6,8 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Protocol, TypeVar
 
 from asyncframe import Handler
 
@@ -21,8 +21,11 @@ __all__ = [
     "TrioAdapter",
     "TwistedAdapter",
     "running_reactor",
+    "UvloopAdapter",
     "serving",
 ]
+
+_T = TypeVar("_T")
 
 #: A bound ``(host, port)``.
 Address = tuple[str, int]
@@ -184,8 +187,56 @@ class SelectorsAdapter(ThreadedAdapter):
             loop.run()
 
 
+def run_on_loop(main: Coroutine[Any, Any, _T], loop_factory: Callable[[], Any] | None = None) -> _T:
+    """Run *main* to completion on a new loop from *loop_factory*, then close the loop.
+
+    With no *loop_factory* this is :func:`asyncio.run`. Otherwise it does what
+    :func:`asyncio.run` does at the end, on every supported Python (3.10 has no
+    ``loop_factory=``): the tasks left are cancelled and awaited, asynchronous
+    generators and the default executor are shut down, and the loop is closed.
+    """
+    import asyncio
+
+    if loop_factory is None:
+        return asyncio.run(main)
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(main)  # type: ignore[no-any-return]
+    finally:
+        try:
+            tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    loop.call_exception_handler(
+                        {
+                            "message": "unhandled exception during shutdown",
+                            "exception": task.exception(),
+                            "task": task,
+                        }
+                    )
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
 class AsyncioAdapter(ThreadedAdapter):
-    """:func:`asyncframe.adapters.asyncio.serve` under test, on a new event loop."""
+    """:func:`asyncframe.adapters.asyncio.serve` under test, on a new event loop.
+
+    :param host: the loopback address to listen on.
+    :param loop_factory: makes the event loop to serve on (``uvloop.new_event_loop``,
+        say); ``None`` for :func:`asyncio.run`'s own.
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", *, loop_factory: Callable[[], Any] | None = None
+    ) -> None:
+        super().__init__(host)
+        self.loop_factory = loop_factory
 
     def run_server(
         self,
@@ -193,7 +244,7 @@ class AsyncioAdapter(ThreadedAdapter):
         options: dict[str, Any],
         ready: Callable[[Address, Callable[[], None]], None],
     ) -> None:
-        """Run :func:`~asyncframe.adapters.asyncio.serve` in :func:`asyncio.run` until stopped."""
+        """Run :func:`~asyncframe.adapters.asyncio.serve` on a new loop until stopped."""
         import asyncio
 
         from asyncframe.adapters.asyncio import serve
@@ -230,7 +281,22 @@ class AsyncioAdapter(ThreadedAdapter):
                         handler.close()
                 await asyncio.sleep(0)  # the aborted transports close on the next pass
 
-        asyncio.run(main())
+        run_on_loop(main(), self.loop_factory)
+
+
+class UvloopAdapter(AsyncioAdapter):
+    """:func:`asyncframe.adapters.asyncio.serve` under test, on a uvloop event loop.
+
+    :class:`AsyncioAdapter` with ``loop_factory=uvloop.new_event_loop``; it needs
+    uvloop (``pip install "asyncframe[test]"`` installs it where it has wheels).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise ImportError('UvloopAdapter needs uvloop: pip install "asyncframe[test]"') from exc
+        super().__init__(host, loop_factory=uvloop.new_event_loop)
 
 
 class TrioAdapter(ThreadedAdapter):

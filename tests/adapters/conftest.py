@@ -18,6 +18,28 @@ import trustme
 
 TIMEOUT = 20.0
 
+#: The event loops the asyncio adapter's tests run on.
+LOOPS = ("asyncio", "uvloop")
+
+
+def loop_factory(loop: str) -> Callable[[], Any] | None:
+    """What makes a new event loop of kind *loop* (``None``: asyncio's own); skips the
+    test for ``"uvloop"`` where uvloop is not installed."""
+    if loop == "asyncio":
+        return None
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (no wheel here)")
+    factory: Callable[[], Any] = uvloop.new_event_loop
+    return factory
+
+
+def uvloop_adapter() -> Any:
+    """The kit's :class:`~asyncframe.testing.UvloopAdapter`; skips the test where
+    uvloop is not installed."""
+    loop_factory("uvloop")
+    from asyncframe.testing import UvloopAdapter
+
+    return UvloopAdapter()
+
 
 def connect(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)

@@ -1,6 +1,7 @@
 """A server run out of file descriptors, in its own process (see test_accept_backoff).
 
-``python -m tests.adapters.fd_exhaustion ADAPTER`` lowers RLIMIT_NOFILE, counts
+``python -m tests.adapters.fd_exhaustion ADAPTER`` (``asyncio-uvloop``: the
+asyncio adapter on uvloop) lowers RLIMIT_NOFILE, counts
 every ``accept()`` attempt, serves an echo Handler and prints, as JSON lines:
 the port; then, once accept has failed six times, the warnings logged and the CPU
 seconds used between the first and the sixth failure; then, after a line on
@@ -22,9 +23,19 @@ import time
 from typing import Any
 
 from asyncframe import Handler
+from asyncframe.testing._adapters import run_on_loop
 
 LIMIT = 64
 DEADLINE = 30.0
+
+
+def uvloop_factory(adapter: str) -> Any:
+    """``uvloop.new_event_loop`` for ``asyncio-uvloop``, else None (asyncio's loop)."""
+    if adapter != "asyncio-uvloop":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 class Echo(Handler):
@@ -140,7 +151,7 @@ def main(adapter: str) -> None:
                 await asyncio.wait_for(done.wait(), 120)
                 server.close()
 
-            asyncio.run(amain())
+            run_on_loop(amain(), uvloop_factory(adapter))
 
     thread = threading.Thread(target=run)
     thread.start()

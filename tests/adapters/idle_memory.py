@@ -1,6 +1,7 @@
 """A server in its own process that reports its RSS growth per idle connection.
 
-``python -m tests.adapters.idle_memory ADAPTER N`` serves a whole-frame echo
+``python -m tests.adapters.idle_memory ADAPTER N`` (``asyncio-uvloop``: the
+asyncio adapter on uvloop) serves a whole-frame echo
 Handler (or, for ``trio-bare``, trio's own ``serve_tcp`` echo, the floor under
 the trio adapter) and prints the port; after a line on stdin (the parent's warm-up
 connections are up) it notes its RSS; after another (N more idle connections are
@@ -17,11 +18,22 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 from asyncframe import Handler
+from asyncframe.testing._adapters import run_on_loop
 
 DEADLINE = 60.0
 made: list[int] = []
+
+
+def uvloop_factory(adapter: str) -> Any:
+    """``uvloop.new_event_loop`` for ``asyncio-uvloop``, else None (asyncio's loop)."""
+    if adapter != "asyncio-uvloop":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 class Echo(Handler):
@@ -70,7 +82,7 @@ def main(adapter: str, n: int) -> None:
         port = loop.listen(factory, "127.0.0.1", 0)[1]
         threading.Thread(target=control, args=(port, n), daemon=True).start()
         loop.run(timeout=DEADLINE * 2)
-    elif adapter == "asyncio":
+    elif adapter in ("asyncio", "asyncio-uvloop"):
         from asyncframe.adapters.asyncio import serve
 
         async def amain() -> None:
@@ -79,7 +91,7 @@ def main(adapter: str, n: int) -> None:
             threading.Thread(target=control, args=(port, n), daemon=True).start()
             await asyncio.sleep(DEADLINE * 2)
 
-        asyncio.run(amain())
+        run_on_loop(amain(), uvloop_factory(adapter))
     else:
         import trio
 

@@ -16,12 +16,15 @@ import pytest
 
 from asyncframe import Data, Handler, Terminator
 from asyncframe.adapters.asyncio import FramedStream, HandlerProtocol, connect, serve
+from asyncframe.testing._adapters import run_on_loop
 
 from .conftest import (
+    LOOPS,
     TIMEOUT,
     Flood,
     check_accept_backoff,
     idle_memory,
+    loop_factory,
     many_requests_in_one_send,
     request_then_reset,
 )
@@ -29,12 +32,24 @@ from .handlers import BigReplies, EndlessFeed, HugeThenQuit, LineHandler, TailRe
 
 T = TypeVar("T")
 
+#: What makes the event loop of the test running now (None: asyncio's own).
+new_loop: Callable[[], Any] | None = None
+
+
+@pytest.fixture(autouse=True, params=LOOPS)
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on each event loop: asyncio's own, then uvloop."""
+    monkeypatch.setattr(sys.modules[__name__], "new_loop", loop_factory(request.param))
+    return str(request.param)
+
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
     async def bounded() -> T:
+        if new_loop is not None:  # the loop is the one the test asked for
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
         return await asyncio.wait_for(main(), TIMEOUT)
 
-    return asyncio.run(bounded())
+    return run_on_loop(bounded(), new_loop)
 
 
 class Recording:
@@ -336,7 +351,7 @@ def test_an_endless_producer_whose_peer_leaves_does_not_wedge_the_loop() -> None
         finished.set()
 
     # A wedged loop never returns (not even to its own timeout): run it in a thread.
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread = threading.Thread(target=run_on_loop, args=(main(), new_loop), daemon=True)
     thread.start()
     assert finished.wait(TIMEOUT), "the event loop wedged on a peer that left"
     thread.join(TIMEOUT)
@@ -437,10 +452,10 @@ def test_serve_on_ipv6() -> None:
     run(main)
 
 
-def test_accept_backs_off_when_out_of_descriptors() -> None:
-    check_accept_backoff("asyncio")
+def test_accept_backs_off_when_out_of_descriptors(loop: str) -> None:
+    check_accept_backoff("asyncio" if loop == "asyncio" else "asyncio-uvloop")
 
 
-def test_memory_per_idle_connection() -> None:
+def test_memory_per_idle_connection(loop: str) -> None:
     # RSS growth over 2,000 idle connections, the server in its own process.
-    assert idle_memory("asyncio") <= 5.0
+    assert idle_memory("asyncio" if loop == "asyncio" else "asyncio-uvloop") <= 5.0

@@ -27,11 +27,12 @@ from asyncframe.testing import (
     TwistedAdapter,
 )
 
-from .conftest import TIMEOUT, read_exactly, reset, wait_for, wait_steady
+from .conftest import TIMEOUT, read_exactly, reset, uvloop_adapter, wait_for, wait_steady
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),

@@ -20,11 +20,12 @@ from asyncframe.testing import (
     serving,
 )
 
-from .conftest import connect, read_until_eof
+from .conftest import connect, read_until_eof, uvloop_adapter
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),

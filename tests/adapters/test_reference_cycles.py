@@ -31,11 +31,12 @@ from asyncframe.testing import (
 )
 from asyncframe.testing._conformance import _TLSClient
 
-from .conftest import connect, read_exactly, reset, wait_for
+from .conftest import connect, read_exactly, reset, uvloop_adapter, wait_for
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "twisted": TwistedAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),

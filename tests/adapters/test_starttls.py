@@ -24,15 +24,24 @@ from asyncframe.testing import (
     TrioAdapter,
     TwistedAdapter,
 )
-from asyncframe.testing._adapters import serving
+from asyncframe.testing._adapters import run_on_loop, serving
 
-from .conftest import TIMEOUT, read_exactly, read_until_eof, wait_for
+from .conftest import (
+    LOOPS,
+    TIMEOUT,
+    loop_factory,
+    read_exactly,
+    read_until_eof,
+    uvloop_adapter,
+    wait_for,
+)
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
@@ -356,7 +365,7 @@ def client_on(name: str, handler: Handler, port: int) -> None:
         with Loop() as loop:
             loop.connect(handler, "127.0.0.1", port)
             loop.run(timeout=TIMEOUT)
-    elif name == "asyncio":
+    elif name in ("asyncio", "asyncio-uvloop"):
         import asyncio
 
         from asyncframe.adapters import asyncio as adapter
@@ -366,7 +375,8 @@ def client_on(name: str, handler: Handler, port: int) -> None:
             while not handler.closed:  # type: ignore[attr-defined]
                 await asyncio.sleep(0.01)
 
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+        new_loop = loop_factory("uvloop") if name == "asyncio-uvloop" else None
+        run_on_loop(asyncio.wait_for(main(), TIMEOUT), new_loop)
     elif name == "twisted":
         from twisted.internet.threads import blockingCallFromThread
 
@@ -429,9 +439,8 @@ def test_client_side_upgrade_fails_on_a_bad_certificate(name: str, tls: Contexts
 @pytest.mark.skipif(
     sys.version_info < (3, 11), reason="asyncio's StreamWriter.start_tls() is Python 3.11+"
 )
-def test_framedstream_asyncio(tls: Contexts) -> None:
-    import asyncio
-
+@pytest.mark.parametrize("loop", LOOPS)
+def test_framedstream_asyncio(loop: str, tls: Contexts) -> None:
     from asyncframe.adapters.asyncio import FramedStream
 
     peer = TLSPeer(tls[0])
@@ -447,7 +456,7 @@ def test_framedstream_asyncio(tls: Contexts) -> None:
         await stream.aclose()
         return frame
 
-    assert asyncio.run(main()) == b"TLS HELLO"
+    assert run_on_loop(main(), loop_factory(loop)) == b"TLS HELLO"
     peer.join()
 
 

@@ -20,9 +20,12 @@ from asyncframe.testing import (
     serving,
 )
 
+from .conftest import uvloop_adapter
+
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
 }
 

@@ -29,13 +29,14 @@ from asyncframe.testing import (
 from asyncframe.testing._adapters import serving
 from examples.tls_servers import Mailbox, factory
 
-from .conftest import TIMEOUT
+from .conftest import TIMEOUT, uvloop_adapter
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),

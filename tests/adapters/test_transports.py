@@ -25,15 +25,16 @@ from asyncframe.testing import (
     TrioAdapter,
     TwistedAdapter,
 )
-from asyncframe.testing._adapters import serving
+from asyncframe.testing._adapters import run_on_loop, serving
 
-from .conftest import TIMEOUT, read_exactly, wait_for
+from .conftest import TIMEOUT, loop_factory, read_exactly, uvloop_adapter, wait_for
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "selectors": SelectorsAdapter,
     "asyncio": AsyncioAdapter,
+    "asyncio-uvloop": uvloop_adapter,
     "trio": TrioAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
@@ -224,7 +225,7 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
         with Loop() as loop:
             loop.connect(handler, **where)
             loop.run(timeout=TIMEOUT)
-    elif name == "asyncio":
+    elif name in ("asyncio", "asyncio-uvloop"):
         import asyncio
 
         from asyncframe.adapters import asyncio as adapter
@@ -234,7 +235,8 @@ def run_client(name: str, handler: Greeter, **where: Any) -> None:
             while not handler.closed:
                 await asyncio.sleep(0.01)
 
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+        new_loop = loop_factory("uvloop") if name == "asyncio-uvloop" else None
+        run_on_loop(asyncio.wait_for(main(), TIMEOUT), new_loop)
     elif name == "twisted":
         from twisted.internet.threads import blockingCallFromThread
 

@@ -19,6 +19,7 @@ from asyncframe.testing import (
     SelectorsAdapter,
     TrioAdapter,
     TwistedAdapter,
+    UvloopAdapter,
     _conformance,
     check_idle_timeout,
     check_input_limit,
@@ -37,6 +38,7 @@ ADAPTERS: dict[str, Callable[[], AdapterUnderTest]] = {
     "twisted": TwistedAdapter,
     "anyio-asyncio": partial(AnyioAdapter, "asyncio"),
     "anyio-trio": partial(AnyioAdapter, "trio"),
+    "asyncio-uvloop": UvloopAdapter,
 }
 # The checks that end a TLS stream with the client's close_notify while the server
 # still has output to send: Python 3.10's asyncio TLS transport fails them all.
@@ -92,6 +94,15 @@ def test_conformance(
                 reason="asyncio's TLS transport (from Python 3.11) tells the protocol of a"
                 " ragged EOF only once it is shutting down, and drops every write from then"
                 " on: what on_eof pushes never leaves",
+            )
+        )
+    if adapter == "asyncio-uvloop" and check is check_replies_flushed_at_ragged_eof:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="uvloop's TLS transport meets a ragged EOF by closing, with no"
+                " eof_received (the protocol sees connection_lost(None)): on_eof runs"
+                " only then, and what it pushes never leaves",
             )
         )
     check(ADAPTERS[adapter]())

@@ -452,6 +452,27 @@ def _run_twisted_adapter(family: str, ready: Ready) -> None:
     reactor.run()
 
 
+def _run_anyio(family: str, backend: str, ready: Ready) -> None:
+    import anyio
+    import anyio.abc
+    import anyio.to_thread
+
+    from asyncframe.adapters.anyio import serve as anyio_serve
+
+    # Set from another thread; a worker thread waits for it on either backend.
+    stopping = threading.Event()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            start = partial(anyio_serve, _factory(family), "127.0.0.1", 0, backlog=BACKLOG)
+            listeners = await tg.start(start)
+            ready(listeners[0].extra(anyio.abc.SocketAttribute.local_port), stopping.set)
+            await anyio.to_thread.run_sync(stopping.wait)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main, backend=backend)
+
+
 def run_server(kind: str, ready: Ready) -> None:
     """Serve *kind* (``family:implementation``) in this thread until stopped."""
     family, impl = kind.split(":")
@@ -461,6 +482,16 @@ def run_server(kind: str, ready: Ready) -> None:
         from asyncframe.adapters.asyncio import serve
 
         _run_asyncio(partial(serve, _factory(family), "127.0.0.1", 0, backlog=BACKLOG), ready)
+    elif impl == "asyncio-uvloop":
+        import uvloop
+
+        from asyncframe.adapters.asyncio import serve
+
+        # This process serves one server: the policy makes asyncio.run() use uvloop.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        _run_asyncio(partial(serve, _factory(family), "127.0.0.1", 0, backlog=BACKLOG), ready)
+    elif impl in ("anyio-asyncio", "anyio-trio"):
+        _run_anyio(family, impl.removeprefix("anyio-"), ready)
     elif impl == "trio":
         from asyncframe.adapters.trio import serve as trio_serve
 
@@ -782,6 +813,9 @@ ADAPTERS = {
     "asyncio": "asyncio serve()",
     "trio": "trio serve()",
     "twisted-adapter": "Twisted listen()",
+    "asyncio-uvloop": "asyncio serve() on uvloop",
+    "anyio-asyncio": "anyio serve() on asyncio",
+    "anyio-trio": "anyio serve() on trio",
 }
 PEERS = {
     "protocol": "hand-written asyncio Protocol",
@@ -794,8 +828,11 @@ RESP_TARGETS: dict[str, float | None] = {
     "selectors": 1.0,
     "asyncio": 1.0,
     "trio": 0.75,
-    # Held to Twisted's own idiom instead (NATURAL_TARGETS).
+    # Held to their loop's own idiom or adapter instead (NATURAL_TARGETS).
     "twisted-adapter": None,
+    "asyncio-uvloop": None,
+    "anyio-asyncio": None,
+    "anyio-trio": None,
 }
 #: Server CPU per request at most 1.5x the hand-written Protocol's, as a ratio.
 CPU_TARGET = 0.67
@@ -806,10 +843,13 @@ NATURAL_PEERS = (
     ("trio", "trio-idiom"),
     ("selectors", "twisted"),
     ("twisted-adapter", "twisted"),
+    ("asyncio-uvloop", "asyncio"),
+    ("anyio-asyncio", "streams"),
+    ("anyio-trio", "trio-idiom"),
 )
 #: The natural pairs with a target: a Handler on Twisted's reactor at least twice
 #: Twisted's own LineReceiver on the same reactor.
-NATURAL_TARGETS = {("twisted-adapter", "twisted"): 2.0}
+NATURAL_TARGETS = {("twisted-adapter", "twisted"): 2.0, ("asyncio-uvloop", "asyncio"): 1.0}
 
 _notes: list[str] = []
 
@@ -823,14 +863,24 @@ def _available() -> tuple[list[str], list[str]]:
     """The adapters and peers that can run here; notes for the missing ones."""
     has_trio = importlib.util.find_spec("trio") is not None
     has_twisted = importlib.util.find_spec("twisted") is not None
-    adapters = [
-        a for a in ADAPTERS if (a != "trio" or has_trio) and (a != "twisted-adapter" or has_twisted)
-    ]
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    has_anyio = importlib.util.find_spec("anyio") is not None
+    # What each adapter needs installed beyond asyncframe.
+    needs = {
+        "trio": has_trio,
+        "twisted-adapter": has_twisted,
+        "asyncio-uvloop": has_uvloop,
+        "anyio-asyncio": has_anyio,
+        "anyio-trio": has_anyio and has_trio,
+    }
+    adapters = [a for a in ADAPTERS if needs.get(a, True)]
     peers = [
         p for p in PEERS if (p != "trio-idiom" or has_trio) and (p != "twisted" or has_twisted)
     ]
     if not has_trio:
         _notes.append("not measured: the trio adapter and trio's idiom (trio is not installed)")
+    if not has_uvloop or not has_anyio:
+        _notes.append('not measured: the uvloop or anyio rows (pip install "asyncframe[bench]")')
     if not has_twisted:
         _notes.append(
             "not measured: the Twisted adapter and Twisted LineReceiver"
@@ -860,13 +910,13 @@ def _line_benches(size: Sizes, adapters: list[str], peers: list[str], emit: OnRe
             for kind, server in running.items():
                 best.keep(("pingpong", kind), pingpong(server.port, size.pingpong))
         pairs = [(a, p) for a in adapters for p in ("protocol", "streams")]
-        pairs += [(a, p) for a, p in NATURAL_PEERS if a in adapters and p in peers and
+        pairs += [(a, p) for a, p in NATURAL_PEERS if a in adapters and p in peers + adapters and
                   p not in ("protocol", "streams")]  # fmt: skip
         for adapter, peer in pairs:
             emit(
                 Result(
                     f"ping-pong, 1 client x {size.pingpong} round trips: {ADAPTERS[adapter]}",
-                    PEERS[peer],
+                    (ADAPTERS | PEERS)[peer],
                     best["pingpong", f"line:{adapter}"],
                     best["pingpong", f"line:{peer}"],
                     NATURAL_TARGETS.get((adapter, peer)),
@@ -941,12 +991,12 @@ def _resp_benches(
                     )
                 )
         for adapter, peer in NATURAL_PEERS:
-            if adapter not in adapters or peer not in peers:
+            if adapter not in adapters or peer not in peers + adapters:
                 continue
             emit(
                 Result(
                     f"RESP PING+SET+GET -P {depth}, {clients} clients: {ADAPTERS[adapter]}",
-                    PEERS[peer],
+                    (ADAPTERS | PEERS)[peer],
                     sum(best[depth, name, f"resp:{adapter}"] for name, *_ in RESP_TESTS),
                     sum(best[depth, name, f"resp:{peer}"] for name, *_ in RESP_TESTS),
                     NATURAL_TARGETS.get((adapter, peer)),

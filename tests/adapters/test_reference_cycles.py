@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import ssl
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -128,7 +129,19 @@ def test_a_closed_connection_is_freed_without_the_collector(
     peer: Callable[[int, ssl.SSLContext | None], None],
     no_collector: None,
     tls: tuple[ssl.SSLContext, ssl.SSLContext],
+    request: pytest.FixtureRequest,
 ) -> None:
+    if adapter == "anyio-trio" and peer is big_reply_then_reset and sys.version_info < (3, 11):
+        # Not strict: how many of the three connections stay depends on where the
+        # reset finds the writer.
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=False,
+                reason="Python 3.10: a trio cancellation raised through anyio's socket"
+                " stream while a reply is being sent keeps its first traceback, and with"
+                " it the connection's frames, in a cycle until the cyclic collector runs",
+            )
+        )
     server_ctx, client_ctx = tls if transport == "tls" else (None, None)
     options = {"ssl": server_ctx} if server_ctx is not None else {}
     under_test = ADAPTERS[adapter]()

@@ -101,6 +101,7 @@ from asyncframe.adapters._checks import (
     server_tls,
     upgrade_context,
 )
+from asyncframe.adapters._faults import drop_tracebacks
 from asyncframe.adapters._stream import BaseFramedStream
 
 __all__ = ["FramedStream", "connect", "run_handler", "serve"]
@@ -113,21 +114,6 @@ logger = logging.getLogger("asyncframe.adapters.anyio")
 _PEER_FAULTS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
-def _drop_tracebacks(exc: BaseException) -> None:
-    """Clear the traceback of *exc* and of every exception chained to it."""
-    # A fault caught from a stream chains the socket's error, whose traceback holds
-    # the frames of the calls that raised it, and so the connection's runner, driver
-    # and handler, until the cyclic collector runs: drop them now.
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        chained = todo.pop()
-        if chained is not None and id(chained) not in seen:
-            seen.add(id(chained))
-            chained.__traceback__ = None
-            todo += (chained.__cause__, chained.__context__)
-
-
 def _cancelled(exc: BaseException) -> None:
     """Drop the traceback of the cancellation *exc* before it propagates on."""
     # Under the trio backend, anyio's socket streams re-raise a cancellation from a
@@ -136,7 +122,7 @@ def _cancelled(exc: BaseException) -> None:
     # through (the connection's runner, its driver and handler) until the cyclic
     # collector runs. A cancellation's traceback tells nothing worth that.
     if isinstance(exc, anyio.get_cancelled_exc_class()):
-        _drop_tracebacks(exc)
+        drop_tracebacks(exc)
 
 
 def _ragged_eof(exc: BaseException) -> bool:
@@ -399,7 +385,7 @@ class _Runner:
                     await self.stream.send(data)
                 except _PEER_FAULTS as exc:
                     logger.debug("send failed: %r", exc)
-                    _drop_tracebacks(exc)
+                    drop_tracebacks(exc)
                     return
                 except BaseException as exc:
                     _cancelled(exc)
@@ -440,7 +426,7 @@ class _Runner:
             driver.tls_failed(TimeoutError("tls_handshake_timeout"))
             return False
         except (*_PEER_FAULTS, anyio.EndOfStream) as exc:
-            _drop_tracebacks(exc)
+            drop_tracebacks(exc)
             driver.tls_failed(exc)
             return False
         except BaseException as exc:
@@ -468,7 +454,7 @@ class _Runner:
                 except anyio.EndOfStream:
                     data = b""
                 except _PEER_FAULTS as exc:
-                    _drop_tracebacks(exc)
+                    drop_tracebacks(exc)
                     if not _ragged_eof(exc):
                         logger.debug("receive failed: %r", exc)
                         return
@@ -626,7 +612,7 @@ async def serve(
                 )
             except (TimeoutError, anyio.EndOfStream, *_PEER_FAULTS) as exc:
                 logger.debug("TLS handshake failed: %r", exc)
-                _drop_tracebacks(exc)
+                drop_tracebacks(exc)
                 return
         handler = start_handler(handler_factory, logger)
         if handler is None:

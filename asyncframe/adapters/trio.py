@@ -67,6 +67,7 @@ from asyncframe.adapters._checks import (
     server_tls,
     upgrade_context,
 )
+from asyncframe.adapters._faults import drop_tracebacks
 from asyncframe.adapters._stream import BaseFramedStream
 
 __all__ = ["FramedStream", "connect", "run_handler", "serve"]
@@ -74,23 +75,6 @@ __all__ = ["FramedStream", "connect", "run_handler", "serve"]
 logger = logging.getLogger("asyncframe.adapters.trio")
 
 _PEER_FAULTS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-
-
-def _drop_tracebacks(exc: BaseException) -> None:
-    """Clear the traceback of *exc* and of every exception chained to it."""
-    # A peer fault caught from trio's streams chains the socket's OSError, whose
-    # traceback holds the frame of the context manager that translated it, and that
-    # frame holds the OSError: a cycle, which also keeps our frames in that traceback
-    # (and so the connection's runner, driver and handler) until the cyclic collector
-    # runs. Seen on Python 3.12 and 3.13 under TLS.
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        chained = todo.pop()
-        if chained is not None and id(chained) not in seen:
-            seen.add(id(chained))
-            chained.__traceback__ = None
-            todo += (chained.__cause__, chained.__context__)
 
 
 class FramedStream(BaseFramedStream):
@@ -318,7 +302,7 @@ class _Runner:
                     await send_all(data)
                 except _PEER_FAULTS as exc:
                     logger.debug("send failed: %r", exc)
-                    _drop_tracebacks(exc)
+                    drop_tracebacks(exc)
                     self._end()
                     return
         finally:
@@ -355,7 +339,7 @@ class _Runner:
             try:
                 await tls.do_handshake()
             except _PEER_FAULTS as exc:
-                _drop_tracebacks(exc)
+                drop_tracebacks(exc)
                 driver.tls_failed(exc)
                 return False
             if upgrade.server_side:
@@ -381,14 +365,14 @@ class _Runner:
                 try:
                     data = await receive_some(size)
                 except trio.BrokenResourceError as exc:
-                    _drop_tracebacks(exc)
+                    drop_tracebacks(exc)
                     if not isinstance(exc.__cause__, ssl_module.SSLEOFError):
                         logger.debug("receive failed: %r", exc)
                         return
                     data = b""  # a ragged EOF under TLS (no close_notify): an EOF
                 except _PEER_FAULTS as exc:
                     logger.debug("receive failed: %r", exc)
-                    _drop_tracebacks(exc)
+                    drop_tracebacks(exc)
                     return
                 driver.receive(data)
                 if driver.idle_timeout is not None:
@@ -585,7 +569,7 @@ async def _handshake(stream: trio.SSLStream[Any], opts: Options) -> bool:
             await stream.do_handshake()
         except _PEER_FAULTS as exc:
             logger.debug("TLS handshake failed: %r", exc)
-            _drop_tracebacks(exc)
+            drop_tracebacks(exc)
         else:
             _ack_now(stream)
             return True

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, ClassVar, NoReturn
 
-from ._batch import EMPTY, FIRST_WINDOW, _new, _set_data
+from ._batch import EMPTY, FIRST_WINDOW, MAX_WINDOW, MIN_WINDOW, _new, _set_data, event_pairs
 from ._errors import DataAfterEOF, FrameTooLong, ProtocolError
 from ._events import NEED_DATA, ConnectionClosed, Data, Event, NeedData, TerminatorSpec
 from ._readers import HEADER, RAW, BytesReader, CountReader, RecordReader
@@ -287,6 +287,8 @@ class Inbound(Terminating):
         if self._batch is not None:
             for event in self._events_it:
                 return event
+        if self._record_end is not None and self._reader.records_only:  # type: ignore[union-attr]
+            return self._next_record_event()
         event_or_none: Event | NeedData = self._parse(False)
         return event_or_none
 
@@ -324,14 +326,22 @@ class Inbound(Terminating):
             if self._batch is not None:
                 for frame in self._frames_it:
                     yield frame
-            frame = parse(True) if self._record_end is None else self._one_record()
+            frame = parse(True) if self._record_end is None else self._next_record()
             if frame is None:
                 return
             yield frame
 
-    def _one_record(self) -> bytes | None:
-        """The next frame under a record kind: by the reader's loop (one record) at
-        a boundary no search has started into, else by the parsing path."""
+    def _next_record(self) -> bytes | None:
+        """The next frame under a record kind.
+
+        At a frame boundary that no search has started into, every complete
+        record (and line) of the next window is split in one loop by the reader:
+        the first is returned and the rest kept as a batch (``_batch``'s
+        invariants hold for it; a record batch is settled by splitting again what
+        was handed out). Anywhere else, the parsing path's one frame.
+        """
+        if self._batch is not None:
+            self._settle()
         reader: Any = self._reader
         buf = self._buf
         if (
@@ -340,13 +350,69 @@ class Inbound(Terminating):
             and not self._skipping
             and reader.idle(buf.start)
         ):
-            got, pos = reader.split_all(buf.data, buf.start, self._limit, self._record_limit, 1)
+            start = buf.start
+            window = self._window
+            got, pos = reader.split_all(
+                buf.data, start, self._limit, self._record_limit, UNLIMITED, start + window
+            )
+            if len(got) < 2:
+                # Nothing more fitted the window (or came): widen it, as a batch
+                # used up would, so that records larger than it are batched later.
+                self._window = min(2 * window, MAX_WINDOW)
             if got:
                 buf.start = pos
                 self._streak += 1
-                frame: bytes = got[0]
+                if len(got) == 1:
+                    only: bytes = got[0]
+                    return only
+                it = iter(got)
+                frame: bytes = next(it)
+                self._batch = got
+                self._batch_frames = True
+                self._batch_start = start
+                self._batch_end = pos
+                self._frames_it = it
                 return frame
         return self._parse(True)  # type: ignore[no-any-return]
+
+    def _next_record_event(self) -> Event | NeedData:
+        """The next event under a record kind whose every frame is a record.
+
+        As :meth:`_next_record`, with the records of the window as a batch of
+        events: each payload's :class:`Data` (none for an empty one), then the
+        kind's :class:`Terminator`.
+        """
+        if self._batch is not None:
+            self._settle()
+        reader: Any = self._reader
+        buf = self._buf
+        if (
+            self._error is None
+            and not self._frame_len
+            and not self._skipping
+            and reader.idle(buf.start)
+        ):
+            start = buf.start
+            window = self._window
+            got, pos = reader.split_all(
+                buf.data, start, self._limit, self._record_limit, UNLIMITED, start + window
+            )
+            if len(got) < 2:
+                self._window = min(2 * window, MAX_WINDOW)  # as in _next_record
+            if got:
+                lst = event_pairs(got, self._record_end)  # type: ignore[arg-type]
+                it = iter(lst)
+                item: Event = next(it)
+                buf.start = pos
+                self._streak += 1
+                self._batch = lst
+                self._batch_frames = False
+                self._batch_start = start
+                self._batch_end = pos
+                self._events_it = it
+                return item
+        event: Event | NeedData = self._parse(False)
+        return event
 
     def frame_runs(self) -> Iterator[Iterable[bytes]]:
         """Iterate over the complete frames in runs: each run is the rest of a batch, or one frame.
@@ -362,7 +428,7 @@ class Inbound(Terminating):
         while True:
             if self._batch is not None:
                 yield self._frames_it
-            frame = parse(True) if self._record_end is None else self._one_record()
+            frame = parse(True) if self._record_end is None else self._next_record()
             if frame is None:
                 return
             yield (frame,)
@@ -408,6 +474,8 @@ class Inbound(Terminating):
         (a constant factor), and leaves the reader not idle if that frame is
         incomplete, so a frame trickling in is not split again and again.
         """
+        if self._batch is not None:
+            self._settle()  # a batch frames() left: its frames are read again from here
         reader: Any = self._reader
         buf = self._buf
         out: list[bytes] = []
@@ -419,9 +487,29 @@ class Inbound(Terminating):
                     and not self._skipping
                     and reader.idle(buf.start)
                 ):
-                    got, buf.start = reader.split_all(
-                        buf.data, buf.start, self._limit, self._record_limit, wanted - len(out)
-                    )
+                    start = buf.start
+                    if wanted == UNLIMITED:
+                        got, buf.start = reader.split_all(
+                            buf.data, start, self._limit, self._record_limit, UNLIMITED, UNLIMITED
+                        )
+                    else:
+                        # At most *wanted* frames: copy no more than a window of the
+                        # buffer, the window sized from what the last call took (as
+                        # a batch's), so that frames left unread are not copied
+                        # again and again.
+                        window = self._window
+                        got, buf.start = reader.split_all(
+                            buf.data,
+                            start,
+                            self._limit,
+                            self._record_limit,
+                            wanted - len(out),
+                            start + window,
+                        )
+                        if len(out) + len(got) == wanted and buf.start < len(buf.data):
+                            self._window = max(MIN_WINDOW, 2 * (buf.start - start))
+                        else:
+                            self._window = min(2 * window, MAX_WINDOW)
                     if got:
                         out += got
                         self._streak += len(got)
@@ -484,8 +572,15 @@ class Inbound(Terminating):
         out: list[bytes] = []
         if isinstance(self._reader, RecordReader):
             buf = self._buf
-            if buf.start == len(buf.data) and self._batch is None and self._error is None:
-                return out  # nothing unread: every record has at least a header or a line end
+            if (
+                buf.start == len(buf.data)
+                and self._batch is None
+                and self._error is None
+                and self._reader.rec_end < 0
+            ):
+                # Nothing unread and no record open (one with no trailer may be
+                # open with every byte read: its end is still to report).
+                return out
             return self._split_records(wanted)
         out += islice(self._frames_it, wanted)
         try:

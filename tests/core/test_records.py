@@ -703,6 +703,132 @@ def test_switches_between_kinds_after_each_frame(
     assert ch.buffered_input == 0
 
 
+def test_complete_frames_ends_a_record_whose_payload_was_read_as_an_event() -> None:
+    # A record with no trailer, its payload reported by next_event(): every byte
+    # is read, its end is not. complete_frames() reports it as frames() does (the
+    # rest of the frame: nothing), not as "nothing unread, no frame".
+    for read in (lambda ch: list(ch.frames()), lambda ch: ch.complete_frames()):
+        ch = Channel(StructPrefix("B"))
+        ch.receive_data(b"\x01a")
+        assert ch.next_event() == Data(b"a")
+        assert read(ch) == [b""]
+        assert ch.next_event() is NEED_DATA
+
+
+class UnbatchedChannel(Channel):
+    """A channel whose batch window is always 0 bytes: it never splits ahead."""
+
+    @property  # type: ignore[override]
+    def _window(self) -> int:
+        return 0
+
+    @_window.setter
+    def _window(self, value: int) -> None:
+        pass
+
+
+def _step(ch: Channel, op: str, arg: object) -> object:
+    """One reading operation on *ch*, and what it gave (an exception, as a value)."""
+    try:
+        if op == "event":
+            return ch.next_event()
+        if op == "frame":
+            return next(ch.frames(), None)
+        if op == "complete":
+            return ch.complete_frames(max_frames=1)
+        if op == "buffered":
+            return ch.buffered_input
+        if op == "feed":
+            ch.receive_data(arg)  # type: ignore[arg-type]
+            return None
+        ch.set_terminator(arg)  # type: ignore[arg-type]
+        return None
+    except (FrameTooLong, ProtocolError) as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=500)
+@given(
+    kind=st.sampled_from(KINDS),
+    data=st.data(),
+    frame_limit=small_limits,
+    record_limit=small_limits,
+)
+def test_batches_change_nothing_a_reader_can_see(
+    kind: RecordKind, data: st.DataObject, frame_limit: int | None, record_limit: int | None
+) -> None:
+    # Two channels get the same reads and the same calls (events, frames one at
+    # a time, complete_frames(1), buffered_input, terminator switches at any
+    # point, between a record's Data and its Terminator too). One has a batch
+    # window of 0 bytes, so it never splits ahead: the parsing path alone. The
+    # other batches: every answer must be the same.
+    stream = data.draw(streams(kind)) + data.draw(streams(kind))
+    chunks = [*data.draw(chunked(stream)), b""]
+    ops = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["feed", "event", "event", "frame", "complete", "buffered", "set"]),
+                st.sampled_from(SWITCH_KINDS),
+            ),
+            max_size=60,
+        )
+    )
+    batching = Channel(kind, max_frame_size=frame_limit, max_record_size=record_limit)
+    plain = UnbatchedChannel(kind, max_frame_size=frame_limit, max_record_size=record_limit)
+    fed = 0
+    for op, arg in ops:
+        if op == "feed":
+            if fed == len(chunks):
+                continue
+            arg = chunks[fed]
+            fed += 1
+        assert _step(batching, op, arg) == _step(plain, op, arg), (op, arg)
+        # The reference never split ahead: at most one delimited frame's two events.
+        assert plain._batch is None or len(plain._batch) <= 2
+    assert batching.buffered_input == plain.buffered_input
+
+
+def test_dropped_record_batches_cost_a_constant_factor_of_the_input() -> None:
+    # Small records, then a large one, all in one read; after each frame the
+    # terminator is switched away and back, dropping the batch each time. A batch
+    # that copied every record it could reach would copy the large one once per
+    # small record; bounded by its window (twice what a dropped batch delivered),
+    # the copies stay a constant factor of the input.
+    kind = StructPrefix("!I")
+    data = (struct.pack("!I", 0) * 2000) + struct.pack("!I", 100_000) + b"p" * 100_000
+    copied = 0
+    split_all = type(Channel(kind)._reader).split_all
+
+    def counting(
+        reader: object,
+        buf: bytearray,
+        start: int,
+        line_limit: int,
+        record_limit: int,
+        max_frames: int,
+        bound: int,
+    ) -> tuple[list[bytes], int]:
+        nonlocal copied
+        copied += min(len(buf), bound) - start  # the window each call copies
+        return split_all(reader, buf, start, line_limit, record_limit, max_frames, bound)  # type: ignore[arg-type]
+
+    ch = Channel(kind, max_record_size=None)
+    ch.receive_data(data)
+    frames = []
+    original = type(ch._reader).split_all
+    type(ch._reader).split_all = counting  # type: ignore[method-assign, assignment]
+    try:
+        while (frame := next(ch.frames(), None)) is not None:
+            frames.append(frame)
+            ch.set_terminator(b"\n")
+            ch.set_terminator(kind)
+    finally:
+        type(ch._reader).split_all = original  # type: ignore[method-assign]
+    assert len(frames) == 2001
+    assert len(frames[-1]) == 100_000
+    assert copied <= 4 * len(data), copied
+
+
 # -- linear time -------------------------------------------------------------------------------
 
 MIB = 1 << 20

@@ -432,19 +432,22 @@ class StructReader(RecordReader):
         unpack_from = self.unpack_from
         hsize = self.hsize
         end = len(window)
+        last = end - hsize  # the last offset a header fits at
         pos = 0
-        left = max_frames
-        while left:
+        # No count in the loop (the hottest of the kinds): every record of the
+        # window is split, and a count is applied after, from the sizes, as
+        # every header has the same length.
+        while pos <= last:
+            (size,) = unpack_from(window, pos)
             body = pos + hsize
-            if body > end:
-                break
-            size = unpack_from(window, pos)[0]
             stop = body + size
             if size > record_limit or stop > end:
                 break
             append(window[body:stop])
             pos = stop
-            left -= 1
+        if len(out) > max_frames:
+            del out[max_frames:]
+            pos = sum(map(len, out)) + max_frames * hsize
         if out:
             self.reset()
         return out, start + pos

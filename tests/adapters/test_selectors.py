@@ -75,6 +75,22 @@ def test_close_when_done_sends_everything_first(line_server: Server) -> None:
         assert read_until_eof(sock) == b"one\nBYE\n"
 
 
+def test_close_after_close_when_done_ends_a_connection_whose_peer_does_not_read(
+    line_server: Server,
+) -> None:
+    # close() means now, also after close_when_done() while the reply waits for a
+    # peer that reads nothing (the socket's buffers full).
+    with connect(line_server.port) as sock:
+        sock.sendall(b"BIG 20000000\nQUIT\n")
+        assert wait_for(lambda: bool(line_server.handlers))
+        handler = line_server.handlers[0]
+        assert isinstance(handler, LineHandler)
+        assert wait_for(lambda: handler.lines == [b"BIG 20000000", b"QUIT"])
+        assert not handler.closed
+        line_server.loop.call_soon_threadsafe(handler.close)
+        assert wait_for(lambda: handler.closed)
+
+
 def test_backpressure_does_not_pull_a_large_producer_at_once(line_server: Server) -> None:
     size = 50_000_000
     with connect(line_server.port) as sock:

@@ -322,6 +322,28 @@ def test_close_ends_a_connection_whose_writer_is_blocked() -> None:
     run(main)
 
 
+def test_close_after_close_when_done_ends_a_connection_whose_peer_does_not_read() -> None:
+    # close() means now, also after close_when_done() while the reply waits for a
+    # peer that reads nothing (the writer blocked on full socket buffers).
+    async def main() -> None:
+        factory = Recording(LineHandler)
+        async with trio.open_nursery() as nursery:
+            port = await start(nursery, factory)
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(b"BIG 20000000\nQUIT\n")
+            await wait_until(lambda: bool(factory.handlers))
+            handler = factory.handlers[0]
+            assert isinstance(handler, LineHandler)
+            await wait_until(lambda: handler.lines == [b"BIG 20000000", b"QUIT"])
+            assert not handler.closed
+            handler.close()
+            await wait_until(lambda: handler.closed)
+            await stream.aclose()
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
 def test_peername_and_connect_under_nursery_start() -> None:
     async def main() -> None:
         factory = Recording()

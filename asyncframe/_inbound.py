@@ -540,12 +540,14 @@ class Inbound(Terminating):
         before it are returned and the next call raises
         :exc:`~asyncframe.FrameTooLong` for it.
         """
-        if max_frames is not None and (
-            isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
-        ):
-            if isinstance(max_frames, int) and not isinstance(max_frames, bool):
+        # The engine calls this twice a read with an int: one type check for it.
+        if max_frames is not None and (type(max_frames) is not int or max_frames < 1):
+            if isinstance(max_frames, bool) or not isinstance(max_frames, int):
+                raise TypeError(
+                    f"max_frames must be an int or None, not {type(max_frames).__name__}"
+                )
+            if max_frames < 1:
                 raise ValueError(f"max_frames must be >= 1, not {max_frames}")
-            raise TypeError(f"max_frames must be an int or None, not {type(max_frames).__name__}")
         if (
             self._term
             and self._batch is None

@@ -8,7 +8,7 @@ split with ``bytes.split`` in one pass (under a record kind, by its reader's
 invariants:
 
 1. A batch is planned only by ``Inbound._parse`` (a delimiter's) or
-   ``Inbound._next_record`` (a record kind's frames), from the same reader
+   ``Inbound._record_batch`` (a record kind's), from the same reader
    result and under the same limits: it starts at a frame boundary, holds complete
    frames only, and stops before the first payload longer than the limit (which
    the parsing path then rejects). ``split`` finds the same matches as successive
@@ -135,7 +135,8 @@ class Batching:
         if self._batch_frames:
             done, open_record = taken, False
         else:
-            done = lst[:taken].count(self._record_end)  # identity first: no __eq__ per item
+            # Every item is a Data or the kind's Terminator: count the records ended.
+            done = sum(type(item) is not Data for item in lst[:taken])
             open_record = type(lst[taken - 1]) is Data
         reader: Any = self._reader
         buf = self._buf

@@ -332,87 +332,65 @@ class Inbound(Terminating):
             yield frame
 
     def _next_record(self) -> bytes | None:
-        """The next frame under a record kind.
-
-        At a frame boundary that no search has started into, every complete
-        record (and line) of the next window is split in one loop by the reader:
-        the first is returned and the rest kept as a batch (``_batch``'s
-        invariants hold for it; a record batch is settled by splitting again what
-        was handed out). Anywhere else, the parsing path's one frame.
-        """
-        if self._batch is not None:
-            self._settle()
-        reader: Any = self._reader
-        buf = self._buf
-        if (
-            self._error is None
-            and not self._frame_len
-            and not self._skipping
-            and reader.idle(buf.start)
-        ):
-            start = buf.start
-            window = self._window
-            got, pos = reader.split_all(
-                buf.data, start, self._limit, self._record_limit, UNLIMITED, start + window
-            )
-            if len(got) < 2:
-                # Nothing more fitted the window (or came): widen it, as a batch
-                # used up would, so that records larger than it are batched later.
-                self._window = min(2 * window, MAX_WINDOW)
-            if got:
-                buf.start = pos
-                self._streak += 1
-                if len(got) == 1:
-                    only: bytes = got[0]
-                    return only
-                it = iter(got)
-                frame: bytes = next(it)
-                self._batch = got
-                self._batch_frames = True
-                self._batch_start = start
-                self._batch_end = pos
-                self._frames_it = it
-                return frame
-        return self._parse(True)  # type: ignore[no-any-return]
+        """The next frame under a record kind: from a new batch (see
+        :meth:`_record_batch`), else the parsing path's one frame."""
+        frame = self._record_batch(True)
+        return self._parse(True) if frame is None else frame  # type: ignore[no-any-return]
 
     def _next_record_event(self) -> Event | NeedData:
-        """The next event under a record kind whose every frame is a record.
+        """The next event under a record kind whose every frame is a record: from a
+        new batch of events (see :meth:`_record_batch`), else the parsing path's."""
+        event = self._record_batch(False)
+        return self._parse(False) if event is None else event  # type: ignore[no-any-return]
 
-        As :meth:`_next_record`, with the records of the window as a batch of
-        events: each payload's :class:`Data` (none for an empty one), then the
-        kind's :class:`Terminator`.
+    def _record_batch(self, frames: bool) -> Any:
+        """Split the records of the next window in one loop and hand out the first
+        of them; None where the parsing path has to decide.
+
+        At a frame boundary that no search has started into, the reader splits
+        every complete record (and line) of the window; the rest are kept as a
+        batch (``_batch``'s invariants hold for it; a record batch is settled by
+        splitting again what was handed out). As events, each payload is its
+        :class:`Data` (none for an empty one), then the kind's :class:`Terminator`.
         """
         if self._batch is not None:
             self._settle()
         reader: Any = self._reader
         buf = self._buf
         if (
-            self._error is None
-            and not self._frame_len
-            and not self._skipping
-            and reader.idle(buf.start)
+            self._error is not None
+            or self._frame_len
+            or self._skipping
+            or not reader.idle(buf.start)
         ):
-            start = buf.start
-            window = self._window
-            got, pos = reader.split_all(
-                buf.data, start, self._limit, self._record_limit, UNLIMITED, start + window
-            )
-            if len(got) < 2:
-                self._window = min(2 * window, MAX_WINDOW)  # as in _next_record
-            if got:
-                lst = event_pairs(got, self._record_end)  # type: ignore[arg-type]
-                it = iter(lst)
-                item: Event = next(it)
-                buf.start = pos
-                self._streak += 1
-                self._batch = lst
-                self._batch_frames = False
-                self._batch_start = start
-                self._batch_end = pos
-                self._events_it = it
-                return item
-        event: Event | NeedData = self._parse(False)
-        return event
+            return None
+        start = buf.start
+        window = self._window
+        got, pos = reader.split_all(
+            buf.data, start, self._limit, self._record_limit, UNLIMITED, start + window
+        )
+        if len(got) < 2:
+            # Nothing more fitted the window (or came): widen it, as a batch used
+            # up would, so that records larger than it are batched later.
+            self._window = min(2 * window, MAX_WINDOW)
+        if not got:
+            return None
+        buf.start = pos
+        self._streak += 1
+        if frames and len(got) == 1:
+            return got[0]  # a batch of one: nothing to keep
+        lst = got if frames else event_pairs(got, self._record_end)  # type: ignore[arg-type]
+        it = iter(lst)
+        item = next(it)
+        self._batch = lst
+        self._batch_frames = frames
+        self._batch_start = start
+        self._batch_end = pos
+        if frames:
+            self._frames_it = it
+        else:
+            self._events_it = it
+        return item
 
     def frame_runs(self) -> Iterator[Iterable[bytes]]:
         """Iterate over the complete frames in runs: each run is the rest of a batch, or one frame.

@@ -508,15 +508,10 @@ class HandlerProtocol(protocol.Protocol):
         dispatch) after the read that asked for it. ``doWrite`` is what the reactor
         calls then, so calling it here is the same send, one turn earlier. Whatever
         the socket does not take stays buffered with the transport still waiting to
-        write, and a failed send is met again, and handled, on that next turn. Not
-        while the transport is closing: there ``doWrite`` ends the connection, which
-        only the reactor may do.
+        write, and a failed send is met again, and handled, on that next turn.
         """
         send_now = self._send_now
-        if send_now is None or self._lost:
-            return
-        transport = self._transport()
-        if transport.connected and not transport.disconnecting:
+        if send_now is not None and not self._lost and self._transport().connected:
             send_now()
 
     def readConnectionLost(self) -> None:

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from twisted.internet import abstract, address, defer, endpoints, interfaces, protocol
+    from twisted.internet import address, defer, endpoints, interfaces, protocol
     from twisted.python import failure
     from zope.interface import classImplements
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
@@ -238,9 +238,6 @@ class HandlerProtocol(protocol.Protocol):
         self._paused = False  # the transport asked its producer (us) to pause
         self._reading = True
         self._lost = False
-        # The transport's doWrite, where it is a file descriptor (TCP, a Unix socket):
-        # a reply written from dataReceived is sent at once through it.
-        self._send_now: Callable[[], object] | None = None
         self._soon: Any = None  # the scheduled update (a DelayedCall)
         self._timer: Any = None  # the idle timer
         self._handshake_timer: Any = None
@@ -466,8 +463,6 @@ class HandlerProtocol(protocol.Protocol):
             with contextlib.suppress(OSError):  # a Unix socket has no Nagle
                 set_nodelay(True)
         transport.registerProducer(self, True)
-        if isinstance(transport, abstract.FileDescriptor):
-            self._send_now = transport.doWrite
         if self._ssl is not None:
             self._start_tls(self._ssl, self._server_side, self._hostname)
         else:
@@ -494,25 +489,10 @@ class HandlerProtocol(protocol.Protocol):
             if len(data) < size and driver.state is OPEN:
                 if data:
                     self._transport().write(data)
-                    self._flush()
                 return
             if data:
                 self._transport().write(data)
         self._update()
-
-    def _flush(self) -> None:
-        """Send what the transport holds now, not on the reactor's next turn.
-
-        Twisted writes a transport's buffer when the reactor next finds the socket
-        writable: a reply would wait one more turn of the reactor (a poll and its
-        dispatch) after the read that asked for it. ``doWrite`` is what the reactor
-        calls then, so calling it here is the same send, one turn earlier. Whatever
-        the socket does not take stays buffered with the transport still waiting to
-        write, and a failed send is met again, and handled, on that next turn.
-        """
-        send_now = self._send_now
-        if send_now is not None and not self._lost and self._transport().connected:
-            send_now()
 
     def readConnectionLost(self) -> None:
         """The peer closed its side: finish the handler's input, send its last output."""

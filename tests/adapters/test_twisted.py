@@ -26,7 +26,7 @@ from asyncframe import Handler
 from asyncframe.adapters.twisted import HandlerFactory, HandlerProtocol, connect, listen
 from asyncframe.testing import running_reactor
 
-from .conftest import TIMEOUT, read_exactly, read_until_eof, wait_for
+from .conftest import TIMEOUT, read_exactly, read_until_eof
 from .conftest import connect as tcp_connect
 
 reactor = running_reactor()
@@ -290,45 +290,6 @@ def test_the_factory_serves_through_twisted_apis_that_take_one() -> None:
         with tcp_connect(port.getHost().port) as sock:
             sock.sendall(b"factory\r\nQUIT\r\n")
             assert read_until_eof(sock) == b"FACTORY\r\nBYE\r\n"
-    finally:
-        stop(port)
-
-
-def test_a_reply_is_sent_before_the_reactor_turns_again() -> None:
-    # Twisted sends a transport's buffer when its reactor next polls: a reply
-    # would wait a turn after the read. The adapter sends it from dataReceived:
-    # on loopback it is in the peer's socket before dataReceived returns.
-    peeked: list[bytes] = []
-    client = socket.socket()
-
-    class Peeking(HandlerFactory):
-        def buildProtocol(self, addr: Any) -> HandlerProtocol:
-            built = super().buildProtocol(addr)
-            received = built.dataReceived
-
-            def data_received(data: bytes) -> None:
-                received(data)
-                try:
-                    peeked.append(client.recv(64, socket.MSG_PEEK))
-                except BlockingIOError:
-                    peeked.append(b"")
-
-            built.dataReceived = data_received  # type: ignore[method-assign]
-            return built
-
-    port = on_reactor(reactor.listenTCP, 0, Peeking(Upper), interface="127.0.0.1")
-    try:
-        with client:
-            client.connect(("127.0.0.1", port.getHost().port))
-            client.setblocking(False)
-            for line in (b"one", b"two", b"three"):
-                before = len(peeked)
-                client.send(line + b"\r\n")
-                assert wait_for(lambda: len(peeked) > before)  # noqa: B023
-                assert peeked[-1] == line.upper() + b"\r\n"
-                client.setblocking(True)
-                assert read_exactly(client, len(line) + 2) == line.upper() + b"\r\n"
-                client.setblocking(False)
     finally:
         stop(port)
 

@@ -4,7 +4,7 @@ Every contender gets the very same list of chunks, in one process, and does the 
 work per frame (collect the frame's bytes, count it):
 
 - ``next_event()`` loop against the stdlib ``asynchat.async_chat.handle_read``
-  (10-byte lines in 64 KiB reads; target 3x);
+  (10-byte lines in 64 KiB reads, target 3x; in 4 KiB reads, target 1.5x);
 - ``frames()`` against Twisted's ``LineOnlyReceiver`` and an asyncio
   ``StreamReader.readuntil`` loop (10-byte lines in 64 KiB reads; targets 1.25x
   Twisted, 1x asyncio);
@@ -305,6 +305,8 @@ def run(
         return func
 
     ours_events = check("next_event", lambda: asyncframe_next_event(short), expected_short)
+    small = lines_chunks(total, 4096)  # the same lines in the reads a small buffer gives
+    ours_small = check("next_event 4K", lambda: asyncframe_next_event(small), expected_short)
     ours_frames = check("frames", lambda: asyncframe_frames(short), expected_short)
     ours_list = check("complete_frames", lambda: asyncframe_complete_frames(short), expected_short)
     ours_long = check("frames 2MB", lambda: asyncframe_frames(long, 4 << 20), 1)
@@ -331,6 +333,14 @@ def run(
         "stdlib asynchat handle_read",
         stdlib_asynchat(short),
         3.0,
+        expected_short,
+    )
+    row(
+        "next_event(), 10-byte lines, 4 KiB reads",
+        ours_small,
+        "stdlib asynchat handle_read",
+        stdlib_asynchat(small),
+        1.5,
         expected_short,
     )
     row(

@@ -380,6 +380,9 @@ class Inbound(Terminating):
         if frames and len(got) == 1:
             return got[0]  # a batch of one: nothing to keep
         lst = got if frames else event_pairs(got, self._record_end)  # type: ignore[arg-type]
+        # Handed out as Batching._plan hands out a delimiter's batch. Not one shared
+        # helper: _plan runs once per request on the streaming path, whose call
+        # count tests/core/test_call_budget.py holds.
         it = iter(lst)
         item = next(it)
         self._batch = lst
